@@ -58,6 +58,7 @@ Napi::Function BpfMap::Init(Napi::Env env) {
                      {
                          StaticMethod<&BpfMap::FromPin>("fromPin"),
                          StaticMethod<&BpfMap::FromId>("fromId"),
+                         StaticMethod<&BpfMap::Create>("create"),
                          InstanceAccessor<&BpfMap::Info>("info"),
                          InstanceAccessor<&BpfMap::Fd>("fd"),
                          InstanceMethod<&BpfMap::Lookup>("lookup"),
@@ -125,6 +126,38 @@ Napi::Value BpfMap::FromId(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
     int fd = CheckRet(bpf_map_get_fd_by_id(id), "bpf_map_get_fd_by_id", "opening map id " + std::to_string(id));
     return Napi::Value(New(info.Env(), fd));
+  });
+}
+
+static uint32_t MapTypeByName(Napi::Env env, const std::string& name) {
+  for (uint32_t t = 1; t < 64; t++) {
+    const char* n = libbpf_bpf_map_type_str(static_cast<enum bpf_map_type>(t));
+    if (n != nullptr && name == n) return t;
+  }
+  throw Napi::TypeError::New(env, "unknown map type '" + name + "'");
+}
+
+// create({ type, name?, keySize, valueSize, maxEntries, flags?, innerMap? }): a map that belongs to no
+// object, such as the inner arrays of a map-in-map (innerMap: a BpfMap serving as the template).
+Napi::Value BpfMap::Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  uint32_t type = MapTypeByName(env, RequireString(o.Get("type"), "type"));
+  std::string name = o.Has("name") && o.Get("name").IsString() ? o.Get("name").As<Napi::String>().Utf8Value() : "";
+  uint32_t keySize = o.Get("keySize").As<Napi::Number>().Uint32Value();
+  uint32_t valueSize = o.Get("valueSize").As<Napi::Number>().Uint32Value();
+  uint32_t maxEntries = o.Get("maxEntries").As<Napi::Number>().Uint32Value();
+  LIBBPF_OPTS(bpf_map_create_opts, opts);
+  if (o.Has("flags") && o.Get("flags").IsNumber()) opts.map_flags = o.Get("flags").As<Napi::Number>().Uint32Value();
+  if (o.Has("innerMap") && o.Get("innerMap").IsObject()) {
+    Napi::Object inner = o.Get("innerMap").As<Napi::Object>();
+    if (!inner.InstanceOf(env.GetInstanceData<AddonData>()->mapClass.Value())) throw Napi::TypeError::New(env, "innerMap must be a BpfMap");
+    opts.inner_map_fd = Unwrap(inner)->fd_;
+  }
+  return Guard(env, [&] {
+    int fd = bpf_map_create(static_cast<enum bpf_map_type>(type), name.empty() ? nullptr : name.c_str(), keySize, valueSize, maxEntries, &opts);
+    CheckRet(fd, "bpf_map_create", "creating map '" + name + "'");
+    return Napi::Value(New(env, fd));
   });
 }
 

@@ -31,6 +31,7 @@ class BpfMap : public Napi::ObjectWrap<BpfMap> {
  private:
   static Napi::Value FromPin(const Napi::CallbackInfo& info);
   static Napi::Value FromId(const Napi::CallbackInfo& info);
+  static Napi::Value Create(const Napi::CallbackInfo& info);
 
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);

@@ -132,7 +132,15 @@ export type TcDirection = 'ingress' | 'egress';
 
 export interface NativeAddon {
   BpfObject: new (elf: Buffer, name: string, options?: ObjectOptions) => BpfObjectNative;
-  BpfMap: { fromPin(path: string): BpfMapNative; fromId(id: number): BpfMapNative };
+  BpfMap: {
+    fromPin(path: string): BpfMapNative;
+    fromId(id: number): BpfMapNative;
+    /** A map of no object's: the inner maps of a map-in-map (innerMap is their template). */
+    create(spec: {
+      type: MapTypeName; name?: string; keySize: number; valueSize: number; maxEntries: number;
+      flags?: number; innerMap?: BpfMapNative;
+    }): BpfMapNative;
+  };
   BpfProgram: { fromPin(path: string): BpfProgramNative; fromId(id: number): BpfProgramNative };
   BpfLink: {
     attachXdp(program: BpfProgramNative, ifindex: number, mode?: XdpMode): BpfLinkNative;
