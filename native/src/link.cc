@@ -19,6 +19,14 @@ static std::string IfName(uint32_t ifindex) {
   return std::string(name) + " (ifindex " + std::to_string(ifindex) + ")";
 }
 
+// Attach calls take an ifindex of the calling thread's namespace; say so when it is not there
+// (the kernel answers EINVAL for some hooks, which hides the real mistake).
+static void RequireIfindex(uint32_t ifindex) {
+  char name[IF_NAMESIZE];
+  if (if_indextoname(ifindex, name) == nullptr)
+    ThrowSys(ENODEV, "if_indextoname", "no interface with ifindex " + std::to_string(ifindex) + " in this network namespace");
+}
+
 Napi::Function BpfLink::Init(Napi::Env env) {
   return DefineClass(env, "BpfLink",
                      {
@@ -54,6 +62,7 @@ Napi::Value BpfLink::AttachXdp(const Napi::CallbackInfo& info) {
   std::string mode = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "auto";
   uint32_t flags = mode == "native" ? XDP_FLAGS_DRV_MODE : mode == "generic" ? XDP_FLAGS_SKB_MODE : 0;
   return Guard(info.Env(), [&] {
+    RequireIfindex(ifindex);
     LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
     int fd = bpf_link_create(prog, ifindex, BPF_XDP, &opts);
     CheckRet(fd, "bpf_link_create", "attaching XDP (" + mode + ") to " + IfName(ifindex));
@@ -68,6 +77,7 @@ Napi::Value BpfLink::AttachTcx(const Napi::CallbackInfo& info) {
   std::string dir = RequireString(info[2], "direction");
   if (dir != "ingress" && dir != "egress") throw Napi::TypeError::New(info.Env(), "direction must be 'ingress' or 'egress'");
   return Guard(info.Env(), [&] {
+    RequireIfindex(ifindex);
     LIBBPF_OPTS(bpf_link_create_opts, opts);
     int fd = bpf_link_create(prog, ifindex, dir == "ingress" ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, &opts);
     CheckRet(fd, "bpf_link_create", "attaching tcx " + dir + " to " + IfName(ifindex));
@@ -146,6 +156,7 @@ Napi::Value TcAttach(const Napi::CallbackInfo& info) {
   uint32_t priority = info[3].As<Napi::Number>().Uint32Value();
   uint32_t handle = info[4].As<Napi::Number>().Uint32Value();
   return Guard(info.Env(), [&] {
+    RequireIfindex(ifindex);
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex), .attach_point = BPF_TC_INGRESS);
     int ret = bpf_tc_hook_create(&hook);  // the clsact qdisc serves both directions
     if (ret < 0 && ret != -EEXIST) CheckRet(ret, "bpf_tc_hook_create", "creating clsact on " + IfName(ifindex));
