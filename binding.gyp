@@ -17,7 +17,7 @@
       "actions": [
         {
           "action_name": "build_bpf",
-          "inputs": ["<!@(node -p \"require('./native/sources.json').bpfPrograms.join(' ')\")", "native/tools/build-bpf.mjs"],
+          "inputs": ["<!@(node native/tools/bpf-inputs.mjs)", "native/sources.json", "native/tools/build-bpf.mjs"],
           "outputs": ["<(SHARED_INTERMEDIATE_DIR)/bpfproxy/bpf_objects.cc"],
           "action": ["node", "native/tools/build-bpf.mjs", "--out", "<(SHARED_INTERMEDIATE_DIR)/bpfproxy"]
         }
@@ -38,7 +38,7 @@
         "bpf/include"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wno-missing-field-initializers"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "libraries": ["-lelf", "-lz"]
     }

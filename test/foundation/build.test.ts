@@ -61,3 +61,15 @@ test('the addon embeds one object per BPF program, intact', (t) => {
     t.deepEqual([...elf.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], `${name} is an ELF image`);
   }
 });
+
+// CI builds the addon with node-gyp as well (npm run build:gyp); both builds must embed the same
+// BPF objects and load the same way.
+const gypAddon = join(root, 'build/Release/bpfproxy.node');
+(existsSync(gypAddon) || process.env.CI === 'true' ? test : test.skip)('the node-gyp build is the same addon as the cmake-js build', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const script = `const a = require(${JSON.stringify(gypAddon)}); const o = a.embeddedObjects();
+    console.log(JSON.stringify({ libbpf: a.libbpfVersion(), objects: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v.sha256])) }));`;
+  const gyp = JSON.parse(execFileSync(process.execPath, ['-e', script]).toString()) as { libbpf: string; objects: Record<string, string> };
+  t.is(gyp.libbpf, native.libbpfVersion());
+  t.deepEqual(gyp.objects, Object.fromEntries(Object.entries(native.embeddedObjects()).map(([k, v]) => [k, v.sha256])));
+});

@@ -1,0 +1,110 @@
+/**
+ * The agent's Prometheus metrics. Names are kube-proxy's where the meaning is the same, so that
+ * dashboards and alerts written for kube-proxy keep working; ours are prefixed bpfproxy_.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+// kube-proxy's buckets for sync durations: exponential from 1 ms.
+const syncBuckets = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
+const programmingBuckets = [0.25, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 75, 90, 105, 120, 135, 150, 165, 180, 195, 210, 225, 240, 255, 270, 285, 300];
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+
+  readonly syncDuration = new Histogram({
+    name: 'kubeproxy_sync_proxy_rules_duration_seconds',
+    help: 'SyncProxyRules latency in seconds',
+    buckets: syncBuckets,
+    registers: [this.registry],
+  });
+  readonly networkProgrammingDuration = new Histogram({
+    name: 'kubeproxy_network_programming_duration_seconds',
+    help: 'In Cluster Network Programming Latency in seconds',
+    buckets: programmingBuckets,
+    registers: [this.registry],
+  });
+  readonly lastSync = new Gauge({
+    name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds',
+    help: 'The last time proxy rules were successfully synced',
+    registers: [this.registry],
+  });
+  readonly lastQueued = new Gauge({
+    name: 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds',
+    help: 'The last time a sync of proxy rules was queued',
+    registers: [this.registry],
+  });
+  readonly serviceChangesPending = new Gauge({
+    name: 'kubeproxy_sync_proxy_rules_service_changes_pending',
+    help: 'Pending proxy rules Service changes',
+    registers: [this.registry],
+  });
+  readonly serviceChangesTotal = new Counter({
+    name: 'kubeproxy_sync_proxy_rules_service_changes_total',
+    help: 'Cumulative proxy rules Service changes',
+    registers: [this.registry],
+  });
+  readonly endpointChangesPending = new Gauge({
+    name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending',
+    help: 'Pending proxy rules Endpoint changes',
+    registers: [this.registry],
+  });
+  readonly endpointChangesTotal = new Counter({
+    name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total',
+    help: 'Cumulative proxy rules Endpoint changes',
+    registers: [this.registry],
+  });
+  readonly noLocalEndpoints = new Gauge({
+    name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total',
+    help: 'Number of services with a Local traffic policy and no endpoints',
+    labelNames: ['traffic_policy'] as const,
+    registers: [this.registry],
+  });
+  readonly healthz = new Counter({
+    name: 'proxy_healthz_total',
+    help: 'Cumulative proxy healthz HTTP status',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly livez = new Counter({
+    name: 'proxy_livez_total',
+    help: 'Cumulative proxy livez HTTP status',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly syncErrors = new Counter({
+    name: 'bpfproxy_sync_errors_total',
+    help: 'Syncs that failed, by the stage that failed',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+  readonly serviceProblems = new Gauge({
+    name: 'bpfproxy_service_problems',
+    help: 'Services (or ports) left out of the dataplane because of invalid or unsupported input, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly sourceHealthy = new Gauge({
+    name: 'bpfproxy_source_healthy',
+    help: '1 while the cluster source (API server or directory) is reachable and watched',
+    registers: [this.registry],
+  });
+  readonly mapEntries = new Gauge({
+    name: 'bpfproxy_map_entries',
+    help: 'Entries written by the agent, per BPF map',
+    labelNames: ['map'] as const,
+    registers: [this.registry],
+  });
+  readonly mapCapacity = new Gauge({
+    name: 'bpfproxy_map_capacity',
+    help: 'max_entries of each BPF map',
+    labelNames: ['map'] as const,
+    registers: [this.registry],
+  });
+  readonly mapWriteErrors = new Counter({
+    name: 'bpfproxy_map_write_errors_total',
+    help: 'Failed BPF map writes, by map and errno code (E2BIG/ENOSPC: the map is full)',
+    labelNames: ['map', 'code'] as const,
+    registers: [this.registry],
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * kube-proxy's BoundedFrequencyRunner: runs one function (the sync) when asked, but never more
+ * often than every `minInterval`, at least every `maxInterval` (the periodic full resync), and
+ * again after `retryInterval` when it fails. Requests that arrive while it runs or waits are
+ * coalesced into one run. The function never runs concurrently with itself.
+ */
+export interface RunnerOptions {
+  minIntervalMs: number;
+  maxIntervalMs: number;
+  retryIntervalMs: number;
+}
+
+export type SyncReason = 'requested' | 'periodic' | 'retry';
+
+export class BoundedFrequencyRunner {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = true;
+  private lastRun = 0;
+  private requested = false;
+  private retrying = false;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly fn: (reason: SyncReason) => Promise<void>,
+    private readonly opts: RunnerOptions,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.requested = true;
+    this.schedule();
+  }
+
+  /** Asks for a run as soon as the minimum interval allows. */
+  run(): void {
+    if (this.stopped) return;
+    this.requested = true;
+    this.schedule();
+  }
+
+  /** Stops scheduling and waits for a run in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.idle;
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.running) return;
+    const since = this.now() - this.lastRun;
+    let delay: number;
+    if (this.requested) delay = Math.max(0, this.opts.minIntervalMs - since);
+    else if (this.retrying) delay = Math.max(0, Math.min(this.opts.retryIntervalMs, this.opts.maxIntervalMs) - since);
+    else delay = Math.max(0, this.opts.maxIntervalMs - since);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), delay);
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = undefined;
+    if (this.stopped || this.running) return;
+    const reason: SyncReason = this.requested ? 'requested' : this.retrying ? 'retry' : 'periodic';
+    this.requested = false;
+    this.running = true;
+    this.lastRun = this.now();
+    let done!: () => void;
+    this.idle = new Promise((r) => (done = r));
+    try {
+      await this.fn(reason);
+      this.retrying = false;
+    } catch {
+      // The sync reports its own failure; the runner only makes sure it is tried again.
+      this.retrying = true;
+    } finally {
+      this.running = false;
+      done();
+    }
+    this.schedule();
+  }
+}
