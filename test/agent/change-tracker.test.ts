@@ -1,0 +1,43 @@
+import test from 'ava';
+
+import { ChangeTracker } from '../../ts/agent/change-tracker.js';
+
+type Obj = { metadata: { namespace: string; name: string }; v: number };
+const obj = (name: string, v: number): Obj => ({ metadata: { namespace: 'default', name }, v });
+const tracker = () => new ChangeTracker<Obj>((o) => `${o.metadata.namespace}/${o.metadata.name}`);
+
+test('several events on one object drain as one net change from the last synced state', (t) => {
+  const tr = tracker();
+  tr.record(undefined, obj('a', 1));
+  tr.drain();
+  tr.record(obj('a', 1), obj('a', 2));
+  tr.record(obj('a', 2), obj('a', 3));
+  t.is(tr.pendingCount, 1);
+  t.deepEqual(tr.drain(), [{ key: 'default/a', previous: obj('a', 1), current: obj('a', 3) }]);
+  t.is(tr.pendingCount, 0);
+  t.is(tr.totalCount, 3);
+});
+
+test('an object added and deleted between two syncs is no change', (t) => {
+  const tr = tracker();
+  tr.record(undefined, obj('b', 1));
+  tr.record(obj('b', 1), undefined);
+  t.deepEqual(tr.drain(), []);
+  t.deepEqual(tr.current(), []);
+});
+
+test('a deletion is recorded with the state the last sync saw', (t) => {
+  const tr = tracker();
+  tr.record(undefined, obj('c', 1));
+  tr.drain();
+  tr.record(obj('c', 1), undefined);
+  t.deepEqual(tr.drain(), [{ key: 'default/c', previous: obj('c', 1), current: undefined }]);
+  t.deepEqual(tr.current(), []);
+});
+
+test('current() holds every live object', (t) => {
+  const tr = tracker();
+  for (const n of ['x', 'y', 'z']) tr.record(undefined, obj(n, 0));
+  tr.record(obj('y', 0), undefined);
+  t.deepEqual(tr.current().map((o) => o.metadata.name).sort(), ['x', 'z']);
+});
