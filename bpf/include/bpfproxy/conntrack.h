@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Connection tracking of service flows. A flow has two entries in ct4_v1:
+ *   CT_DIR_FWD   keyed by the tuple as the client sent it (client -> frontend); holds the backend;
+ *   CT_DIR_REPLY keyed by the tuple as the reply arrives (backend -> client or SNAT address); holds
+ *                what the reply must become. The reply entries double as the SNAT port table: a
+ *                SNAT port is taken by inserting its reply entry with BPF_NOEXIST. */
+#ifndef BPFPROXY_CONNTRACK_H
+#define BPFPROXY_CONNTRACK_H
+
+#include <linux/types.h>
+
+enum ct_dir {
+	CT_DIR_FWD = 0,
+	CT_DIR_REPLY = 1,
+};
+
+struct ct4_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 dir; /* enum ct_dir */
+	__u16 pad;
+};
+
+enum ct_flags {
+	CT_F_SNAT = 1 << 0,     /* source rewritten too (masquerade, ETP Cluster, hairpin) */
+	CT_F_HAIRPIN = 1 << 1,  /* the client is its own backend: replies go back out its interface */
+	CT_F_EXTERNAL = 1 << 2, /* entered through the uplink */
+	CT_F_CLOSING = 1 << 3,  /* FIN or RST seen */
+};
+
+struct ct4_value {
+	/* The packet's addresses and ports after translation:
+	 *   FWD:   saddr/sport = client or SNAT source, daddr/dport = backend;
+	 *   REPLY: saddr/sport = frontend, daddr/dport = client. */
+	__be32 nat_saddr;
+	__be32 nat_daddr;
+	__be16 nat_sport;
+	__be16 nat_dport;
+	__u32 backend_id;
+	__u32 svc_id;
+	__u16 flags;    /* enum ct_flags */
+	__u8 tcp_seen;  /* TCP flags seen in this direction */
+	__u8 pad;
+	__u64 expires_ns; /* bpf_ktime_get_ns() deadline; user-space GC removes expired entries */
+};
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Map names and default sizes. Names carry the layout version and stay within the kernel's 15
+ * characters; the loader pins each under the node's bpffs directory by this name and sizes it at
+ * load time (these are the defaults). */
+#ifndef BPFPROXY_MAPS_H
+#define BPFPROXY_MAPS_H
+
+#include "bpfproxy/drop_reason.h"
+
+#define SVC4_MAP       svc4_v1
+#define BACKEND_MAP    be_v1
+#define CT4_MAP        ct4_v1
+#define AFF4_MAP       aff4_v1
+#define SRCR4_MAP      srcr4_v1
+#define NODEADDR4_MAP  nodeaddr4_v1
+#define MAGLEV_MAP     maglev_v1
+#define DROPS_MAP      drops_v1
+#define SVCSTAT_MAP    svcstat_v1
+
+#define SVC4_MAP_SIZE      65536
+#define BACKEND_MAP_SIZE   65536
+#define CT4_MAP_SIZE       262144
+#define AFF4_MAP_SIZE      65536
+#define SRCR4_MAP_SIZE     4096
+#define NODEADDR4_MAP_SIZE 64
+#define MAGLEV_MAP_SIZE    4096
+#define SVCSTAT_MAP_SIZE   65536 /* svc_id < this */
+#define DROPS_MAP_SIZE     64    /* room for new reasons without a new map */
+
+_Static_assert(DROP_REASON_MAX <= DROPS_MAP_SIZE, "drops_v1 is too small for enum drop_reason");
+
+#endif

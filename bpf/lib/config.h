@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Load-time configuration (.rodata): the loader sets these before load, the verifier sees them as
+ * constants and prunes what a node does not use. The defaults here are the only defaults;
+ * addresses are in network order (the loader passes them as 4-byte Buffers). */
+#ifndef BPFPROXY_LIB_CONFIG_H
+#define BPFPROXY_LIB_CONFIG_H
+
+#include <linux/types.h>
+
+/* Source of masqueraded traffic (ETP Cluster to a remote backend, masquerade-all, ClusterIP from
+ * outside the cluster CIDR); replies to it are looked up in conntrack on the uplink. */
+const volatile __be32 cfg_node_ip = 0;
+/* Source of hairpin traffic (a pod reaching itself through its service): an address the pod does
+ * not own and routes to its node, so the reply comes back through tc_pod. */
+const volatile __be32 cfg_hairpin_ip = 0;
+/* The cluster (pod) CIDR: ClusterIP traffic from outside it is masqueraded. */
+const volatile __be32 cfg_cluster_cidr = 0;
+const volatile __u32 cfg_cluster_cidr_len = 0;
+/* kube-proxy's --masquerade-all: every service flow is masqueraded. */
+const volatile __u32 cfg_masquerade_all = 0;
+
+/* SNAT source ports. Above the kernel's default ip_local_port_range (32768-60999) and far from
+ * NodePorts (30000-32767): the control plane keeps the kernel's range below cfg_snat_port_min. */
+const volatile __u32 cfg_snat_port_min = 61000;
+const volatile __u32 cfg_snat_port_max = 65535;
+
+/* Conntrack lifetimes, seconds. kube-proxy leaves TCP to nf_conntrack (established 24 h,
+ * CLOSE_WAIT 1 h); UDP follows nf_conntrack_udp_timeout_stream. */
+const volatile __u32 cfg_ct_tcp_syn_s = 60;
+const volatile __u32 cfg_ct_tcp_established_s = 86400;
+const volatile __u32 cfg_ct_tcp_closing_s = 3600;
+const volatile __u32 cfg_ct_tcp_reset_s = 10;
+const volatile __u32 cfg_ct_udp_s = 120;
+const volatile __u32 cfg_ct_other_s = 30;
+
+/* Size of every Maglev table (a prime, 251..131071); the inner arrays of maglev_v1 have it. */
+const volatile __u32 cfg_maglev_m = 16381;
+
+/* Forward translated north-south packets with bpf_fib_lookup + redirect (else: to the stack). */
+const volatile __u32 cfg_fib_redirect = 1;
+
+#define NSEC_PER_SEC 1000000000ULL
+
+#endif

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Conntrack of service flows (layouts in bpfproxy/conntrack.h). Entries expire by a deadline the
+ * datapath refreshes; an expired entry is treated as absent, and user-space GC deletes it. TCP
+ * lifetimes follow the flags seen: SYN, established, closing (FIN), reset (RST). */
+#ifndef BPFPROXY_LIB_CONNTRACK_H
+#define BPFPROXY_LIB_CONNTRACK_H
+
+#include "lib/config.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+
+/* Refreshing a deadline dirties a cache line shared by every CPU carrying the flow: skip
+ * refreshes that would move it by less than this. */
+#define CT_REFRESH_SLACK_NS NSEC_PER_SEC
+
+static __always_inline void ct_key_of(struct ct4_key *key, const struct pkt4 *pkt, __u8 dir)
+{
+	key->saddr = pkt->saddr;
+	key->daddr = pkt->daddr;
+	key->sport = pkt->sport;
+	key->dport = pkt->dport;
+	key->proto = pkt->proto;
+	key->dir = dir;
+	key->pad = 0;
+}
+
+static __always_inline bool tcp_opens(const struct pkt4 *pkt)
+{
+	return (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+}
+
+static __always_inline __u64 ct_lifetime_ns(const struct pkt4 *pkt, __u16 ct_flags)
+{
+	__u32 s;
+
+	if (pkt->proto == IPPROTO_TCP) {
+		if (pkt->tcp_flags & TCP_FLAG_RST)
+			s = cfg_ct_tcp_reset_s;
+		else if ((pkt->tcp_flags & TCP_FLAG_FIN) || (ct_flags & CT_F_CLOSING))
+			s = cfg_ct_tcp_closing_s;
+		else if (pkt->tcp_flags & TCP_FLAG_SYN)
+			s = cfg_ct_tcp_syn_s;
+		else
+			s = cfg_ct_tcp_established_s;
+	} else if (pkt->proto == IPPROTO_UDP) {
+		s = cfg_ct_udp_s;
+	} else {
+		s = cfg_ct_other_s;
+	}
+	return (__u64)s * NSEC_PER_SEC;
+}
+
+/* The live entry for key, or NULL (absent or expired). */
+static __always_inline struct ct4_value *ct_lookup(const struct ct4_key *key, __u64 now)
+{
+	struct ct4_value *v = bpf_map_lookup_elem(&CT4_MAP, key);
+
+	if (!v || v->expires_ns < now)
+		return NULL;
+	return v;
+}
+
+/* Accounts a packet to its entry: TCP flags, closing state, deadline. */
+static __always_inline void ct_refresh(struct ct4_value *v, const struct pkt4 *pkt, __u64 now)
+{
+	__u16 flags = v->flags;
+	__u64 expires;
+
+	if (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		flags |= CT_F_CLOSING;
+	if (flags != v->flags)
+		v->flags = flags;
+	if ((v->tcp_seen | pkt->tcp_flags) != v->tcp_seen)
+		v->tcp_seen |= pkt->tcp_flags;
+	expires = now + ct_lifetime_ns(pkt, flags);
+	if (expires < v->expires_ns || expires > v->expires_ns + CT_REFRESH_SLACK_NS)
+		v->expires_ns = expires;
+}
+
+/* Makes a fresh entry's state for the packet that creates it. */
+static __always_inline void ct_init(struct ct4_value *v, const struct pkt4 *pkt, __u64 now)
+{
+	v->tcp_seen = pkt->tcp_flags;
+	v->expires_ns = now + ct_lifetime_ns(pkt, 0);
+}
+
+/* Takes a SNAT source port for a flow whose reply will be `reply` (its dport is chosen here) and
+ * inserts the reply entry. The reply tuple must be unique: ports already taken (an entry exists
+ * and is alive) are skipped, up to SNAT_TRIES random tries. Returns the port, 0 when exhausted. */
+#define SNAT_TRIES 16
+
+static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct ct4_value *rv, __u64 now)
+{
+	__u32 range = cfg_snat_port_max - cfg_snat_port_min + 1;
+	int i;
+
+	for (i = 0; i < SNAT_TRIES; i++) {
+		struct ct4_value *old;
+
+		reply->dport = bpf_htons(cfg_snat_port_min + bpf_get_prandom_u32() % range);
+		if (!bpf_map_update_elem(&CT4_MAP, reply, rv, BPF_NOEXIST))
+			return reply->dport;
+		old = bpf_map_lookup_elem(&CT4_MAP, reply);
+		if (old && old->expires_ns < now && !bpf_map_update_elem(&CT4_MAP, reply, rv, BPF_EXIST))
+			return reply->dport;
+	}
+	return 0;
+}
+
+#endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Forwarding a translated north-south packet ourselves: bpf_fib_lookup for the next hop and its
+ * neighbour, then redirect. Whatever the lookup cannot finish (no neighbour entry yet, local
+ * delivery, no route, TTL running out) goes to the stack, which knows how. */
+#ifndef BPFPROXY_LIB_FIB_H
+#define BPFPROXY_LIB_FIB_H
+
+#include "lib/config.h"
+#include "lib/csum.h"
+#include "lib/ctx.h"
+#include "lib/l2.h"
+#include "lib/parse.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+/* Decrements the TTL as a router does: the word holding ttl and protocol changes. */
+static __always_inline int ip_dec_ttl(ctx_t *ctx, struct pkt4 *pkt)
+{
+	__u32 off = L3_OFF + offsetof(struct iphdr, ttl);
+	__u16 old_word, new_word;
+	__u8 ttl = pkt->ttl - 1;
+
+	if (ctx_load_bytes(ctx, off, &old_word, sizeof(old_word)))
+		return -1;
+	new_word = old_word;
+	((__u8 *)&new_word)[0] = ttl;
+	if (ctx_l3_csum_replace(ctx, IP_CSUM_OFF, old_word, new_word, sizeof(new_word)) ||
+	    ctx_store_bytes(ctx, off, &ttl, sizeof(ttl)))
+		return -1;
+	pkt->ttl = ttl;
+	return 0;
+}
+
+static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt)
+{
+	struct bpf_fib_lookup fib = {};
+	long rc;
+
+	if (!cfg_fib_redirect || pkt->ttl <= 1)
+		return CTX_PASS;
+	fib.family = AF_INET;
+	fib.l4_protocol = pkt->proto;
+	fib.sport = pkt->sport;
+	fib.dport = pkt->dport;
+	fib.tot_len = pkt->tot_len;
+	fib.ipv4_src = pkt->saddr;
+	fib.ipv4_dst = pkt->daddr;
+	fib.ifindex = ctx_ifindex(ctx);
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return CTX_PASS;
+	if (ip_dec_ttl(ctx, pkt) || eth_set_addrs(ctx, fib.dmac, fib.smac))
+		return CTX_DROP;
+	return ctx_redirect(ctx, fib.ifindex);
+}
+
+#endif

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Ethernet + IPv4 + TCP/UDP parsing into a flat description of the packet. Later steps rewrite the
+ * packet by offset (ctx_store_bytes) and keep this copy in step, so no packet pointer outlives a
+ * helper call that may move the data. */
+#ifndef BPFPROXY_LIB_PARSE_H
+#define BPFPROXY_LIB_PARSE_H
+
+#include <stdbool.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
+#include "lib/ctx.h"
+
+#ifndef offsetof
+#define offsetof(type, member) __builtin_offsetof(type, member)
+#endif
+
+/* <linux/icmp.h> pulls in libc headers; the datapath needs only this much of ICMP. */
+struct icmp4hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be32 rest; /* unused for destination unreachable */
+};
+
+#define ICMP_DEST_UNREACH 3
+#define ICMP_PORT_UNREACH 3
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_PSH 0x08
+#define TCP_FLAG_ACK 0x10
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_NOT_IPV4, /* another ethertype: not ours */
+	PARSE_OTHER_L4, /* IPv4 but neither TCP nor UDP (ICMP, SCTP, ...): passed untouched */
+	PARSE_FRAGMENT, /* a fragment: ports are missing or unreliable */
+	PARSE_MALFORMED,
+};
+
+struct pkt4 {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 ttl;
+	__u8 first_fragment; /* PARSE_FRAGMENT: the fragment with the L4 header (ports valid) */
+	__u16 l4_off;
+	__u16 tot_len; /* IPv4 total length */
+	__u16 tcp_payload; /* bytes of TCP payload (for the acknowledgement of a RST) */
+	__u16 pad;
+	__be32 tcp_seq;
+	__be32 tcp_ack_seq;
+};
+
+#define L3_OFF ETH_HLEN
+#define IP_CSUM_OFF (L3_OFF + offsetof(struct iphdr, check))
+#define IP_SADDR_OFF (L3_OFF + offsetof(struct iphdr, saddr))
+#define IP_DADDR_OFF (L3_OFF + offsetof(struct iphdr, daddr))
+
+static __always_inline int parse_l4(struct pkt4 *pkt, void *l4, void *data_end)
+{
+	if (pkt->proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > data_end)
+			return PARSE_MALFORMED;
+		if (th->doff < 5)
+			return PARSE_MALFORMED;
+		pkt->sport = th->source;
+		pkt->dport = th->dest;
+		pkt->tcp_flags = ((__u8 *)th)[13];
+		pkt->tcp_seq = th->seq;
+		pkt->tcp_ack_seq = th->ack_seq;
+		if (pkt->tot_len < (__u32)(pkt->l4_off - ETH_HLEN) + th->doff * 4)
+			return PARSE_MALFORMED;
+		pkt->tcp_payload = pkt->tot_len - (pkt->l4_off - ETH_HLEN) - th->doff * 4;
+		return PARSE_OK;
+	}
+	if (pkt->proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > data_end)
+			return PARSE_MALFORMED;
+		pkt->sport = uh->source;
+		pkt->dport = uh->dest;
+		return PARSE_OK;
+	}
+	return PARSE_OTHER_L4;
+}
+
+static __always_inline int parse_ipv4(ctx_t *ctx, struct pkt4 *pkt)
+{
+	void *data, *data_end;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__u32 ihl;
+	int ret;
+
+	/* Ethernet + IPv4 + the largest fixed L4 header we read. */
+	ctx_pull(ctx, ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr));
+	data = ctx_data(ctx);
+	data_end = ctx_data_end(ctx);
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return PARSE_MALFORMED;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return PARSE_NOT_IPV4;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return PARSE_MALFORMED;
+	ihl = ip->ihl * 4;
+	if (ip->version != 4 || ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
+		return PARSE_MALFORMED;
+	pkt->saddr = ip->saddr;
+	pkt->daddr = ip->daddr;
+	pkt->proto = ip->protocol;
+	pkt->ttl = ip->ttl;
+	pkt->tot_len = bpf_ntohs(ip->tot_len);
+	pkt->l4_off = ETH_HLEN + ihl;
+	pkt->tcp_flags = 0;
+	pkt->tcp_payload = 0;
+	pkt->sport = 0;
+	pkt->dport = 0;
+	pkt->first_fragment = 0;
+
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
+		/* Only the first fragment has ports; callers may still want them to name the flow. */
+		if (!(ip->frag_off & bpf_htons(IP_OFFSET))) {
+			pkt->first_fragment = 1;
+			parse_l4(pkt, (void *)ip + ihl, data_end);
+		}
+		return PARSE_FRAGMENT;
+	}
+	if (ihl > 60)
+		return PARSE_MALFORMED;
+	ret = parse_l4(pkt, (void *)ip + ihl, data_end);
+	return ret;
+}
+
+#endif

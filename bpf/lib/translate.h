@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The two packet paths through a service, shared by every hook:
+ *   svc_forward(): a packet addressed to a frontend: conntrack, backend choice, DNAT (+ SNAT);
+ *   svc_reply():   a packet of a tracked flow coming back: the translation undone.
+ * Both leave the packet translated and tell the entry program what to do with it next; drops are
+ * counted here, with their reason. */
+#ifndef BPFPROXY_LIB_TRANSLATE_H
+#define BPFPROXY_LIB_TRANSLATE_H
+
+#include "lib/config.h"
+#include "lib/conntrack.h"
+#include "lib/counters.h"
+#include "lib/lb.h"
+#include "lib/nat.h"
+#include "lib/reject.h"
+
+enum origin {
+	FROM_POD,    /* tc on a pod interface of this node: cluster-internal traffic */
+	FROM_UPLINK, /* XDP or tc on the node's uplink: traffic from outside the node */
+};
+
+enum svc_verdict {
+	SVC_NONE,    /* not a service packet (or not a tracked reply): untouched */
+	SVC_FORWARD, /* translated: on to its new destination */
+	SVC_BOUNCE,  /* translated or turned into a rejection: back out of the interface it came in on */
+	SVC_DROP,    /* dropped, counted */
+};
+
+static __always_inline bool in_cluster_cidr(__be32 addr)
+{
+	__u32 len = cfg_cluster_cidr_len;
+	__u32 mask;
+
+	if (len == 0 || len > 32)
+		return false;
+	mask = bpf_htonl(~0U << (32 - len));
+	return (addr & mask) == (cfg_cluster_cidr & mask);
+}
+
+static __always_inline int svc_drop(const ctx_t *ctx, enum drop_reason reason)
+{
+	count_drop(ctx, reason);
+	return SVC_DROP;
+}
+
+static __always_inline int svc_reject(ctx_t *ctx, struct pkt4 *pkt, enum drop_reason reason)
+{
+	if (reject(ctx, pkt))
+		return svc_drop(ctx, DROP_REJECT_FAILED);
+	count_drop(ctx, reason);
+	return SVC_BOUNCE;
+}
+
+/* Which endpoint set a new flow draws from: Local policies narrow it to this node's endpoints,
+ * externalTrafficPolicy only for traffic from outside, internalTrafficPolicy for ClusterIPs. */
+static __always_inline __u8 svc_scope(const struct svc4_value *svc, bool external)
+{
+	if (external && (svc->flags & SVC_F_ETP_LOCAL))
+		return SVC_SCOPE_LOCAL;
+	if (svc->kind == SVC_KIND_CLUSTER_IP && (svc->flags & SVC_F_ITP_LOCAL))
+		return SVC_SCOPE_LOCAL;
+	return SVC_SCOPE_ALL;
+}
+
+/* The source a new flow leaves with, 0 to keep the client's. */
+static __always_inline __be32 svc_snat_source(const struct pkt4 *pkt, const struct svc4_value *svc,
+					      const struct backend4 *be, bool external)
+{
+	/* Hairpin: a pod reaching itself would see its own address as source and answer itself. */
+	if (be->addr == pkt->saddr)
+		return cfg_hairpin_ip;
+	if (cfg_masquerade_all)
+		return cfg_node_ip;
+	/* ETP Cluster to another node: the reply must come back through us to be translated. */
+	if (external && !(svc->flags & SVC_F_ETP_LOCAL) && !(be->flags & BACKEND_F_LOCAL))
+		return cfg_node_ip;
+	if (svc->kind == SVC_KIND_CLUSTER_IP && !in_cluster_cidr(pkt->saddr))
+		return cfg_node_ip;
+	return 0;
+}
+
+/* A new flow: choose the backend, take conntrack entries (and a SNAT port), translate. */
+static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const struct svc4_key *frontend,
+					const struct svc4_value *svc, bool external, __u64 now)
+{
+	enum drop_reason reason = DROP_UNKNOWN;
+	__u8 scope = svc_scope(svc, external);
+	__u16 count = scope == SVC_SCOPE_LOCAL ? svc->local_count : svc->count;
+	bool maglev = external && (svc->flags & SVC_F_MAGLEV);
+	struct ct4_value fwd = {}, rev = {};
+	struct ct4_key fwd_key, rev_key;
+	struct backend4 be = {};
+	__u32 backend_id = 0;
+	__be32 snat_addr;
+	bool hairpin;
+
+	if (pkt->proto == IPPROTO_TCP && !tcp_opens(pkt)) {
+		/* A segment of no tracked connection (out of window, after expiry, a stray RST): NATing
+		 * a guess, or letting it reach the stack untranslated, resets a live connection
+		 * (kube-proxy's INVALID bug). Maglev services re-pick statelessly: every node picks
+		 * the same backend, which is what lets a flow survive moving between nodes. */
+		if (!maglev || (pkt->tcp_flags & TCP_FLAG_RST))
+			return svc_drop(ctx, DROP_CT_INVALID);
+	}
+	if (svc->count == 0) {
+		if (svc->flags & SVC_F_REJECT)
+			return svc_reject(ctx, pkt, DROP_NO_ENDPOINTS);
+		return svc_drop(ctx, DROP_NO_ENDPOINTS);
+	}
+	if (count == 0)
+		return svc_drop(ctx, DROP_NO_LOCAL_ENDPOINTS);
+
+	if (svc->flags & SVC_F_AFFINITY)
+		backend_id = affinity_lookup(pkt, svc, scope, now, &be);
+	if (!backend_id) {
+		backend_id = lb_pick(pkt, frontend, svc, scope, count, maglev, &be, &reason);
+		if (!backend_id)
+			return svc_drop(ctx, reason);
+	}
+	if (svc->flags & SVC_F_AFFINITY)
+		affinity_update(pkt, svc, backend_id, now);
+
+	/* The reply entry first: with SNAT its insertion is what reserves the source port. */
+	snat_addr = svc_snat_source(pkt, svc, &be, external);
+	hairpin = snat_addr && be.addr == pkt->saddr;
+	rev.nat_saddr = pkt->daddr;
+	rev.nat_sport = pkt->dport;
+	rev.nat_daddr = pkt->saddr;
+	rev.nat_dport = pkt->sport;
+	rev.backend_id = backend_id;
+	rev.svc_id = svc->svc_id;
+	rev.flags = (snat_addr ? CT_F_SNAT : 0) | (external ? CT_F_EXTERNAL : 0) |
+		    (hairpin ? CT_F_HAIRPIN : 0);
+	ct_init(&rev, pkt, now);
+	rev.tcp_seen = 0;
+	rev_key.saddr = be.addr;
+	rev_key.sport = be.port;
+	rev_key.daddr = snat_addr ? snat_addr : pkt->saddr;
+	rev_key.dport = pkt->sport;
+	rev_key.proto = pkt->proto;
+	rev_key.dir = CT_DIR_REPLY;
+	rev_key.pad = 0;
+	if (snat_addr) {
+		if (!snat_reserve(&rev_key, &rev, now))
+			return svc_drop(ctx, DROP_SNAT_EXHAUSTED);
+	} else if (bpf_map_update_elem(&CT4_MAP, &rev_key, &rev, BPF_ANY)) {
+		return svc_drop(ctx, DROP_CT_CREATE);
+	}
+
+	fwd.nat_saddr = rev_key.daddr;
+	fwd.nat_sport = rev_key.dport;
+	fwd.nat_daddr = be.addr;
+	fwd.nat_dport = be.port;
+	fwd.backend_id = backend_id;
+	fwd.svc_id = svc->svc_id;
+	fwd.flags = rev.flags;
+	ct_init(&fwd, pkt, now);
+	ct_key_of(&fwd_key, pkt, CT_DIR_FWD);
+	if (bpf_map_update_elem(&CT4_MAP, &fwd_key, &fwd, BPF_ANY)) {
+		bpf_map_delete_elem(&CT4_MAP, &rev_key);
+		return svc_drop(ctx, DROP_CT_CREATE);
+	}
+
+	if (nat_apply(ctx, pkt, fwd.nat_saddr, fwd.nat_sport, fwd.nat_daddr, fwd.nat_dport))
+		return svc_drop(ctx, DROP_MALFORMED);
+	count_svc(ctx, svc->svc_id, true);
+	return (fwd.flags & CT_F_HAIRPIN) ? SVC_BOUNCE : SVC_FORWARD;
+}
+
+/* A packet to a frontend, from a pod of this node or from outside. */
+static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin origin)
+{
+	struct svc4_key frontend;
+	struct svc4_value *svc;
+	struct ct4_value *ct;
+	struct ct4_key key;
+	bool external;
+	__u64 now;
+
+	svc = svc_lookup(pkt, &frontend);
+	if (!svc)
+		return SVC_NONE;
+	external = origin == FROM_UPLINK && svc_is_external_kind(svc);
+	if ((svc->flags & SVC_F_SOURCE_RANGES) && svc->kind == SVC_KIND_LOAD_BALANCER && !lb_source_allowed(pkt, svc))
+		return svc_drop(ctx, DROP_SOURCE_RANGE);
+
+	now = bpf_ktime_get_ns();
+	ct_key_of(&key, pkt, CT_DIR_FWD);
+	ct = ct_lookup(&key, now);
+	/* A SYN on a closing entry is the client reusing its port: a new connection. */
+	if (ct && !(tcp_opens(pkt) && (ct->flags & CT_F_CLOSING))) {
+		/* Established flows keep their backend, terminating or not, while it exists. */
+		if (bpf_map_lookup_elem(&BACKEND_MAP, &ct->backend_id)) {
+			ct_refresh(ct, pkt, now);
+			if (nat_apply(ctx, pkt, ct->nat_saddr, ct->nat_sport, ct->nat_daddr, ct->nat_dport))
+				return svc_drop(ctx, DROP_MALFORMED);
+			count_svc(ctx, ct->svc_id, false);
+			return (ct->flags & CT_F_HAIRPIN) ? SVC_BOUNCE : SVC_FORWARD;
+		}
+		/* The backend is gone. A TCP connection cannot move: tell the client now rather than
+		 * let it retransmit into the void. UDP flows just pick again (no stale UDP flows). */
+		if (pkt->proto == IPPROTO_TCP && !tcp_opens(pkt)) {
+			if (pkt->tcp_flags & TCP_FLAG_RST)
+				return svc_drop(ctx, DROP_BACKEND_MISSING);
+			return svc_reject(ctx, pkt, DROP_BACKEND_MISSING);
+		}
+	}
+	return svc_new_flow(ctx, pkt, &frontend, svc, external, now);
+}
+
+/* Fragments carry no reliable ports: those of service flows are dropped (the first one names
+ * the flow; later ones cannot be told apart from other traffic and pass to fail reassembly). */
+static __always_inline int svc_fragment(const ctx_t *ctx, const struct pkt4 *pkt)
+{
+	struct svc4_key frontend;
+
+	if (pkt->first_fragment && (pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP) &&
+	    svc_lookup(pkt, &frontend))
+		return svc_drop(ctx, DROP_FRAGMENT);
+	return SVC_NONE;
+}
+
+/* A reply of a tracked flow: restore the frontend as source (and the client as destination). */
+static __always_inline int svc_reply(ctx_t *ctx, struct pkt4 *pkt)
+{
+	struct ct4_value *ct;
+	struct ct4_key key;
+	__u64 now = bpf_ktime_get_ns();
+
+	ct_key_of(&key, pkt, CT_DIR_REPLY);
+	ct = ct_lookup(&key, now);
+	if (!ct)
+		return SVC_NONE;
+	ct_refresh(ct, pkt, now);
+	if (nat_apply(ctx, pkt, ct->nat_saddr, ct->nat_sport, ct->nat_daddr, ct->nat_dport))
+		return svc_drop(ctx, DROP_MALFORMED);
+	return (ct->flags & CT_F_HAIRPIN) ? SVC_BOUNCE : SVC_FORWARD;
+}
+
+#endif

@@ -1,0 +1,115 @@
+/**
+ * Per-packet cost of the datapath from BPF_PROG_TEST_RUN (the kernel's average over `repeat`
+ * runs): a new flow, an established flow and a packet of no service, with 1 and 10,000 services
+ * loaded. Prints figures; asserts nothing about time. Needs root.
+ *
+ *   npx tsx test/datapath/perf.ts [repeat=200000]
+ *
+ * Two ways, because a repeated test run keeps the packet it rewrote (run 2 would see the already
+ * translated packet, i.e. no service at all):
+ *  - repeat: the kernel's average over `repeat` runs on a service whose backend is its own
+ *    frontend (the translation is an identity, so every run takes the same full path: lookups,
+ *    pick, conntrack writes; only the byte rewrites are skipped). "New flow" uses a SYN conntrack
+ *    lifetime of 0, so each run finds the last entry expired and creates the flow again.
+ *  - single: the median over `samples` runs of repeat=1 on fresh packets with real translation
+ *    (new flows on distinct ports); includes the kernel's timer overhead of one run.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { native } from '../../ts/addon/index.js';
+import { IPPROTO, SvcKind, SvcScope, backend4, svc4Key, svc4Value, u32, type DatapathConfig } from '../../ts/abi/index.js';
+import { loadDatapath, type Datapath, type DatapathProgramKey } from '../../ts/dataplane/loader.js';
+import { buildPacket } from '../../ts/packet/index.js';
+import { NET, defaultConfig } from './_net.js';
+import { fromPeer, tcp } from './_packets.js';
+
+const repeat = Number(process.argv[2] ?? 200_000);
+const samples = 20_000;
+
+/** n ClusterIP services 198.19.x.y:80, 2 backends each; service 0 is NET.clusterIp, whose
+ * backends are NET.clusterIp:80 itself when `identity`. */
+function fill(dp: Datapath, n: number, identity: boolean): void {
+  const bKeys = Buffer.alloc(2 * n * 4), bVals = Buffer.alloc(2 * n * backend4.size);
+  const sKeys = Buffer.alloc(3 * n * svc4Key.size), sVals = Buffer.alloc(3 * n * svc4Value.size);
+  for (let i = 0; i < n; i++) {
+    const addr = i === 0 ? NET.clusterIp : `198.19.${1 + (i >> 8)}.${i & 0xff}`; // never NET.clusterIp
+    for (let b = 0; b < 2; b++) {
+      const id = 2 * i + b + 1;
+      bKeys.set(u32.encode(id), 4 * (2 * i + b));
+      const be = identity && i === 0 ? { addr, port: 80 } : { addr: `198.18.${130 + b}.${(i % 250) + 1}`, port: 8080 };
+      backend4.encodeInto({ ...be, proto: IPPROTO.TCP }, bVals, backend4.size * (2 * i + b));
+      svc4Key.encodeInto({ addr, port: 80, proto: IPPROTO.TCP, scope: SvcScope.ALL, backend_slot: b + 1 }, sKeys, svc4Key.size * (3 * i + b));
+      svc4Value.encodeInto({ backend_id: id, svc_id: i + 1 }, sVals, svc4Value.size * (3 * i + b));
+    }
+    svc4Key.encodeInto({ addr, port: 80, proto: IPPROTO.TCP, scope: SvcScope.ALL, backend_slot: 0 }, sKeys, svc4Key.size * (3 * i + 2));
+    svc4Value.encodeInto({ svc_id: i + 1, count: 2, kind: SvcKind.CLUSTER_IP }, sVals, svc4Value.size * (3 * i + 2));
+  }
+  dp.maps.backends.raw.updateBatch(bKeys, bVals, 2 * n);
+  dp.maps.svc4.raw.updateBatch(sKeys, sVals, 3 * n);
+}
+
+type Case = { name: string; prog: DatapathProgramKey; packet: (i: number) => Buffer; warmup?: Buffer; single?: boolean };
+
+async function measure(services: number, config: DatapathConfig, identity: boolean, cases: Case[]) {
+  const pinDir = mkdtempSync(join(tmpdir(), 'bpfproxy-perf-'));
+  const ns = `bpfp-perf-${process.pid}-${services}-${Date.now().toString(36)}`;
+  execFileSync('mount', ['-t', 'bpf', 'bpf', pinDir]);
+  execFileSync('ip', ['netns', 'add', ns]);
+  let dp: Datapath | undefined;
+  try {
+    dp = await loadDatapath({ pinDir, config: { ...defaultConfig, ...config } });
+    fill(dp, services, identity);
+    const out: Record<string, number> = {};
+    for (const c of cases) {
+      const p = dp.programs[c.prog];
+      native.netnsRun(`/run/netns/${ns}`, () => {
+        if (c.warmup) p.testRun({ data: c.warmup });
+        if (!c.single) {
+          out[c.name] = p.testRun({ data: c.packet(0), repeat }).duration;
+          return;
+        }
+        const d: number[] = [];
+        for (let i = 0; i < samples; i++) d.push(p.testRun({ data: c.packet(i) }).duration);
+        d.sort((a, b) => a - b);
+        out[c.name] = d[d.length >> 1]!;
+      });
+    }
+    return out;
+  } finally {
+    dp?.close();
+    execFileSync('umount', [pinDir]);
+    rmSync(pinDir, { recursive: true, force: true });
+    execFileSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+const syn = (i: number) => buildPacket(tcp(NET.pod1a, 10000 + (i % 50000), NET.clusterIp, 80, ['SYN']));
+const ack = () => buildPacket(tcp(NET.pod1a, 9999, NET.clusterIp, 80, ['ACK'], { seq: 1001, ack: 1, payload: 'x'.repeat(64) }));
+const ackSyn = buildPacket(tcp(NET.pod1a, 9999, NET.clusterIp, 80, ['SYN']));
+const other = () => buildPacket(tcp(NET.pod1a, 40002, NET.pod2a, 8080, ['ACK'], { seq: 1, ack: 1, payload: 'x'.repeat(64) }));
+const xOther = () => buildPacket(tcp(NET.client, 40002, '198.18.0.50', 22, ['ACK'], { seq: 1, ack: 1, eth: fromPeer }));
+
+const rows: Record<string, Record<string, number>> = {};
+for (const services of [1, 10_000]) {
+  const label = `${services} service${services > 1 ? 's' : ''}`;
+  const newFlow = await measure(services, { ctTcpSynSeconds: 0 }, true, [
+    { name: 'new flow (SYN)', prog: 'tcPodIngress', packet: syn },
+  ]);
+  const steady = await measure(services, {}, true, [
+    { name: 'established', prog: 'tcPodIngress', packet: ack, warmup: ackSyn },
+    { name: 'non-service', prog: 'tcPodIngress', packet: other },
+    { name: 'xdp non-service', prog: 'xdpUplink', packet: xOther },
+  ]);
+  rows[`${label}, repeat`] = { ...newFlow, ...steady };
+  rows[`${label}, single`] = await measure(services, {}, false, [
+    { name: 'new flow (SYN)', prog: 'tcPodIngress', packet: syn, single: true },
+    { name: 'established', prog: 'tcPodIngress', packet: ack, warmup: ackSyn, single: true },
+    { name: 'non-service', prog: 'tcPodIngress', packet: other, single: true },
+    { name: 'xdp non-service', prog: 'xdpUplink', packet: xOther, single: true },
+  ]);
+}
+console.log(`BPF_PROG_TEST_RUN ns/packet (tc_pod ingress, ClusterIP; XDP on the uplink); repeat=${repeat}, single = median of ${samples} runs; kernel ${execFileSync('uname', ['-r']).toString().trim()}`);
+console.table(rows);

@@ -1,0 +1,48 @@
+/**
+ * The enums and flags of bpf/include/bpfproxy/*.h. Values are part of the ABI: drift-tested
+ * against the header text (test/abi/drift.test.ts), by C enum name.
+ */
+
+/** enum svc_scope */
+export const SvcScope = { ALL: 0, LOCAL: 1 } as const;
+
+/** enum svc_kind */
+export const SvcKind = { CLUSTER_IP: 1, NODE_PORT: 2, LOAD_BALANCER: 3, EXTERNAL_IP: 4 } as const;
+
+/** enum svc_flags */
+export const SvcFlags = {
+  ETP_LOCAL: 1 << 0,
+  ITP_LOCAL: 1 << 1,
+  AFFINITY: 1 << 2,
+  SOURCE_RANGES: 1 << 3,
+  REJECT: 1 << 4,
+  MAGLEV: 1 << 5,
+  TERM_FALLBACK: 1 << 6,
+} as const;
+
+/** enum backend_flags */
+export const BackendFlags = { LOCAL: 1 << 0, TERMINATING: 1 << 1 } as const;
+
+/** enum ct_dir */
+export const CtDir = { FWD: 0, REPLY: 1 } as const;
+
+/** enum ct_flags */
+export const CtFlags = { SNAT: 1 << 0, HAIRPIN: 1 << 1, EXTERNAL: 1 << 2, CLOSING: 1 << 3 } as const;
+
+/** The C enums above, by C name and with the C prefix of their members, for the drift test. */
+export const cEnums: Record<string, { prefix: string; values: Record<string, number> }> = {
+  svc_scope: { prefix: 'SVC_SCOPE_', values: SvcScope },
+  svc_kind: { prefix: 'SVC_KIND_', values: SvcKind },
+  svc_flags: { prefix: 'SVC_F_', values: SvcFlags },
+  backend_flags: { prefix: 'BACKEND_F_', values: BackendFlags },
+  ct_dir: { prefix: 'CT_DIR_', values: CtDir },
+  ct_flags: { prefix: 'CT_F_', values: CtFlags },
+};
+
+/** The size of every Maglev table unless configured (MAGLEV_M_DEFAULT). */
+export const MAGLEV_M_DEFAULT = 16381;
+
+/** BPF_F_INNER_MAP: the flag the inner arrays of maglev_v1 must carry. */
+export const BPF_F_INNER_MAP = 1 << 12;
+
+export const IPPROTO = { ICMP: 1, TCP: 6, UDP: 17, SCTP: 132 } as const;

@@ -1,0 +1,25 @@
+/**
+ * enum drop_reason of bpf/include/bpfproxy/drop_reason.h: why a packet was not delivered as sent.
+ * Numbers are stable (never renumbered); the drift test fails when this and the header differ.
+ */
+export enum DropReason {
+  UNKNOWN = 0,
+  MALFORMED = 1,
+  NO_ENDPOINTS = 2,
+  NO_LOCAL_ENDPOINTS = 3,
+  SOURCE_RANGE = 4,
+  CT_INVALID = 5,
+  SNAT_EXHAUSTED = 6,
+  CT_CREATE = 7,
+  BACKEND_MISSING = 8,
+  FRAGMENT = 9,
+  REJECT_FAILED = 10,
+  NO_ELIGIBLE_BACKEND = 11,
+}
+
+/** drops_v1's size: room for reasons to come without a new map (DROPS_MAP_SIZE). */
+export const DROP_REASON_SLOTS = 64;
+
+export function dropReasonName(reason: number): string {
+  return DropReason[reason] ?? `REASON_${reason}`;
+}

@@ -1,0 +1,8 @@
+/** The datapath's ABI as TypeScript sees it: codecs, map specs, enums, config, flow hash. */
+export * from './codec.js';
+export * from './layouts.js';
+export * from './constants.js';
+export * from './drop-reason.js';
+export * from './config.js';
+export * from './maps.js';
+export * from './flow-hash.js';

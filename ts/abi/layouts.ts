@@ -1,0 +1,103 @@
+/**
+ * The map keys and values of bpf/include/bpfproxy/*.h, field by field. Keep in step with the C
+ * headers: test/abi/drift.test.ts compares each codec with the compiled objects' BTF.
+ */
+import { defineStruct, type StructCodec } from './codec.js';
+
+export const svc4Key = defineStruct('svc4_key', 12, [
+  { name: 'addr', offset: 0, type: 'ipv4' },
+  { name: 'port', offset: 4, type: 'be16' },
+  { name: 'proto', offset: 6, type: 'u8' },
+  { name: 'scope', offset: 7, type: 'u8' },
+  { name: 'backend_slot', offset: 8, type: 'u16' },
+  { name: 'pad', offset: 10, type: 'u16' },
+]);
+
+export const svc4Value = defineStruct('svc4_value', 20, [
+  { name: 'backend_id', offset: 0, type: 'u32' },
+  { name: 'svc_id', offset: 4, type: 'u32' },
+  { name: 'affinity_timeout', offset: 8, type: 'u32' },
+  { name: 'count', offset: 12, type: 'u16' },
+  { name: 'local_count', offset: 14, type: 'u16' },
+  { name: 'flags', offset: 16, type: 'u16' },
+  { name: 'kind', offset: 18, type: 'u8' },
+  { name: 'pad', offset: 19, type: 'u8' },
+]);
+
+export const backend4 = defineStruct('backend4', 8, [
+  { name: 'addr', offset: 0, type: 'ipv4' },
+  { name: 'port', offset: 4, type: 'be16' },
+  { name: 'proto', offset: 6, type: 'u8' },
+  { name: 'flags', offset: 7, type: 'u8' },
+]);
+
+export const ct4Key = defineStruct('ct4_key', 16, [
+  { name: 'saddr', offset: 0, type: 'ipv4' },
+  { name: 'daddr', offset: 4, type: 'ipv4' },
+  { name: 'sport', offset: 8, type: 'be16' },
+  { name: 'dport', offset: 10, type: 'be16' },
+  { name: 'proto', offset: 12, type: 'u8' },
+  { name: 'dir', offset: 13, type: 'u8' },
+  { name: 'pad', offset: 14, type: 'u16' },
+]);
+
+export const ct4Value = defineStruct('ct4_value', 32, [
+  { name: 'nat_saddr', offset: 0, type: 'ipv4' },
+  { name: 'nat_daddr', offset: 4, type: 'ipv4' },
+  { name: 'nat_sport', offset: 8, type: 'be16' },
+  { name: 'nat_dport', offset: 10, type: 'be16' },
+  { name: 'backend_id', offset: 12, type: 'u32' },
+  { name: 'svc_id', offset: 16, type: 'u32' },
+  { name: 'flags', offset: 20, type: 'u16' },
+  { name: 'tcp_seen', offset: 22, type: 'u8' },
+  { name: 'pad', offset: 23, type: 'u8' },
+  { name: 'expires_ns', offset: 24, type: 'u64' },
+]);
+
+export const srcr4Key = defineStruct('srcr4_key', 12, [
+  { name: 'prefixlen', offset: 0, type: 'u32' },
+  { name: 'svc_id', offset: 4, type: 'u32' },
+  { name: 'addr', offset: 8, type: 'ipv4' },
+]);
+
+export const nodeaddr4Value = defineStruct('nodeaddr4_value', 4, [
+  { name: 'flags', offset: 0, type: 'u32' },
+]);
+
+export const aff4Key = defineStruct('aff4_key', 8, [
+  { name: 'client', offset: 0, type: 'ipv4' },
+  { name: 'svc_id', offset: 4, type: 'u32' },
+]);
+
+export const aff4Value = defineStruct('aff4_value', 16, [
+  { name: 'backend_id', offset: 0, type: 'u32' },
+  { name: 'pad', offset: 4, type: 'u32' },
+  { name: 'last_seen_ns', offset: 8, type: 'u64' },
+]);
+
+export const svcStats = defineStruct('svc_stats', 24, [
+  { name: 'packets', offset: 0, type: 'u64' },
+  { name: 'bytes', offset: 8, type: 'u64' },
+  { name: 'new_flows', offset: 16, type: 'u64' },
+]);
+
+export const dropStats = defineStruct('drop_stats', 16, [
+  { name: 'packets', offset: 0, type: 'u64' },
+  { name: 'bytes', offset: 8, type: 'u64' },
+]);
+
+export type Svc4Key = ReturnType<typeof svc4Key.decode>;
+export type Svc4Value = ReturnType<typeof svc4Value.decode>;
+export type Backend4 = ReturnType<typeof backend4.decode>;
+export type Ct4Key = ReturnType<typeof ct4Key.decode>;
+export type Ct4Value = ReturnType<typeof ct4Value.decode>;
+export type Srcr4Key = ReturnType<typeof srcr4Key.decode>;
+export type Aff4Key = ReturnType<typeof aff4Key.decode>;
+export type Aff4Value = ReturnType<typeof aff4Value.decode>;
+export type SvcStats = ReturnType<typeof svcStats.decode>;
+export type DropStats = ReturnType<typeof dropStats.decode>;
+
+/** Every struct codec, for the drift test. */
+export const allStructs: readonly StructCodec<unknown>[] = [
+  svc4Key, svc4Value, backend4, ct4Key, ct4Value, srcr4Key, nodeaddr4Value, aff4Key, aff4Value, svcStats, dropStats,
+] as readonly StructCodec<never>[] as readonly StructCodec<unknown>[];

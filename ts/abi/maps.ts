@@ -1,0 +1,36 @@
+/**
+ * The datapath's maps: kernel name (versioned, at most 15 characters), type and codecs. The
+ * loader pins each under the node's bpffs directory by its name.
+ */
+import { ipv4, u8, u32, type ScalarCodec, type StructCodec } from './codec.js';
+import {
+  aff4Key, aff4Value, backend4, ct4Key, ct4Value, dropStats, nodeaddr4Value, srcr4Key, svc4Key, svc4Value, svcStats,
+} from './layouts.js';
+
+export interface MapSpec<K, V> {
+  readonly name: string;
+  readonly type: string;
+  readonly key: StructCodec<K> | ScalarCodec<K>;
+  readonly value: StructCodec<V> | ScalarCodec<V>;
+  readonly perCpu: boolean;
+}
+
+function spec<K, V>(name: string, type: string, key: StructCodec<K> | ScalarCodec<K>, value: StructCodec<V> | ScalarCodec<V>): MapSpec<K, V> {
+  if (name.length > 15) throw new Error(`map name '${name}' is longer than the kernel's 15 characters`);
+  return { name, type, key, value, perCpu: type.startsWith('percpu') || type.startsWith('lru_percpu') };
+}
+
+export const mapSpecs = {
+  svc4: spec('svc4_v1', 'hash', svc4Key, svc4Value),
+  backends: spec('be_v1', 'hash', u32, backend4),
+  ct4: spec('ct4_v1', 'lru_hash', ct4Key, ct4Value),
+  aff4: spec('aff4_v1', 'lru_hash', aff4Key, aff4Value),
+  srcr4: spec('srcr4_v1', 'lpm_trie', srcr4Key, u8),
+  nodeaddr4: spec('nodeaddr4_v1', 'hash', ipv4, nodeaddr4Value),
+  /** svc_id -> inner array (written as an fd, read back as a map id). */
+  maglev: spec('maglev_v1', 'hash_of_maps', u32, u32),
+  drops: spec('drops_v1', 'percpu_array', u32, dropStats),
+  svcstat: spec('svcstat_v1', 'percpu_array', u32, svcStats),
+} as const;
+
+export type MapKey = keyof typeof mapSpecs;
