@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 
 import { native } from '../addon/index.js';
+import { registerLabCommands } from './lab.js';
 import { runProbeDemo } from './probe-demo.js';
 
 const program = new Command('bpfproxy')
@@ -24,5 +25,7 @@ program
   .action(async () => {
     await runProbeDemo();
   });
+
+registerLabCommands(program);
 
 await program.parseAsync(process.argv);

@@ -44,6 +44,11 @@ export class Netns {
     return run('ip', ['-n', this.name, ...args]);
   }
 
+  /** Several `ip` commands in one process (`ip -n NAME -batch -`); stops at the first that fails. */
+  ipBatch(lines: string[]): Promise<string> {
+    return run('ip', ['-n', this.name, '-batch', '-'], { input: lines.join('\n') + '\n' });
+  }
+
   /** Runs a host command inside the namespace. */
   exec(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
     return run('ip', ['netns', 'exec', this.name, cmd, ...args], opts);

@@ -1,0 +1,63 @@
+// The node network: clients and nodes share the fabric bridge; clients see node IPs and the
+// LoadBalancer range, never pod IPs; nodes route each other's pod CIDRs and the Service range.
+import { privileged } from '../helpers/env.js';
+import { labFor } from './fixture.js';
+
+interface Route {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  nexthops?: { gateway: string; dev: string }[];
+}
+
+privileged('a client reaches every node IP, and cannot reach a pod IP (no route)', async (t) => {
+  const lab = await labFor(t, { nodes: 3, clients: 2 });
+  const pod = await lab.addPod({ name: 'hostnames-1', node: 'node-2', ports: [{ port: 9376, protocol: 'TCP' }] });
+  for (const client of ['client-1', 'client-2']) {
+    for (const node of lab.nodes) {
+      await t.notThrowsAsync(lab.exec(client, 'ping', ['-c', '1', '-W', '1', node.address]), `${client} pings ${node.name}`);
+      // Nothing listens on the node: a refusal proves the node answered (as opposed to a timeout).
+      const [r] = await lab.request(client, { address: node.address, port: 31000, timeoutMs: 2000 });
+      t.like(r, { ok: false, error: 'refused' }, `${client} → ${node.name}`);
+    }
+    const [direct] = await lab.request(client, { address: pod.address, port: 9376, timeoutMs: 2000 });
+    t.like(direct, { ok: false, error: 'unreachable' }, `${client} → pod IP`);
+  }
+  // From a node, the same pod is one hop away (another node's pod CIDR via that node).
+  t.like((await lab.request('node-1', { address: pod.address, port: 9376 }))[0], { ok: true, answer: 'hostnames-1' });
+  t.like((await lab.request('node-2', { address: pod.address, port: 9376 }))[0], { ok: true, answer: 'hostnames-1' });
+});
+
+privileged('nodes have the address plan: uplink, forwarding, pod CIDR routes, Service range to the sink device', async (t) => {
+  const lab = await labFor(t, { nodes: 3, clients: 0 });
+  t.deepEqual(lab.nodes.map((n) => [n.name, n.address, n.podCidr]), [
+    ['node-1', '198.18.0.11', '198.18.129.0/24'],
+    ['node-2', '198.18.0.12', '198.18.130.0/24'],
+    ['node-3', '198.18.0.13', '198.18.131.0/24'],
+  ]);
+  const routes = JSON.parse(await lab.exec('node-2', 'ip', ['-j', 'route', 'show'])) as Route[];
+  const byDst = Object.fromEntries(routes.map((r) => [r.dst, r]));
+  t.like(byDst['198.18.129.0/24'], { gateway: '198.18.0.11', dev: 'eth0' });
+  t.like(byDst['198.18.131.0/24'], { gateway: '198.18.0.13', dev: 'eth0' });
+  t.is(byDst['198.18.130.0/24'], undefined, 'a node routes its own pods one by one');
+  t.like(byDst['198.19.0.0/17'], { dev: 'svc0' });
+  t.like(byDst['198.19.255.0/24'], { dev: 'svc0' });
+  t.is((await lab.exec('node-2', 'sysctl', ['-n', 'net.ipv4.ip_forward'])).trim(), '1');
+  t.like(JSON.parse(await lab.exec('node-2', 'ip', ['-j', 'addr', 'show', 'dev', 'eth0']))[0].addr_info[0], { local: '198.18.0.12', prefixlen: 24 });
+  // The uplink's peer is a port of the fabric bridge.
+  const ports = JSON.parse(await lab.exec('fabric', 'ip', ['-j', 'link', 'show', 'master', 'br0'])) as { ifname: string }[];
+  t.deepEqual(ports.map((p) => p.ifname).sort(), ['node-1', 'node-2', 'node-3']);
+});
+
+privileged('clients route the LoadBalancer range by ECMP over all nodes, or through one chosen node', async (t) => {
+  const ecmp = await labFor(t, { nodes: 2, clients: 1 });
+  const [ecmpRoute] = JSON.parse(await ecmp.exec('client-1', 'ip', ['-j', 'route', 'show', '198.19.255.0/24'])) as Route[];
+  t.deepEqual(ecmpRoute?.nexthops?.map((h) => h.gateway), ['198.18.0.11', '198.18.0.12']);
+  t.is((await ecmp.exec('client-1', 'sysctl', ['-n', 'net.ipv4.fib_multipath_hash_policy'])).trim(), '1');
+  const routes = JSON.parse(await ecmp.exec('client-1', 'ip', ['-j', 'route', 'show'])) as Route[];
+  t.deepEqual(routes.map((r) => r.dst).sort(), ['198.18.0.0/24', '198.19.255.0/24'], 'no route to pods or ClusterIPs');
+
+  const single = await labFor(t, { nodes: 2, clients: 1, lbRoute: { mode: 'node', node: 2 } });
+  const [singleRoute] = JSON.parse(await single.exec('client-1', 'ip', ['-j', 'route', 'show', '198.19.255.0/24'])) as Route[];
+  t.like(singleRoute, { gateway: '198.18.0.12', dev: 'eth0' });
+});

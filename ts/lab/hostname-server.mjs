@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// The lab's hostname server, like Kubernetes' serve_hostname / agnhost netexec: it answers with its pod
+// name on every given port, TCP and UDP. Plain JavaScript with no imports beyond node: so that it
+// starts in tens of milliseconds under plain `node` inside a pod namespace (no tsx, no addon).
+//
+//   node hostname-server.mjs --name POD --port 9376 [--port 80 …]
+//
+// TCP: a client that sends nothing within GRACE_MS gets "POD\n" and the connection is closed; one that
+// sends an HTTP request gets an HTTP/1.1 200 response whose body is POD (or the client's address for
+// GET /clientip); a first line "clientip" gets the client's address; a first line "stream" gets "POD\n"
+// and then every byte it sends echoed back for as long as it stays connected (long-lived connections
+// for tests that change backends under them); any other first line gets "POD\n".
+// UDP: "clientip" → the client's address, "echo X" → X, anything else → POD.
+//
+// "ready\n" on stdout means every socket is listening; the parent waits for it.
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+
+const GRACE_MS = 25;
+const FIRST_LINE_MAX_WAIT_MS = 1000;
+const FIRST_LINE_MAX_BYTES = 8192;
+
+function parseArgs(argv) {
+  let name;
+  const ports = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--name') name = argv[++i];
+    else if (arg === '--port') ports.push(Number(argv[++i]));
+    else throw new Error(`unknown argument ${arg}`);
+  }
+  if (!name) throw new Error('--name is required');
+  if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw new Error('at least one --port 1…65535 is required');
+  }
+  return { name, ports: [...new Set(ports)] };
+}
+
+const { name, ports } = parseArgs(process.argv.slice(2));
+// The parent may have gone (a CLI that exits once the pod is ready): never die of EPIPE.
+process.stdout.on('error', () => {});
+
+const HTTP_REQUEST_LINE = /^[A-Z]+ (\S+) HTTP\/1\.[01]\r?$/;
+
+function clientAddress(socket) {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+function answerFirstLine(socket, line) {
+  const http = HTTP_REQUEST_LINE.exec(line);
+  if (http) {
+    const body = http[1] === '/clientip' ? clientAddress(socket) : name;
+    socket.end(
+      `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    return;
+  }
+  const command = line.trim();
+  if (command === 'clientip') socket.end(`${clientAddress(socket)}\n`);
+  else if (command === 'stream') {
+    socket.write(`${name}\n`);
+    socket.pipe(socket);
+  } else socket.end(`${name}\n`);
+}
+
+function onConnection(socket) {
+  socket.on('error', () => {});
+  let buffered = '';
+  let answered = false;
+  const answer = (line) => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(grace);
+    clearTimeout(maxWait);
+    socket.removeListener('data', onData);
+    answerFirstLine(socket, line);
+    // In stream mode the rest of the first segment, after the command line, is echoed too.
+    const rest = buffered.slice(buffered.indexOf('\n') + 1);
+    if (line.trim() === 'stream' && buffered.includes('\n') && rest.length > 0) socket.write(rest);
+  };
+  const onData = (chunk) => {
+    clearTimeout(grace);
+    buffered += chunk.toString('latin1');
+    const newline = buffered.indexOf('\n');
+    if (newline >= 0) answer(buffered.slice(0, newline));
+    else if (buffered.length >= FIRST_LINE_MAX_BYTES) answer(buffered);
+  };
+  socket.on('data', onData);
+  socket.on('end', () => answer(buffered));
+  const grace = setTimeout(() => buffered.length === 0 && answer(''), GRACE_MS);
+  const maxWait = setTimeout(() => answer(buffered), FIRST_LINE_MAX_WAIT_MS);
+}
+
+function listenTcp(port) {
+  return new Promise((resolve, reject) => {
+    const server = createServer(onConnection);
+    server.once('error', reject);
+    server.listen({ port, host: '0.0.0.0', backlog: 1024 }, () => resolve(server));
+  });
+}
+
+function listenUdp(port) {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    socket.once('error', reject);
+    socket.on('message', (msg, rinfo) => {
+      const text = msg.toString('utf8').trim();
+      let reply = name;
+      if (text === 'clientip') reply = `${rinfo.address}:${rinfo.port}`;
+      else if (text.startsWith('echo ')) reply = text.slice('echo '.length);
+      socket.send(reply, rinfo.port, rinfo.address);
+    });
+    socket.bind(port, '0.0.0.0', () => {
+      socket.removeListener('error', reject);
+      socket.on('error', () => {});
+      resolve(socket);
+    });
+  });
+}
+
+try {
+  const servers = await Promise.all(ports.flatMap((port) => [listenTcp(port), listenUdp(port)]));
+  const stop = () => {
+    for (const s of servers) s.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdout.write('ready\n');
+} catch (e) {
+  process.stderr.write(`hostname-server ${name}: ${e.message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,130 @@
+/**
+ * A lab's state on disk, so that separate `bpfproxy lab …` invocations (and tests, and later the
+ * agents) find the same lab: `/run/bpfproxy/labs/<name>.json` is exactly what `lab status --json`
+ * prints. /run is a tmpfs, so a reboot (which also removes every namespace) forgets labs too.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const DEFAULT_STATE_DIR = '/run/bpfproxy/labs';
+export const DEFAULT_LAB_NAME = 'default';
+export const LAB_STATE_VERSION = 1;
+
+export type Protocol = 'TCP' | 'UDP';
+
+/** How outside clients reach LoadBalancer/external IPs: through one node, or ECMP over all nodes. */
+export type LbRoute = { mode: 'node'; node: number } | { mode: 'ecmp' };
+
+export interface FabricState {
+  netns: string;
+  bridge: string;
+}
+
+export interface NodeState {
+  name: string;
+  index: number;
+  netns: string;
+  /** The uplink veth inside the node, where XDP and tc attach. */
+  uplink: string;
+  /** Its peer, a port of the fabric bridge. */
+  fabricPort: string;
+  address: string;
+  podCidr: string;
+  /** The dummy interface that the Service and external ranges are routed to (see docs/lab.md). */
+  serviceDevice: string;
+}
+
+export interface ClientState {
+  name: string;
+  index: number;
+  netns: string;
+  interface: string;
+  fabricPort: string;
+  address: string;
+}
+
+export interface PodPort {
+  port: number;
+  protocol: Protocol;
+  name?: string;
+}
+
+export interface ServerProcess {
+  pid: number;
+  /** /proc/<pid>/stat start time, so that a reused pid is never mistaken for our server. */
+  startTime: string;
+  log: string;
+}
+
+export interface PodState {
+  name: string;
+  node: string;
+  netns: string;
+  address: string;
+  /** The node side of the pod's veth (tc attaches here); the pod side is always eth0. */
+  hostInterface: string;
+  hostMac: string;
+  ports: PodPort[];
+  labels: Record<string, string>;
+  server: ServerProcess;
+}
+
+export interface LabState {
+  version: number;
+  name: string;
+  id: string;
+  createdAt: string;
+  stateFile: string;
+  /** Logs of the lab's processes. */
+  runDir: string;
+  lbRoute: LbRoute;
+  addressPlan: {
+    nodeNetwork: string;
+    clusterCidr: string;
+    serviceCidr: string;
+    externalCidr: string;
+    podGateway: string;
+  };
+  fabric: FabricState;
+  nodes: NodeState[];
+  clients: ClientState[];
+  pods: PodState[];
+  /** The last pod host number handed out per node: allocation goes round, as host-local IPAM does. */
+  ipam: Record<string, number>;
+}
+
+export function stateFile(name: string, stateDir = DEFAULT_STATE_DIR): string {
+  return join(stateDir, `${name}.json`);
+}
+
+export function runDirOf(name: string, stateDir = DEFAULT_STATE_DIR): string {
+  return join(stateDir, name);
+}
+
+export function readLabState(file: string): LabState | undefined {
+  if (!existsSync(file)) return undefined;
+  const state = JSON.parse(readFileSync(file, 'utf8')) as LabState;
+  if (state.version !== LAB_STATE_VERSION) throw new Error(`${file}: lab state version ${state.version}, expected ${LAB_STATE_VERSION}`);
+  return state;
+}
+
+/** Written to a temporary file and renamed, so a reader never sees half a state. */
+export function writeLabState(state: LabState): void {
+  mkdirSync(join(state.stateFile, '..'), { recursive: true });
+  const tmp = `${state.stateFile}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  renameSync(tmp, state.stateFile);
+}
+
+export function removeLabState(state: LabState): void {
+  rmSync(state.stateFile, { force: true });
+  rmSync(state.runDir, { recursive: true, force: true });
+}
+
+export function listLabNames(stateDir = DEFAULT_STATE_DIR): string[] {
+  if (!existsSync(stateDir)) return [];
+  return readdirSync(stateDir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+}

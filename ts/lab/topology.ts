@@ -1,0 +1,339 @@
+/**
+ * The lab: a cluster made of network namespaces (docs/lab.md). `Lab.up` builds the fabric, nodes and
+ * outside clients; pods come and go with `addPod`/`removePod` (what `lab apply` builds on); `down`
+ * removes everything. The state on disk is the single source of truth, so any process can open a
+ * lab by name and act on it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { run } from '../util/exec.js';
+import {
+  CLUSTER_CIDR,
+  EXTERNAL_CIDR,
+  FIRST_POD_HOST,
+  LAST_POD_HOST,
+  MAX_CLIENTS,
+  MAX_NODES,
+  NODE_NETWORK,
+  POD_GATEWAY,
+  SERVICE_CIDR,
+  clientAddress,
+  nodeAddress,
+  podAddress,
+  podCidr,
+} from './address-plan.js';
+import { Cleanup } from './cleanup.js';
+import { isServerAlive, startHostnameServer, stopProcess } from './hostname-process.js';
+import {
+  DEFAULT_LAB_NAME,
+  DEFAULT_STATE_DIR,
+  LAB_STATE_VERSION,
+  type ClientState,
+  type LabState,
+  type LbRoute,
+  type NodeState,
+  type PodPort,
+  type PodState,
+  readLabState,
+  runDirOf,
+  stateFile,
+  writeLabState,
+} from './lab-state.js';
+import { FABRIC, checkLabName, checkPodName, clientShortName, nodeShortName, podHostInterface, realNetnsName } from './naming.js';
+import { Netns, runId } from './netns.js';
+import { CLIENT_INTERFACE, FABRIC_BRIDGE, SERVICE_DEVICE, UPLINK, attachToFabric, vethBetween, wireClient, wireFabric, wireNode } from './node-network.js';
+import { wirePod } from './pod-network.js';
+import { labNetns, teardownLab } from './teardown.js';
+import { StreamConnection, request, type Answer, type RequestOptions, type StreamOptions } from './traffic.js';
+
+export interface LabOptions {
+  /** The lab's name: its state file and the `--name` of the CLI (default "default"). */
+  name?: string;
+  nodes?: number;
+  clients?: number;
+  /** How outside clients route the LoadBalancer/external range (default: ECMP over all nodes). */
+  lbRoute?: LbRoute;
+  /** Where state files live (default /run/bpfproxy/labs). */
+  stateDir?: string;
+  /** Aborting makes `up` stop, remove what it built, and reject. */
+  signal?: AbortSignal;
+}
+
+export interface PodSpec {
+  name: string;
+  /** `node-2` or 2. */
+  node: string | number;
+  /** The server answers on each port over TCP and UDP alike; the protocol is what a Service would name. */
+  ports: PodPort[];
+  labels?: Record<string, string>;
+}
+
+export class Lab {
+  private constructor(private state: LabState) {}
+
+  /** Builds a lab. On any failure (or abort) everything built so far is removed before rejecting. */
+  static async up(opts: LabOptions = {}): Promise<Lab> {
+    const name = opts.name ?? DEFAULT_LAB_NAME;
+    checkLabName(name);
+    const nodeCount = opts.nodes ?? 2;
+    const clientCount = opts.clients ?? 1;
+    if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > MAX_NODES) throw new RangeError(`nodes must be 1…${MAX_NODES}`);
+    if (!Number.isInteger(clientCount) || clientCount < 0 || clientCount > MAX_CLIENTS) throw new RangeError(`clients must be 0…${MAX_CLIENTS}`);
+    const lbRoute = opts.lbRoute ?? { mode: 'ecmp' };
+    if (lbRoute.mode === 'node' && (lbRoute.node < 1 || lbRoute.node > nodeCount)) throw new RangeError(`lbRoute node ${lbRoute.node} is not a node of this lab`);
+    const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+    const file = stateFile(name, stateDir);
+    await refuseIfRunning(file);
+
+    const id = runId();
+    const state: LabState = {
+      version: LAB_STATE_VERSION,
+      name,
+      id,
+      createdAt: new Date().toISOString(),
+      stateFile: file,
+      runDir: runDirOf(name, stateDir),
+      lbRoute,
+      addressPlan: { nodeNetwork: NODE_NETWORK, clusterCidr: CLUSTER_CIDR, serviceCidr: SERVICE_CIDR, externalCidr: EXTERNAL_CIDR, podGateway: POD_GATEWAY },
+      fabric: { netns: realNetnsName(id, FABRIC), bridge: FABRIC_BRIDGE },
+      nodes: [],
+      clients: [],
+      pods: [],
+      ipam: {},
+    };
+    // Written before anything exists, so that a killed `lab up` still leaves a state `lab down` can use
+    // (teardown also sweeps every namespace carrying the run id).
+    mkdirSync(state.runDir, { recursive: true });
+    writeLabState(state);
+    const lab = new Lab(state);
+    const building = new Cleanup();
+    const checkAbort = () => opts.signal?.throwIfAborted();
+    try {
+      checkAbort();
+      const fabric = await Netns.create(state.fabric.netns, building);
+      await wireFabric(fabric);
+      const ports: string[] = [];
+      for (let k = 1; k <= nodeCount; k++) {
+        checkAbort();
+        const node: NodeState = {
+          name: nodeShortName(k),
+          index: k,
+          netns: realNetnsName(id, nodeShortName(k)),
+          uplink: UPLINK,
+          fabricPort: nodeShortName(k),
+          address: nodeAddress(k),
+          podCidr: podCidr(k),
+          serviceDevice: SERVICE_DEVICE,
+        };
+        const ns = await Netns.create(node.netns, building);
+        state.nodes.push(node);
+        await vethBetween(ns, UPLINK, fabric, node.fabricPort);
+        await wireNode(ns, k, nodeCount);
+        ports.push(node.fabricPort);
+        state.ipam[node.name] = FIRST_POD_HOST - 1;
+      }
+      for (let i = 1; i <= clientCount; i++) {
+        checkAbort();
+        const client: ClientState = {
+          name: clientShortName(i),
+          index: i,
+          netns: realNetnsName(id, clientShortName(i)),
+          interface: CLIENT_INTERFACE,
+          fabricPort: clientShortName(i),
+          address: clientAddress(i),
+        };
+        const ns = await Netns.create(client.netns, building);
+        state.clients.push(client);
+        await vethBetween(ns, CLIENT_INTERFACE, fabric, client.fabricPort);
+        await wireClient(ns, i, nodeCount, lbRoute);
+        ports.push(client.fabricPort);
+      }
+      await attachToFabric(fabric, ports);
+      checkAbort();
+      writeLabState(state);
+      return lab;
+    } catch (e) {
+      await building.run().catch(() => {});
+      await teardownLab(state).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** A lab that is up, by name (as another process made it). */
+  static open(name = DEFAULT_LAB_NAME, stateDir = DEFAULT_STATE_DIR): Lab {
+    const state = readLabState(stateFile(name, stateDir));
+    if (!state) throw new Error(`no lab '${name}' is up (no ${stateFile(name, stateDir)})`);
+    return new Lab(state);
+  }
+
+  get name(): string {
+    return this.state.name;
+  }
+
+  get id(): string {
+    return this.state.id;
+  }
+
+  /** Everything `lab status --json` prints; a copy. */
+  status(): LabState {
+    return structuredClone(this.state);
+  }
+
+  get nodes(): readonly NodeState[] {
+    return this.state.nodes;
+  }
+
+  get clients(): readonly ClientState[] {
+    return this.state.clients;
+  }
+
+  get pods(): readonly PodState[] {
+    return this.state.pods;
+  }
+
+  node(nameOrIndex: string | number): NodeState {
+    const name = typeof nameOrIndex === 'number' ? nodeShortName(nameOrIndex) : nameOrIndex;
+    const node = this.state.nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`lab ${this.name} has no node '${name}' (nodes: ${this.state.nodes.map((n) => n.name).join(', ')})`);
+    return node;
+  }
+
+  pod(name: string): PodState {
+    const pod = this.state.pods.find((p) => p.name === name);
+    if (!pod) throw new Error(`lab ${this.name} has no pod '${name}'`);
+    return pod;
+  }
+
+  /** The real namespace name behind a short name: fabric, node-N, client-N or a pod name. */
+  netnsName(shortName: string): string {
+    if (shortName === FABRIC) return this.state.fabric.netns;
+    const found = [...this.state.nodes, ...this.state.clients, ...this.state.pods].find((x) => x.name === shortName);
+    if (!found) {
+      const known = [FABRIC, ...this.state.nodes.map((n) => n.name), ...this.state.clients.map((c) => c.name), ...this.state.pods.map((p) => p.name)];
+      throw new Error(`lab ${this.name} has no namespace '${shortName}' (known: ${known.join(', ')})`);
+    }
+    return found.netns;
+  }
+
+  netns(shortName: string): Netns {
+    return Netns.existing(this.netnsName(shortName));
+  }
+
+  /** Runs a host command inside a lab namespace and resolves with its output. */
+  exec(shortName: string, cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    return this.netns(shortName).exec(cmd, args, opts);
+  }
+
+  /**
+   * A pod on a node: its namespace and veth, a /32 from the node's pod CIDR, and a hostname server
+   * that listens on every port (TCP and UDP) before this resolves.
+   */
+  async addPod(spec: PodSpec): Promise<PodState> {
+    checkPodName(spec.name);
+    if (this.state.pods.some((p) => p.name === spec.name)) throw new Error(`lab ${this.name} already has a pod '${spec.name}'`);
+    if (spec.ports.length === 0) throw new Error(`pod ${spec.name} declares no ports`);
+    const node = this.node(spec.node);
+    const host = this.allocatePodHost(node);
+    const netnsName = realNetnsName(this.id, spec.name);
+    const hostInterface = podHostInterface(spec.name);
+    const address = podAddress(node.index, host);
+    const building = new Cleanup();
+    try {
+      const nodeNs = Netns.existing(node.netns);
+      const podNs = await Netns.create(netnsName, building);
+      const hostMac = await wirePod(nodeNs, podNs, hostInterface, address);
+      mkdirSync(this.state.runDir, { recursive: true });
+      const server = await startHostnameServer({
+        netns: netnsName,
+        podName: spec.name,
+        ports: spec.ports.map((p) => p.port),
+        log: join(this.state.runDir, `${spec.name}.log`),
+      });
+      building.add(`server of ${spec.name}`, () => stopProcess(server));
+      const pod: PodState = {
+        name: spec.name,
+        node: node.name,
+        netns: netnsName,
+        address,
+        hostInterface,
+        hostMac,
+        ports: spec.ports.map((p) => ({ ...p })),
+        labels: { ...(spec.labels ?? {}) },
+        server,
+      };
+      this.state.pods.push(pod);
+      this.state.ipam[node.name] = host;
+      this.save();
+      return structuredClone(pod);
+    } catch (e) {
+      await building.run().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Stops the pod's server and deletes its namespace (which takes its veth and the node's /32 route). */
+  async removePod(name: string): Promise<void> {
+    const pod = this.pod(name);
+    await stopProcess(pod.server);
+    // Deleting a namespace name only drops a reference; the kernel destroys the namespace (and with it
+    // the veth and the node's route) later, asynchronously. Deleting the node side now makes the pod's
+    // interface and route vanish before we return, so its name can be reused at once.
+    await Netns.existing(this.node(pod.node).netns).ip('link', 'delete', pod.hostInterface).catch(() => {});
+    await run('ip', ['netns', 'delete', pod.netns]);
+    this.state.pods = this.state.pods.filter((p) => p.name !== name);
+    this.save();
+  }
+
+  /** Is the pod's hostname server still the process we started? */
+  isPodServing(name: string): boolean {
+    return isServerAlive(this.pod(name).server);
+  }
+
+  /** Short requests from a namespace (by short name); one answer or error per request. */
+  request(from: string, opts: RequestOptions): Promise<Answer[]> {
+    return request(this.netnsName(from), opts);
+  }
+
+  /** A long-lived TCP connection from a namespace to a hostname server in stream mode. */
+  stream(from: string, opts: StreamOptions): StreamConnection {
+    return StreamConnection.open(this.netnsName(from), opts);
+  }
+
+  /** Removes every namespace and process of the lab and its state; safe to call twice. */
+  async down(): Promise<void> {
+    await teardownLab(this.state);
+    this.state = { ...this.state, nodes: [], clients: [], pods: [] };
+  }
+
+  /** Namespaces that exist now with this lab's run id (for checks that nothing is left behind). */
+  existingNetns(): Promise<string[]> {
+    return labNetns(this.id);
+  }
+
+  /** Round-robin over .2–.254 skipping addresses in use, as host-local IPAM does: a freed address is not reused at once. */
+  private allocatePodHost(node: NodeState): number {
+    const used = new Set(this.state.pods.filter((p) => p.node === node.name).map((p) => Number(p.address.split('.')[3])));
+    const span = LAST_POD_HOST - FIRST_POD_HOST + 1;
+    const last = this.state.ipam[node.name] ?? FIRST_POD_HOST - 1;
+    for (let step = 1; step <= span; step++) {
+      const host = FIRST_POD_HOST + ((last - FIRST_POD_HOST + step + span) % span);
+      if (!used.has(host)) return host;
+    }
+    throw new Error(`node ${node.name} has no free pod address in ${node.podCidr}`);
+  }
+
+  private save(): void {
+    writeLabState(this.state);
+  }
+}
+
+/** One lab per name: refuse to build over a lab whose namespaces still exist; forget a stale state. */
+async function refuseIfRunning(file: string): Promise<void> {
+  const existing = readLabState(file);
+  if (!existing) return;
+  if ((await labNetns(existing.id)).length > 0) {
+    throw new Error(`lab '${existing.name}' is already up (${file}); run \`bpfproxy lab down${existing.name === DEFAULT_LAB_NAME ? '' : ` --name ${existing.name}`}\` or choose another --name`);
+  }
+  await teardownLab(existing);
+}
