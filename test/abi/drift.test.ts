@@ -99,7 +99,7 @@ test('enum drop_reason: TypeScript and C agree, value by value', (t) => {
   const c = parseCEnum(header('drop_reason.h'), 'drop_reason');
   const max = c.get('DROP_REASON_MAX');
   c.delete('DROP_REASON_MAX');
-  const ts = Object.entries(DropReason).filter(([, v]) => typeof v === 'number').map(([k, v]) => [`DROP_${k}`, v as number]);
+  const ts = Object.entries(DropReason).filter(([, v]) => typeof v === 'number').map(([k, v]): [string, number] => [`DROP_${k}`, v as number]);
   t.deepEqual(new Map(ts), c);
   t.is(max, ts.length, 'DROP_REASON_MAX follows the last reason');
   t.true(ts.length <= DROP_REASON_SLOTS);

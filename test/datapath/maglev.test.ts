@@ -21,8 +21,8 @@ async function node(t: Parameters<typeof setup>[0], nodeIp: string): Promise<Env
   return env;
 }
 
-const expected = (sport: number) =>
-  backends[table[maglevIndex({ saddr: NET.client, daddr: NET.lbIp, sport, dport: 80, proto: IPPROTO.TCP }, M)]! - 1];
+const expected = (sport: number): string =>
+  backends[table[maglevIndex({ saddr: NET.client, daddr: NET.lbIp, sport, dport: 80, proto: IPPROTO.TCP }, M)]! - 1]!;
 
 rootTest('Maglev: the backend is the table entry of the flow hash, on XDP and tc, on any node', async (t) => {
   const node1 = await node(t, NET.node1);

@@ -44,7 +44,7 @@ rootTest('session affinity: one backend per client until the timeout, then a fre
   const a = spread(env, 'tcPodIngress', (p) => tcp(NET.pod1a, p, NET.clusterIp, 80), 20);
   t.is(new Set(a).size, 1, 'every connection of a client to the same backend');
   const entry = env.dp.maps.aff4.get({ client: NET.pod1a, svc_id: 5 });
-  t.is(pods[entry!.backend_id - 1], a[0]);
+  t.is(pods[entry!.backend_id - 1], a[0] as (typeof pods)[number] | undefined);
   // Just inside the timeout, the entry still holds.
   env.dp.maps.aff4.set({ client: NET.pod1a, svc_id: 5 }, { backend_id: entry!.backend_id, pad: 0, last_seen_ns: process.hrtime.bigint() - 4_000_000_000n });
   t.deepEqual(spread(env, 'tcPodIngress', (p) => tcp(NET.pod1a, p, NET.clusterIp, 80), 10, 21000), Array(10).fill(a[0]));
