@@ -1,0 +1,158 @@
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import test from 'ava';
+import fc from 'fast-check';
+
+import { computeDesiredState, resolveProxyConfig } from '../../ts/model/index.js';
+import { NODE } from './helpers.js';
+
+// Random small clusters, including some malformed values, to check invariants of the model.
+
+const ip = (prefix: string) => fc.integer({ min: 1, max: 6 }).map((n) => `${prefix}.${n}`);
+const arbService = fc.record({
+  name: fc.constantFrom('a', 'b', 'c'),
+  namespace: fc.constantFrom('default', 'default', 'prod'),
+  type: fc.constantFrom('ClusterIP', 'NodePort', 'NodePort', 'LoadBalancer', 'LoadBalancer', 'ExternalName', 'Weird'),
+  clusterIP: fc.oneof({ arbitrary: ip('10.96.0'), weight: 4 }, { arbitrary: fc.constantFrom('None', '', '10.96.0.999'), weight: 1 }),
+  externalIPs: fc.array(ip('192.0.2'), { maxLength: 2 }),
+  etp: fc.constantFrom(undefined, 'Cluster', 'Local'),
+  itp: fc.constantFrom(undefined, 'Cluster', 'Local'),
+  lbIPs: fc.array(ip('203.0.113'), { maxLength: 2 }),
+  ports: fc.array(
+    fc.record({
+      // Mostly the ports the slices carry; some malformed ones for the problem paths.
+      base: fc.constantFrom(
+        { name: 'http', port: 80, protocol: 'TCP' },
+        { name: 'http', port: 80, protocol: 'TCP' },
+        { name: 'dns', port: 53, protocol: 'UDP' },
+        { name: 'x', port: 70000, protocol: 'TCP' },
+        { name: 'y', port: 81, protocol: 'ICMP' },
+        { name: 'z', port: 82, protocol: 'SCTP' },
+      ),
+      nodePort: fc.constantFrom(undefined, 30080, 30053),
+    }),
+    { maxLength: 3 },
+  ),
+});
+const arbSlice = fc.record({
+  service: fc.constantFrom('a', 'b', 'c'),
+  namespace: fc.constantFrom('default', 'default', 'prod'),
+  suffix: fc.constantFrom('1', '2', '3'),
+  ports: fc.constantFrom<V1EndpointSlice['ports']>(
+    [
+      { name: 'http', port: 8080, protocol: 'TCP' },
+      { name: 'dns', port: 5353, protocol: 'UDP' },
+    ],
+    [{ name: 'http', port: 9090, protocol: 'TCP' }],
+    [{ name: 'x', port: 8080, protocol: 'TCP' }],
+  ),
+  endpoints: fc.array(
+    fc.record({
+      ip: ip('10.244.1'),
+      node: fc.constantFrom('node-a', 'node-b'),
+      // Mostly ready, so that forwarding states are common; the rest covers the fallbacks.
+      ready: fc.constantFrom(true, true, true, false),
+      serving: fc.constantFrom(true, true, false),
+      terminating: fc.boolean(),
+      zones: fc.constantFrom(undefined, ['zone-a'], ['zone-b']),
+    }),
+    { maxLength: 4 },
+  ),
+});
+
+type ValueOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
+
+function toService(s: ValueOf<typeof arbService>, index: number): V1Service {
+  return {
+    metadata: { name: s.name, namespace: s.namespace, uid: String(index) },
+    spec: {
+      type: s.type,
+      clusterIP: s.clusterIP,
+      externalIPs: s.externalIPs,
+      ...(s.etp ? { externalTrafficPolicy: s.etp } : {}),
+      ...(s.itp ? { internalTrafficPolicy: s.itp } : {}),
+      healthCheckNodePort: 32000,
+      ports: s.ports.map((p) => ({ ...p.base, ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
+    },
+    status: { loadBalancer: { ingress: s.lbIPs.map((lbIP) => ({ ip: lbIP })) } },
+  };
+}
+
+function toSlice(s: ValueOf<typeof arbSlice>): V1EndpointSlice {
+  return {
+    metadata: { name: `${s.service}-${s.suffix}`, namespace: s.namespace, labels: { 'kubernetes.io/service-name': s.service } },
+    addressType: 'IPv4',
+    ports: s.ports,
+    endpoints: s.endpoints.map((e) => ({
+      addresses: [e.ip],
+      nodeName: e.node,
+      conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating },
+      ...(e.zones ? { hints: { forZones: e.zones.map((name) => ({ name })) } } : {}),
+    })),
+  };
+}
+
+const arbCluster = fc.record({
+  // Unique names: duplicates are a separate, tested case and would hide everything else here.
+  services: fc.uniqueArray(arbService, { maxLength: 5, selector: (s) => `${s.namespace}/${s.name}` }).map((list) => list.map(toService)),
+  slices: fc.uniqueArray(arbSlice, { maxLength: 5, selector: (s) => `${s.namespace}/${s.service}-${s.suffix}` }).map((list) => list.map(toSlice)),
+});
+const config = resolveProxyConfig({ clusterCIDR: '10.244.0.0/16' });
+const node = { ...NODE };
+
+test('the output does not depend on input order, and never throws', (t) => {
+  fc.assert(
+    fc.property(
+      arbCluster.chain((c) =>
+        fc.tuple(fc.constant(c), fc.shuffledSubarray(c.services, { minLength: c.services.length }), fc.shuffledSubarray(c.slices, { minLength: c.slices.length })),
+      ),
+      ([cluster, services, slices]) => {
+        const a = computeDesiredState({ services: cluster.services, endpointSlices: cluster.slices, node, config });
+        const b = computeDesiredState({ services, endpointSlices: slices, node, config });
+        t.deepEqual(b, a);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('references are consistent: frontends → services → backends, endpoints are backends', (t) => {
+  fc.assert(
+    fc.property(arbCluster, (cluster) => {
+      const state = computeDesiredState({ services: cluster.services, endpointSlices: cluster.slices, node, config });
+      const serviceIds = new Set(state.services.map((s) => s.id));
+      const backendIds = new Set(state.backends.map((b) => b.id));
+      const backendKeys = new Set(state.backends.map((b) => b.key));
+      t.is(serviceIds.size, state.services.length);
+      t.is(new Set(state.frontends.map((f) => f.key)).size, state.frontends.length);
+      for (const f of state.frontends) {
+        t.true(serviceIds.has(f.serviceId));
+        for (const ep of [...f.clusterEndpoints, ...f.localEndpoints]) t.true(backendKeys.has(`${ep}/${f.protocol}`));
+        if (f.action === 'forward') t.true((f.trafficPolicy === 'Local' ? f.localEndpoints : f.clusterEndpoints).length > 0);
+      }
+      for (const s of state.services) {
+        for (const id of s.backends) t.true(backendIds.has(id));
+        t.is(s.action === 'forward', s.backends.length > 0);
+        if (s.shortCircuitServiceId !== null) t.true(serviceIds.has(s.shortCircuitServiceId));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('recomputing with the previous ids from scratch changes no id', (t) => {
+  fc.assert(
+    fc.property(arbCluster, arbCluster, (before, after) => {
+      const first = computeDesiredState({ services: before.services, endpointSlices: before.slices, node, config });
+      const second = computeDesiredState({ services: after.services, endpointSlices: after.slices, node, config, previousIds: first.ids });
+      const firstIds = new Map(first.services.map((s) => [s.key, s.id]));
+      for (const s of second.services) {
+        if (firstIds.has(s.key)) t.is(s.id, firstIds.get(s.key)!);
+        else t.false([...firstIds.values()].includes(s.id), 'a new group never takes a live or just-freed id');
+      }
+      const again = computeDesiredState({ services: after.services, endpointSlices: after.slices, node, config, previousIds: second.ids });
+      t.deepEqual(again.services, second.services, 'a sync without changes is a fixed point');
+      t.deepEqual(again.backends, second.backends);
+    }),
+    { numRuns: 200 },
+  );
+});

@@ -1,0 +1,113 @@
+import test from 'ava';
+
+import { frontend, model, service, slice, type EndpointSpec } from './helpers.js';
+
+// kube-proxy topologyModeFromHints: node hints (PreferSameNode) win when every ready endpoint has
+// one and one names this node; then zone hints (PreferSameZone / PreferClose) likewise; else all.
+// The test node is node-a in zone-a.
+
+const CIP = 'ClusterIP 10.96.0.10:80/TCP';
+const run = (endpoints: EndpointSpec[], spec = '') => {
+  const state = model(service('web', '10.96.0.10', spec) + slice('web', 'web-1', endpoints));
+  return { endpoints: frontend(state, CIP).clusterEndpoints, mode: state.services[0]!.topologyMode };
+};
+
+test('PreferSameZone / PreferClose: zone hints for our zone narrow the cluster set', (t) => {
+  for (const distribution of ['PreferSameZone', 'PreferClose']) {
+    t.deepEqual(
+      run(
+        [
+          { ip: '10.244.1.5', zone: 'zone-a', forZones: ['zone-a'] },
+          { ip: '10.244.2.5', zone: 'zone-b', forZones: ['zone-b'] },
+          { ip: '10.244.3.5', zone: 'zone-b', forZones: ['zone-b', 'zone-a'] },
+        ],
+        `  trafficDistribution: ${distribution}`,
+      ),
+      { endpoints: ['10.244.1.5:8080', '10.244.3.5:8080'], mode: 'PreferSameZone' },
+    );
+  }
+});
+
+test('zone hints are ignored unless every ready endpoint has one', (t) => {
+  t.deepEqual(
+    run([
+      { ip: '10.244.1.5', forZones: ['zone-a'] },
+      { ip: '10.244.2.5' },
+    ]),
+    { endpoints: ['10.244.1.5:8080', '10.244.2.5:8080'], mode: 'None' },
+  );
+});
+
+test('hints of endpoints that are not ready do not count', (t) => {
+  t.deepEqual(
+    run([
+      { ip: '10.244.1.5', forZones: ['zone-a'] },
+      { ip: '10.244.2.5', forZones: ['zone-b'] },
+      { ip: '10.244.3.5', ready: false, serving: false },
+    ]),
+    { endpoints: ['10.244.1.5:8080'], mode: 'PreferSameZone' },
+  );
+});
+
+test('zone hints that name no endpoint for our zone are ignored (all endpoints used)', (t) => {
+  t.deepEqual(
+    run([
+      { ip: '10.244.1.5', forZones: ['zone-b'] },
+      { ip: '10.244.2.5', forZones: ['zone-c'] },
+    ]),
+    { endpoints: ['10.244.1.5:8080', '10.244.2.5:8080'], mode: 'None' },
+  );
+});
+
+test('a node without a zone ignores zone hints', (t) => {
+  const state = model(
+    service('web', '10.96.0.10') +
+      slice('web', 'web-1', [
+        { ip: '10.244.1.5', forZones: ['zone-a'] },
+        { ip: '10.244.2.5', forZones: ['zone-b'] },
+      ]),
+    { node: { zone: undefined } },
+  );
+  t.deepEqual(frontend(state, CIP).clusterEndpoints, ['10.244.1.5:8080', '10.244.2.5:8080']);
+});
+
+test('PreferSameNode: node hints naming this node win over zone hints', (t) => {
+  t.deepEqual(
+    run(
+      [
+        { ip: '10.244.1.5', node: 'node-a', forNodes: ['node-a'], forZones: ['zone-a'] },
+        { ip: '10.244.1.9', node: 'node-c', forNodes: ['node-c'], forZones: ['zone-a'] },
+        { ip: '10.244.2.5', node: 'node-b', forNodes: ['node-b'], forZones: ['zone-b'] },
+      ],
+      '  trafficDistribution: PreferSameNode',
+    ),
+    { endpoints: ['10.244.1.5:8080'], mode: 'PreferSameNode' },
+  );
+});
+
+test('PreferSameNode falls back to zone hints when no endpoint is hinted for this node', (t) => {
+  t.deepEqual(
+    run([
+      { ip: '10.244.1.9', node: 'node-c', forNodes: ['node-c'], forZones: ['zone-a'] },
+      { ip: '10.244.2.5', node: 'node-b', forNodes: ['node-b'], forZones: ['zone-b'] },
+    ]),
+    { endpoints: ['10.244.1.9:8080'], mode: 'PreferSameZone' },
+  );
+});
+
+test('topology never applies to the Local policy set, and the terminating fallback ignores it', (t) => {
+  const local = model(
+    service('web', '10.96.0.10', '  internalTrafficPolicy: Local') +
+      slice('web', 'web-1', [
+        { ip: '10.244.1.5', node: 'node-a', forZones: ['zone-b'] },
+        { ip: '10.244.2.5', node: 'node-b', forZones: ['zone-a'] },
+      ]),
+  );
+  t.deepEqual(frontend(local, CIP).localEndpoints, ['10.244.1.5:8080']);
+  t.deepEqual(
+    run([
+      { ip: '10.244.1.5', ready: false, serving: true, terminating: true, forZones: ['zone-b'] },
+    ]),
+    { endpoints: ['10.244.1.5:8080'], mode: 'None' },
+  );
+});

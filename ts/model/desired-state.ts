@@ -1,0 +1,372 @@
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+
+import { categorizeEndpoints, type Categorized } from './categorize.js';
+import { checkProxyConfig, selectNodePortAddresses, splitClusterCIDR, type NodeInfo, type ProxyConfig } from './config.js';
+import { collectEndpoints, compareEndpoints, portKey, serviceKey, type EndpointInfo } from './endpoints.js';
+import { IdAllocator } from './ids.js';
+import { compareIPv4Text, isIPv6, parseCidr4, parseIPv4 } from './ip.js';
+import { ProblemList } from './problems.js';
+import { isProxied, parseService, serviceNamespace, type ServiceInfo, type ServicePortInfo } from './service.js';
+import type {
+  DesiredBackend,
+  DesiredFrontend,
+  DesiredHealthCheck,
+  DesiredService,
+  DesiredState,
+  FrontendAction,
+  FrontendKind,
+  IdState,
+  Masquerade,
+  Protocol,
+  Scope,
+  ServicePortRef,
+  TrafficPolicy,
+} from './types.js';
+
+export interface ModelInput {
+  readonly services: readonly V1Service[];
+  readonly endpointSlices: readonly V1EndpointSlice[];
+  readonly node: NodeInfo;
+  readonly config: ProxyConfig;
+  /** `ids` of the previous result, so live services and backends keep their numbers. */
+  readonly previousIds?: IdState;
+}
+
+/** "ns/name:port" as kube-proxy's ServicePortName.String(), plus the protocol. */
+export function servicePortName(ref: ServicePortRef): string {
+  const port = ref.portName === '' ? '' : `:${ref.portName}`;
+  return `${ref.namespace}/${ref.name}${port}/${ref.protocol}`;
+}
+
+export function backendKey(address: string, port: number, protocol: Protocol): string {
+  return `${address}:${port}/${protocol}`;
+}
+
+interface GroupDraft {
+  readonly key: string;
+  readonly service: ServicePortRef;
+  readonly scope: Scope;
+  readonly trafficPolicy: TrafficPolicy;
+  readonly endpoints: readonly EndpointInfo[];
+  readonly action: FrontendAction;
+  readonly info: ServiceInfo;
+  readonly categorized: Categorized;
+  readonly internalKey: string | null;
+}
+
+interface FrontendDraft {
+  readonly kind: FrontendKind;
+  readonly address: string;
+  readonly port: number;
+  readonly group: GroupDraft;
+}
+
+interface BackendDraft {
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly nodeName: string | null;
+  readonly local: boolean;
+}
+
+/**
+ * The desired dataplane state for one node, from Services, EndpointSlices, the node and the
+ * config: a pure function following kube-proxy rule by rule (see docs/model.md). Never throws on
+ * bad cluster input: what cannot be used is reported in `problems` and left out. Output arrays
+ * are sorted, so equal inputs (in any order) give deeply equal results.
+ */
+export function computeDesiredState(input: ModelInput): DesiredState {
+  const { node, config } = input;
+  const problems = new ProblemList();
+  for (const problem of checkProxyConfig(config)) problems.add(problem);
+  for (const address of node.addresses) {
+    if (parseIPv4(address) === undefined) {
+      problems.add({
+        kind: 'Node',
+        namespace: '',
+        name: node.name,
+        reason: isIPv6(address) ? `address ${address} skipped: IPv6 is not supported yet` : `address ${JSON.stringify(address)} is not an IP address`,
+      });
+    }
+  }
+  const nodePortAddresses = selectNodePortAddresses(node, config);
+  const clusterCIDRs = splitClusterCIDR(config.clusterCIDR).filter((cidr) => parseCidr4(cidr) !== undefined);
+  const clusterIPMasquerade: Masquerade = config.masqueradeAll ? 'all' : clusterCIDRs.length > 0 ? 'outsideClusterCIDR' : 'none';
+
+  const endpointsByService = collectEndpoints(input.endpointSlices, node.name, problems);
+  const groups = new Map<string, GroupDraft>();
+  const frontends: FrontendDraft[] = [];
+  const backends = new Map<string, BackendDraft>();
+  const healthChecks: DesiredHealthCheck[] = [];
+
+  for (const service of uniqueServices(input.services, problems)) {
+    if (!isProxied(service, config.proxyName).proxied) continue;
+    const info = parseService(service, problems);
+    if (info === undefined) continue;
+    const serviceEndpoints = endpointsByService.get(serviceKey(info.namespace, info.name)) ?? new Map<string, EndpointInfo[]>();
+
+    for (const port of info.ports) {
+      const endpoints = serviceEndpoints.get(portKey(port.ref.portName, port.ref.protocol)) ?? [];
+      for (const ep of endpoints) addBackend(backends, ep, port.ref.protocol);
+      const drafts = groupsForPort(info, port, endpoints, node);
+      for (const group of [drafts.internal, drafts.external]) {
+        if (group !== null) groups.set(group.key, group);
+      }
+      frontends.push(...frontendsForPort(info, port, drafts.internal, drafts.external));
+    }
+
+    if (info.healthCheckNodePort !== null) {
+      healthChecks.push({
+        port: info.healthCheckNodePort,
+        namespace: info.namespace,
+        name: info.name,
+        localEndpoints: localReadyIPs(serviceEndpoints),
+      });
+    }
+  }
+
+  const kept = resolveFrontendConflicts(frontends, problems);
+  // An external group whose every frontend lost a conflict has nothing left to serve.
+  const liveGroups = [...groups.values()].filter(
+    (group) => group.scope === 'internal' || kept.some((frontend) => frontend.group === group),
+  );
+
+  const serviceIds = IdAllocator.from(input.previousIds?.services);
+  for (const key of serviceIds.sync(liveGroups.map((group) => group.key)).exhausted) {
+    problems.add({ kind: 'Config', namespace: '', name: 'service ids', reason: `no service id left for ${key}` });
+  }
+  const backendIds = IdAllocator.from(input.previousIds?.backends);
+  for (const key of backendIds.sync(backends.keys()).exhausted) {
+    problems.add({ kind: 'Config', namespace: '', name: 'backend ids', reason: `no backend id left for ${key}` });
+  }
+
+  const desiredServices = liveGroups
+    .filter((group) => serviceIds.get(group.key) !== undefined)
+    .map((group) => toDesiredService(group, serviceIds, backendIds))
+    .sort((a, b) => compareText(a.key, b.key));
+  const desiredFrontends = kept
+    .filter((frontend) => serviceIds.get(frontend.group.key) !== undefined)
+    .map((frontend) => toDesiredFrontend(frontend, serviceIds.get(frontend.group.key)!, clusterIPMasquerade))
+    .sort(compareFrontends);
+  const desiredBackends: DesiredBackend[] = [...backends]
+    .filter(([key]) => backendIds.get(key) !== undefined)
+    .map(([key, draft]) => ({ id: backendIds.get(key)!, key, ...draft }))
+    .sort((a, b) => compareEndpoints(a, b) || compareText(a.protocol, b.protocol));
+
+  return {
+    frontends: desiredFrontends,
+    services: desiredServices,
+    backends: desiredBackends,
+    healthChecks: uniqueHealthChecks(healthChecks, problems),
+    nodePortAddresses,
+    problems: problems.sorted(),
+    ids: { services: serviceIds.snapshot(), backends: backendIds.snapshot() },
+  };
+}
+
+/** Services sorted by namespace/name; a name listed twice is ambiguous, so neither copy is used. */
+function uniqueServices(services: readonly V1Service[], problems: ProblemList): V1Service[] {
+  const byKey = new Map<string, V1Service[]>();
+  for (const service of services) {
+    const key = serviceKey(serviceNamespace(service), service.metadata?.name ?? '');
+    byKey.set(key, [...(byKey.get(key) ?? []), service]);
+  }
+  const unique: V1Service[] = [];
+  for (const key of [...byKey.keys()].sort(compareText)) {
+    const copies = byKey.get(key)!;
+    if (copies.length === 1) {
+      unique.push(copies[0]!);
+    } else {
+      problems.add({
+        kind: 'Service',
+        namespace: serviceNamespace(copies[0]!),
+        name: copies[0]!.metadata?.name ?? '',
+        reason: 'Service listed more than once; all copies ignored',
+      });
+    }
+  }
+  return unique;
+}
+
+function addBackend(backends: Map<string, BackendDraft>, ep: EndpointInfo, protocol: Protocol): void {
+  const key = backendKey(ep.address, ep.port, protocol);
+  const existing = backends.get(key);
+  // The same ip:port can appear under several Services; a local claim wins, as in kube-proxy.
+  if (existing === undefined || (ep.local && !existing.local)) {
+    backends.set(key, { address: ep.address, port: ep.port, protocol, nodeName: ep.nodeName, local: ep.local });
+  }
+}
+
+function groupsForPort(
+  info: ServiceInfo,
+  port: ServicePortInfo,
+  endpoints: readonly EndpointInfo[],
+  node: NodeInfo,
+): { internal: GroupDraft; external: GroupDraft | null } {
+  // kube-proxy's ExternallyAccessible / UsesClusterEndpoints / UsesLocalEndpoints.
+  const externallyAccessible = port.nodePort !== 0 || info.loadBalancerIPs.length > 0 || info.externalIPs.length > 0;
+  const categorized = categorizeEndpoints(endpoints, {
+    usesClusterEndpoints: !info.internalPolicyLocal || (externallyAccessible && !info.externalPolicyLocal),
+    usesLocalEndpoints: info.internalPolicyLocal || (externallyAccessible && info.externalPolicyLocal),
+    nodeName: node.name,
+    zone: node.zone ?? '',
+  });
+  const name = servicePortName(port.ref);
+  const make = (scope: Scope, local: boolean, internalKey: string | null): GroupDraft => {
+    const chosen = local ? categorized.local : categorized.cluster;
+    return {
+      key: `${name}#${scope}`,
+      service: port.ref,
+      scope,
+      trafficPolicy: local ? 'Local' : 'Cluster',
+      endpoints: chosen,
+      action: !categorized.hasAnyEndpoints ? 'reject' : chosen.length === 0 ? 'drop' : 'forward',
+      info,
+      categorized,
+      internalKey,
+    };
+  };
+  const internal = make('internal', info.internalPolicyLocal, null);
+  const external = externallyAccessible
+    ? make('external', info.externalPolicyLocal, info.externalPolicyLocal ? internal.key : null)
+    : null;
+  return { internal, external };
+}
+
+function frontendsForPort(
+  info: ServiceInfo,
+  port: ServicePortInfo,
+  internal: GroupDraft,
+  external: GroupDraft | null,
+): FrontendDraft[] {
+  const drafts: FrontendDraft[] = info.clusterIPs.map((address) => ({
+    kind: 'ClusterIP',
+    address,
+    port: port.port,
+    group: internal,
+  }));
+  if (external === null) return drafts;
+  for (const address of info.externalIPs) drafts.push({ kind: 'ExternalIP', address, port: port.port, group: external });
+  for (const address of info.loadBalancerIPs) drafts.push({ kind: 'LoadBalancer', address, port: port.port, group: external });
+  if (port.nodePort !== 0) drafts.push({ kind: 'NodePort', address: '0.0.0.0', port: port.nodePort, group: external });
+  return drafts;
+}
+
+/**
+ * Two service ports claiming the same address:port/protocol (a shared externalIP, a hand-written
+ * duplicate ClusterIP) cannot both own a map key. kube-proxy's winner depends on map iteration
+ * order; ours is the first service port by name, and the others are reported.
+ */
+function resolveFrontendConflicts(frontends: readonly FrontendDraft[], problems: ProblemList): FrontendDraft[] {
+  const byKey = new Map<string, FrontendDraft[]>();
+  for (const frontend of frontends) {
+    const key = `${frontend.address}:${frontend.port}/${frontend.group.service.protocol}`;
+    byKey.set(key, [...(byKey.get(key) ?? []), frontend]);
+  }
+  const kept: FrontendDraft[] = [];
+  for (const [key, claims] of byKey) {
+    const ordered = [...claims].sort(
+      (a, b) => compareText(servicePortName(a.group.service), servicePortName(b.group.service)) || compareText(a.kind, b.kind),
+    );
+    const winner = ordered[0]!;
+    kept.push(winner);
+    for (const loser of ordered.slice(1)) {
+      const ref = loser.group.service;
+      problems.add({
+        kind: 'Service',
+        namespace: ref.namespace,
+        name: ref.name,
+        port: ref.portName === '' ? String(loser.port) : ref.portName,
+        reason: `${loser.kind} frontend ${key} is already used by ${servicePortName(winner.group.service)}; ignored`,
+      });
+    }
+  }
+  return kept;
+}
+
+function toDesiredService(group: GroupDraft, serviceIds: IdAllocator, backendIds: IdAllocator): DesiredService {
+  return {
+    id: serviceIds.get(group.key)!,
+    key: group.key,
+    service: group.service,
+    scope: group.scope,
+    trafficPolicy: group.trafficPolicy,
+    backends: group.endpoints.flatMap((ep) => {
+      const id = backendIds.get(backendKey(ep.address, ep.port, group.service.protocol));
+      return id === undefined ? [] : [id];
+    }),
+    action: group.action,
+    maglev: group.scope === 'external',
+    sessionAffinity: group.info.sessionAffinity,
+    topologyMode: group.categorized.topologyMode,
+    shortCircuitServiceId: group.internalKey === null ? null : (serviceIds.get(group.internalKey) ?? null),
+  };
+}
+
+function toDesiredFrontend(frontend: FrontendDraft, serviceId: number, clusterIPMasquerade: Masquerade): DesiredFrontend {
+  const { group, kind, address, port } = frontend;
+  const { info, categorized } = group;
+  const external = kind !== 'ClusterIP';
+  return {
+    key: `${kind} ${address}:${port}/${group.service.protocol}`,
+    kind,
+    address,
+    port,
+    protocol: group.service.protocol,
+    service: group.service,
+    serviceId,
+    trafficPolicy: group.trafficPolicy,
+    externalTrafficPolicy: info.externalPolicyLocal ? 'Local' : 'Cluster',
+    internalTrafficPolicy: info.internalPolicyLocal ? 'Local' : 'Cluster',
+    sessionAffinity: info.sessionAffinity,
+    loadBalancerSourceRanges: kind === 'LoadBalancer' ? [...info.loadBalancerSourceRanges].sort(compareText) : [],
+    clusterEndpoints: categorized.cluster.map((ep) => ep.key),
+    localEndpoints: categorized.local.map((ep) => ep.key),
+    action: group.action,
+    masquerade: !external ? clusterIPMasquerade : info.externalPolicyLocal ? 'none' : 'all',
+    maglev: external,
+    healthCheckNodePort: info.healthCheckNodePort,
+  };
+}
+
+/**
+ * kube-proxy's LocalReadyEndpoints: distinct IPs (not ip:port) of ready endpoints on this node
+ * over all ports of the Service. Terminating endpoints are not ready, so they count 0 → 503.
+ */
+function localReadyIPs(serviceEndpoints: ReadonlyMap<string, readonly EndpointInfo[]>): number {
+  const ips = new Set<string>();
+  for (const endpoints of serviceEndpoints.values()) {
+    for (const ep of endpoints) if (ep.local && ep.ready) ips.add(ep.address);
+  }
+  return ips.size;
+}
+
+function uniqueHealthChecks(checks: readonly DesiredHealthCheck[], problems: ProblemList): DesiredHealthCheck[] {
+  const sorted = [...checks].sort((a, b) => a.port - b.port || compareText(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+  return sorted.filter((check, index) => {
+    const previous = sorted[index - 1];
+    if (previous === undefined || previous.port !== check.port) return true;
+    problems.add({
+      kind: 'Service',
+      namespace: check.namespace,
+      name: check.name,
+      reason: `healthCheckNodePort ${check.port} is already used by ${previous.namespace}/${previous.name}; no health check served`,
+    });
+    return false;
+  });
+}
+
+const KIND_ORDER: Record<FrontendKind, number> = { ClusterIP: 0, ExternalIP: 1, LoadBalancer: 2, NodePort: 3 };
+
+function compareFrontends(a: DesiredFrontend, b: DesiredFrontend): number {
+  return (
+    KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
+    compareIPv4Text(a.address, b.address) ||
+    a.port - b.port ||
+    compareText(a.protocol, b.protocol)
+  );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

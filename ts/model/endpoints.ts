@@ -1,0 +1,144 @@
+import type { V1EndpointSlice } from '@kubernetes/client-node';
+
+import { compareIPv4Text, parseIPv4 } from './ip.js';
+import type { ProblemList } from './problems.js';
+import { isPort } from './service.js';
+import { PROTOCOLS, type Protocol } from './types.js';
+
+export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
+
+/** One endpoint of one service port, as kube-proxy's BaseEndpointInfo. */
+export interface EndpointInfo {
+  readonly address: string;
+  readonly port: number;
+  /** "<ip>:<port>", kube-proxy's Endpoint.String(). */
+  readonly key: string;
+  readonly nodeName: string | null;
+  readonly zone: string | null;
+  readonly local: boolean;
+  readonly ready: boolean;
+  readonly serving: boolean;
+  readonly terminating: boolean;
+  readonly zoneHints: ReadonlySet<string>;
+  readonly nodeHints: ReadonlySet<string>;
+}
+
+/** Endpoints of one Service, by "<portName>/<protocol>" (slice ports are named after Service ports). */
+export type ServiceEndpoints = Map<string, EndpointInfo[]>;
+
+export function portKey(portName: string, protocol: Protocol): string {
+  return `${portName}/${protocol}`;
+}
+
+export function serviceKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/**
+ * Merges EndpointSlices per Service and port the way kube-proxy's EndpointSliceCache does: a slice
+ * belongs to the Service named by its kubernetes.io/service-name label; only the first address of
+ * an endpoint counts; the same ip:port from several slices is kept once, preferring the copy that
+ * says it is local. Slices are visited sorted by name so the result never depends on input order.
+ */
+export function collectEndpoints(
+  slices: readonly V1EndpointSlice[],
+  nodeName: string,
+  problems: ProblemList,
+): Map<string, ServiceEndpoints> {
+  const byService = new Map<string, Map<string, Map<string, EndpointInfo>>>();
+  const sorted = [...slices].sort((a, b) => compareText(sliceId(a), sliceId(b)));
+  const duplicated = new Set<string>();
+  for (let i = 1; i < sorted.length; i++) {
+    if (sliceId(sorted[i]!) === sliceId(sorted[i - 1]!)) duplicated.add(sliceId(sorted[i]!));
+  }
+
+  for (const slice of sorted) {
+    const namespace = slice.metadata?.namespace || 'default';
+    const name = slice.metadata?.name ?? '';
+    const report = (reason: string): void => problems.add({ kind: 'EndpointSlice', namespace, name, reason });
+    if (duplicated.has(sliceId(slice))) {
+      // Which copy is current is unknowable here; using neither keeps the result order-free.
+      report('EndpointSlice listed more than once; all copies ignored');
+      continue;
+    }
+    const serviceName = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
+    if (serviceName === undefined || serviceName === '') {
+      report(`no ${LABEL_SERVICE_NAME} label; ignored`);
+      continue;
+    }
+    // IPv6 slices belong to the IPv6 family's proxier; FQDN slices are not proxied by anyone.
+    if (slice.addressType !== 'IPv4') continue;
+
+    const svcKey = serviceKey(namespace, serviceName);
+    let ports = byService.get(svcKey);
+    if (ports === undefined) byService.set(svcKey, (ports = new Map()));
+
+    for (const port of slice.ports ?? []) {
+      if (port.name === undefined || port.name === null) {
+        // kube-proxy ignores such ports too; the slice controller always sets a name ('' allowed).
+        report('a port has no name; ignored');
+        continue;
+      }
+      const protocol = port.protocol ?? 'TCP';
+      if (!PROTOCOLS.includes(protocol as Protocol)) {
+        report(`port ${JSON.stringify(port.name)}: unknown protocol ${JSON.stringify(protocol)}; ignored`);
+        continue;
+      }
+      if (!isPort(port.port)) {
+        report(`port ${JSON.stringify(port.name)}: ${String(port.port)} is outside 1…65535; ignored`);
+        continue;
+      }
+      const key = portKey(port.name, protocol as Protocol);
+      let set = ports.get(key);
+      if (set === undefined) ports.set(key, (set = new Map()));
+
+      for (const endpoint of slice.endpoints ?? []) {
+        const address = endpoint.addresses?.[0];
+        if (address === undefined) continue;
+        if (parseIPv4(address) === undefined) {
+          report(`endpoint address ${JSON.stringify(address)} is not an IPv4 address; ignored`);
+          continue;
+        }
+        const conditions = endpoint.conditions ?? {};
+        const local = endpoint.nodeName !== undefined && endpoint.nodeName === nodeName && nodeName !== '';
+        const info: EndpointInfo = {
+          address,
+          port: port.port,
+          key: `${address}:${port.port}`,
+          nodeName: endpoint.nodeName ?? null,
+          zone: endpoint.zone ?? null,
+          local,
+          // Unset conditions mean ready and serving, never terminating (EndpointConditions docs).
+          ready: conditions.ready ?? true,
+          serving: conditions.serving ?? true,
+          terminating: conditions.terminating ?? false,
+          zoneHints: new Set((endpoint.hints?.forZones ?? []).map((zone) => zone.name)),
+          nodeHints: new Set((endpoint.hints?.forNodes ?? []).map((node) => node.name)),
+        };
+        if (!set.has(info.key) || local) set.set(info.key, info);
+      }
+    }
+  }
+
+  const result = new Map<string, ServiceEndpoints>();
+  for (const [svcKey, ports] of byService) {
+    const merged: ServiceEndpoints = new Map();
+    for (const [key, set] of ports) {
+      if (set.size > 0) merged.set(key, [...set.values()].sort(compareEndpoints));
+    }
+    result.set(svcKey, merged);
+  }
+  return result;
+}
+
+export function compareEndpoints(a: { address: string; port: number }, b: { address: string; port: number }): number {
+  return compareIPv4Text(a.address, b.address) || a.port - b.port;
+}
+
+function sliceId(slice: V1EndpointSlice): string {
+  return `${slice.metadata?.namespace || 'default'}/${slice.metadata?.name ?? ''}`;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
