@@ -1,0 +1,70 @@
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { ConfigError, parseDuration, readConfigFile, resolveAgentConfig, splitBindAddress } from '../../ts/agent/config.js';
+
+test('defaults are kube-proxy\'s', (t) => {
+  const c = resolveAgentConfig({}, {}, 'node-a');
+  t.is(c.proxy.syncPeriod, 30_000);
+  t.is(c.proxy.minSyncPeriod, 1_000);
+  t.is(c.proxy.conntrack.tcpEstablishedTimeout, 24 * 3600_000);
+  t.is(c.proxy.conntrack.tcpCloseWaitTimeout, 3600_000);
+  t.is(c.healthzBindAddress, '0.0.0.0:10256');
+  t.is(c.metricsBindAddress, '127.0.0.1:10249');
+  t.is(c.hostnameOverride, 'node-a');
+  t.deepEqual(c.source, { kind: 'kubernetes' });
+});
+
+test('a config file with kube-proxy field names, overridden by flags', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfproxy-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true }));
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, `apiVersion: bpfproxy.io/v1alpha1
+kind: BpfProxyConfiguration
+clusterCIDR: 198.18.128.0/17
+nodePortAddresses: [198.18.0.0/24]
+masqueradeAll: true
+syncPeriod: 1m
+minSyncPeriod: 500ms
+conntrack: { tcpEstablishedTimeout: 2h, udpTimeout: 45s }
+sourceDir: /etc/bpfproxy/cluster
+mapSizes: { conntrack: 1024 }
+`);
+  const c = resolveAgentConfig(readConfigFile(path), { syncPeriod: '2m', hostnameOverride: 'node-1' }, 'ignored');
+  t.is(c.proxy.clusterCIDR, '198.18.128.0/17');
+  t.deepEqual(c.proxy.nodePortAddresses, ['198.18.0.0/24']);
+  t.true(c.proxy.masqueradeAll);
+  t.is(c.proxy.syncPeriod, 120_000, 'the flag wins');
+  t.is(c.proxy.minSyncPeriod, 500);
+  t.is(c.proxy.conntrack.tcpEstablishedTimeout, 7200_000);
+  t.is(c.proxy.conntrack.udpTimeout, 45_000);
+  t.is(c.proxy.conntrack.tcpCloseWaitTimeout, 3600_000, 'unset fields keep their default');
+  t.deepEqual(c.source, { kind: 'file', dir: '/etc/bpfproxy/cluster' });
+  t.is(c.mapSizes.conntrack, 1024);
+  t.is(c.hostnameOverride, 'node-1');
+});
+
+test('bad configuration is refused with the field named', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfproxy-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true }));
+  const path = join(dir, 'bad.yaml');
+  writeFileSync(path, 'kind: BpfProxyConfiguration\nsyncPerod: 30s\n');
+  t.throws(() => readConfigFile(path), { instanceOf: ConfigError, message: /unknown field\(s\) syncPerod/ });
+  t.throws(() => resolveAgentConfig({ syncPeriod: 'soon' }, {}, 'n'), { message: /syncPeriod: 'soon' is not a duration/ });
+  t.throws(() => resolveAgentConfig({ clusterCIDR: '198.18.0.0/33' }, {}, 'n'), { message: /clusterCIDR/ });
+  t.throws(() => resolveAgentConfig({ maglevTableSize: 1000 }, {}, 'n'), { message: /maglevTableSize/ });
+  t.throws(() => resolveAgentConfig({ minSyncPeriod: '1m', syncPeriod: '30s' }, {}, 'n'), { message: /minSyncPeriod must not exceed syncPeriod/ });
+  t.throws(() => resolveAgentConfig({ mapSizes: { conntrack: 0 } }, {}, 'n'), { message: /mapSizes.conntrack/ });
+});
+
+test('durations and bind addresses parse as kube-proxy writes them', (t) => {
+  t.is(parseDuration('1h30m', 'x'), 5_400_000);
+  t.is(parseDuration('250ms', 'x'), 250);
+  t.is(parseDuration(10, 'x'), 10_000);
+  t.throws(() => parseDuration('5 minutes', 'x'));
+  t.deepEqual(splitBindAddress(':10256', 'x'), { host: '0.0.0.0', port: 10256 });
+  t.deepEqual(splitBindAddress('127.0.0.1:10249', 'x'), { host: '127.0.0.1', port: 10249 });
+  t.throws(() => splitBindAddress('localhost', 'x'));
+});

@@ -1,0 +1,177 @@
+/**
+ * The agent's configuration: kube-proxy's KubeProxyConfiguration names where one exists
+ * (clusterCIDR, nodePortAddresses, masqueradeAll, syncPeriod, minSyncPeriod, conntrack.*,
+ * healthzBindAddress, metricsBindAddress, hostnameOverride), plus bpfproxy's own. Read from a YAML
+ * file, then overridden by flags; durations are kube-proxy style strings ("30s", "1h30m", "500ms").
+ */
+import { readFileSync } from 'node:fs';
+
+import { parse } from 'yaml';
+
+import { checkProxyConfig, resolveProxyConfig, type ProxyConfig, type ProxyConfigInput } from '../model/config.js';
+
+export type SourceConfig = { kind: 'kubernetes'; kubeconfig?: string; apiServer?: string } | { kind: 'file'; dir: string };
+
+export interface AgentConfig {
+  readonly proxy: ProxyConfig;
+  /** This node's name (kube-proxy hostnameOverride); default: the host name. */
+  readonly hostnameOverride: string;
+  readonly healthzBindAddress: string;
+  readonly metricsBindAddress: string;
+  readonly source: SourceConfig;
+  /** bpffs directory for this node's pins (maps, links). */
+  readonly bpffsDir: string;
+  /** The node's uplink: '' to use the interface of the default route. */
+  readonly uplinkInterface: string;
+  /** Which host-side interfaces are pods' veths (a regular expression on the name). */
+  readonly podInterfacePattern: string;
+  readonly xdpMode: 'native' | 'generic' | 'off';
+  /** max_entries per map family. */
+  readonly mapSizes: MapSizes;
+}
+
+export interface MapSizes {
+  readonly services: number;
+  readonly backends: number;
+  readonly conntrack: number;
+  readonly affinity: number;
+  readonly snat: number;
+}
+
+export const DEFAULT_MAP_SIZES: MapSizes = { services: 262_144, backends: 262_144, conntrack: 524_288, affinity: 65_536, snat: 262_144 };
+
+export const CONFIG_KIND = 'BpfProxyConfiguration';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "1h30m", "30s", "500ms" → milliseconds; a bare number is seconds. */
+export function parseDuration(value: string | number, what: string): number {
+  if (typeof value === 'number') return value * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let matched = '';
+  for (let m = re.exec(value); m; m = re.exec(value)) {
+    total += Number(m[1]) * UNITS[m[2]!]!;
+    matched += m[0];
+  }
+  if (value === '' || matched !== value) throw new ConfigError(`${what}: '${value}' is not a duration (such as 30s, 1h30m, 500ms)`);
+  return total;
+}
+
+/** The file's shape: kube-proxy's field names, durations as strings. */
+interface ConfigFile {
+  apiVersion?: string;
+  kind?: string;
+  clusterCIDR?: string;
+  nodePortAddresses?: string[];
+  masqueradeAll?: boolean;
+  syncPeriod?: string;
+  minSyncPeriod?: string;
+  conntrack?: { tcpEstablishedTimeout?: string; tcpCloseWaitTimeout?: string; udpTimeout?: string; udpStreamTimeout?: string };
+  hostnameOverride?: string;
+  healthzBindAddress?: string;
+  metricsBindAddress?: string;
+  clientConnection?: { kubeconfig?: string };
+  apiServer?: string;
+  sourceDir?: string;
+  bpffsDir?: string;
+  uplinkInterface?: string;
+  podInterfacePattern?: string;
+  xdpMode?: 'native' | 'generic' | 'off';
+  maglevTableSize?: number;
+  snatPortRange?: string;
+  mapSizes?: Partial<MapSizes>;
+}
+
+const KNOWN_KEYS = new Set<keyof ConfigFile>([
+  'apiVersion', 'kind', 'clusterCIDR', 'nodePortAddresses', 'masqueradeAll', 'syncPeriod', 'minSyncPeriod', 'conntrack',
+  'hostnameOverride', 'healthzBindAddress', 'metricsBindAddress', 'clientConnection', 'apiServer', 'sourceDir', 'bpffsDir',
+  'uplinkInterface', 'podInterfacePattern', 'xdpMode', 'maglevTableSize', 'snatPortRange', 'mapSizes',
+]);
+
+export function readConfigFile(path: string): ConfigFile {
+  let doc: unknown;
+  try {
+    doc = parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`config file ${path}: ${(e as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${path}: expected a mapping`);
+  const file = doc as ConfigFile;
+  if (file.kind !== undefined && file.kind !== CONFIG_KIND) throw new ConfigError(`config file ${path}: kind is '${file.kind}', expected ${CONFIG_KIND}`);
+  const unknown = Object.keys(file).filter((k) => !KNOWN_KEYS.has(k as keyof ConfigFile));
+  if (unknown.length > 0) throw new ConfigError(`config file ${path}: unknown field(s) ${unknown.join(', ')}`);
+  return file;
+}
+
+function parsePortRange(value: string): { min: number; max: number } {
+  const m = /^(\d+)-(\d+)$/.exec(value);
+  if (!m) throw new ConfigError(`snatPortRange: '${value}' is not a range such as 61000-65535`);
+  return { min: Number(m[1]), max: Number(m[2]) };
+}
+
+/** File values, then flags (already in the file's shape), then defaults; validated. */
+export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname: string): AgentConfig {
+  const f: ConfigFile = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
+  const ct = f.conntrack ?? {};
+  const input: ProxyConfigInput = {
+    ...(f.clusterCIDR !== undefined && { clusterCIDR: f.clusterCIDR }),
+    ...(f.nodePortAddresses !== undefined && { nodePortAddresses: f.nodePortAddresses }),
+    ...(f.masqueradeAll !== undefined && { masqueradeAll: f.masqueradeAll }),
+    ...(f.syncPeriod !== undefined && { syncPeriod: parseDuration(f.syncPeriod, 'syncPeriod') }),
+    ...(f.minSyncPeriod !== undefined && { minSyncPeriod: parseDuration(f.minSyncPeriod, 'minSyncPeriod') }),
+    ...(f.maglevTableSize !== undefined && { maglevTableSize: f.maglevTableSize }),
+    ...(f.snatPortRange !== undefined && { snatPortRange: parsePortRange(f.snatPortRange) }),
+    conntrack: {
+      ...(ct.tcpEstablishedTimeout !== undefined && { tcpEstablishedTimeout: parseDuration(ct.tcpEstablishedTimeout, 'conntrack.tcpEstablishedTimeout') }),
+      ...(ct.tcpCloseWaitTimeout !== undefined && { tcpCloseWaitTimeout: parseDuration(ct.tcpCloseWaitTimeout, 'conntrack.tcpCloseWaitTimeout') }),
+      ...(ct.udpTimeout !== undefined && { udpTimeout: parseDuration(ct.udpTimeout, 'conntrack.udpTimeout') }),
+      ...(ct.udpStreamTimeout !== undefined && { udpStreamTimeout: parseDuration(ct.udpStreamTimeout, 'conntrack.udpStreamTimeout') }),
+    },
+  };
+  const proxy = resolveProxyConfig(input);
+  const problems = checkProxyConfig(proxy);
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${p.name}: ${p.reason}`).join('; '));
+  if (proxy.minSyncPeriod > proxy.syncPeriod) throw new ConfigError('minSyncPeriod must not exceed syncPeriod');
+  const xdpMode = f.xdpMode ?? 'native';
+  if (!['native', 'generic', 'off'].includes(xdpMode)) throw new ConfigError(`xdpMode: '${xdpMode}' is not native, generic or off`);
+  const mapSizes = { ...DEFAULT_MAP_SIZES, ...f.mapSizes };
+  for (const [k, v] of Object.entries(mapSizes)) {
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError(`mapSizes.${k}: '${v}' is not a positive integer`);
+  }
+  try {
+    new RegExp(f.podInterfacePattern ?? '');
+  } catch {
+    throw new ConfigError(`podInterfacePattern: '${f.podInterfacePattern}' is not a regular expression`);
+  }
+  return {
+    proxy,
+    hostnameOverride: f.hostnameOverride || hostname,
+    healthzBindAddress: f.healthzBindAddress ?? '0.0.0.0:10256',
+    metricsBindAddress: f.metricsBindAddress ?? '127.0.0.1:10249',
+    source: f.sourceDir
+      ? { kind: 'file', dir: f.sourceDir }
+      : { kind: 'kubernetes', ...(f.clientConnection?.kubeconfig && { kubeconfig: f.clientConnection.kubeconfig }), ...(f.apiServer && { apiServer: f.apiServer }) },
+    bpffsDir: f.bpffsDir ?? '/sys/fs/bpf/bpfproxy',
+    uplinkInterface: f.uplinkInterface ?? '',
+    podInterfacePattern: f.podInterfacePattern ?? '^(lxc|veth|cali|pod-)',
+    xdpMode,
+    mapSizes,
+  };
+}
+
+/** "host:port" → parts; kube-proxy accepts "0.0.0.0:10256" and ":10256". */
+export function splitBindAddress(value: string, what: string): { host: string; port: number } {
+  const i = value.lastIndexOf(':');
+  const port = Number(value.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${what}: '${value}' is not host:port`);
+  return { host: value.slice(0, i) || '0.0.0.0', port };
+}

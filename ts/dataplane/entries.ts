@@ -1,0 +1,127 @@
+/**
+ * The desired contents of the control-plane maps, computed from the model's desired state: a pure
+ * function (no I/O), so the golden tests and the reconciler see the same thing. Keys and values
+ * are encoded with the ABI codecs and indexed by the key's hex, which is how the reconciler diffs
+ * them against what the maps hold.
+ */
+import { backend4, nodeaddr4Value, srcr4Key, svc4Key, svc4Value } from '../abi/layouts.js';
+import { ipv4, u8, u32 } from '../abi/codec.js';
+import { BackendFlags, IPPROTO, SvcFlags, SvcKind, SvcScope } from '../abi/constants.js';
+import { maglevTableFor } from '../model/maglev-tables.js';
+import type { DesiredBackend, DesiredFrontend, DesiredState, FrontendKind, Protocol } from '../model/types.js';
+
+export interface Entry {
+  key: Buffer;
+  value: Buffer;
+}
+
+/** One frontend's svc4_v1 entries: the master and its slots, written in a safe order. */
+export interface FrontendEntries {
+  frontend: string;
+  svcId: number;
+  master: Entry;
+  slots: Entry[];
+}
+
+export interface DesiredEntries {
+  frontends: Map<string, FrontendEntries>;
+  /** be_v1 by backend id. */
+  backends: Map<number, Entry>;
+  /** srcr4_v1 by key hex. */
+  sourceRanges: Map<string, Entry>;
+  /** nodeaddr4_v1 by address. */
+  nodeAddresses: Map<string, Entry>;
+  /** maglev_v1: svc id → table of backend ids. */
+  maglev: Map<number, Uint32Array>;
+}
+
+const PROTO: Record<Protocol, number> = { TCP: IPPROTO.TCP, UDP: IPPROTO.UDP, SCTP: IPPROTO.SCTP };
+const KIND: Record<FrontendKind, number> = {
+  ClusterIP: SvcKind.CLUSTER_IP,
+  NodePort: SvcKind.NODE_PORT,
+  LoadBalancer: SvcKind.LOAD_BALANCER,
+  ExternalIP: SvcKind.EXTERNAL_IP,
+};
+
+/** Frontends the datapath can serve: SCTP is passed through untouched (docs/datapath.md). */
+export function servedFrontends(state: DesiredState): DesiredFrontend[] {
+  return state.frontends.filter((f) => f.protocol !== 'SCTP');
+}
+
+function frontendFlags(f: DesiredFrontend): number {
+  let flags = 0;
+  if (f.kind !== 'ClusterIP' && f.externalTrafficPolicy === 'Local') flags |= SvcFlags.ETP_LOCAL;
+  if (f.kind === 'ClusterIP' && f.internalTrafficPolicy === 'Local') flags |= SvcFlags.ITP_LOCAL;
+  if (f.sessionAffinity) flags |= SvcFlags.AFFINITY;
+  if (f.loadBalancerSourceRanges.length > 0) flags |= SvcFlags.SOURCE_RANGES;
+  if (f.action === 'reject') flags |= SvcFlags.REJECT;
+  if (f.maglev) flags |= SvcFlags.MAGLEV;
+  return flags;
+}
+
+export function computeEntries(state: DesiredState, maglevTableSize: number): DesiredEntries {
+  const backendsByKey = new Map<string, DesiredBackend>(state.backends.map((b) => [b.key, b]));
+  const backendsById = new Map<number, DesiredBackend>(state.backends.map((b) => [b.id, b]));
+  // Frontends list endpoints as "ip:port"; backends are keyed "ip:port/PROTOCOL".
+  const idOf = (endpoint: string, protocol: Protocol): number => {
+    const b = backendsByKey.get(`${endpoint}/${protocol}`) ?? backendsByKey.get(endpoint);
+    if (!b) throw new RangeError(`frontend names unknown backend ${endpoint}/${protocol}`);
+    return b.id;
+  };
+
+  const selectable = new Set<number>();
+  const frontends = new Map<string, FrontendEntries>();
+  const sourceRanges = new Map<string, Entry>();
+  for (const f of servedFrontends(state)) {
+    const all = f.clusterEndpoints.map((ep) => idOf(ep, f.protocol));
+    const local = f.localEndpoints.map((ep) => idOf(ep, f.protocol));
+    for (const id of [...all, ...local]) selectable.add(id);
+    const base = { addr: f.address, port: f.port, proto: PROTO[f.protocol] };
+    const slotEntry = (scope: number, slot: number, backendId: number): Entry => ({
+      key: svc4Key.encode({ ...base, scope, backend_slot: slot }),
+      value: svc4Value.encode({ backend_id: backendId, svc_id: f.serviceId }),
+    });
+    frontends.set(f.key, {
+      frontend: f.key,
+      svcId: f.serviceId,
+      master: {
+        key: svc4Key.encode({ ...base, scope: SvcScope.ALL, backend_slot: 0 }),
+        value: svc4Value.encode({
+          svc_id: f.serviceId,
+          affinity_timeout: f.sessionAffinity?.timeoutSeconds ?? 0,
+          count: all.length,
+          local_count: local.length,
+          flags: frontendFlags(f),
+          kind: KIND[f.kind],
+        }),
+      },
+      slots: [...all.map((id, i) => slotEntry(SvcScope.ALL, i + 1, id)), ...local.map((id, i) => slotEntry(SvcScope.LOCAL, i + 1, id))],
+    });
+    for (const cidr of f.loadBalancerSourceRanges) {
+      const [addr, len] = cidr.split('/') as [string, string];
+      const key = srcr4Key.encode({ prefixlen: 32 + Number(len), svc_id: f.serviceId, addr });
+      sourceRanges.set(key.toString('hex'), { key, value: u8.encode(1) });
+    }
+  }
+
+  const backends = new Map<number, Entry>();
+  for (const b of state.backends) {
+    if (b.protocol === 'SCTP') continue;
+    const flags = (b.local ? BackendFlags.LOCAL : 0) | (selectable.has(b.id) ? 0 : BackendFlags.TERMINATING);
+    backends.set(b.id, { key: u32.encode(b.id), value: backend4.encode({ addr: b.address, port: b.port, proto: PROTO[b.protocol], flags }) });
+  }
+
+  // Where NodePorts answer: only needed, and only written, while some NodePort exists.
+  const nodeAddresses = new Map<string, Entry>();
+  const anyNodePort = servedFrontends(state).some((f) => f.kind === 'NodePort');
+  for (const a of anyNodePort ? state.nodePortAddresses : []) nodeAddresses.set(a, { key: ipv4.encode(a), value: nodeaddr4Value.encode({ flags: 0 }) });
+
+  const maglev = new Map<number, Uint32Array>();
+  const maglevIds = new Set(servedFrontends(state).filter((f) => f.maglev).map((f) => f.serviceId));
+  for (const s of state.services) {
+    if (!maglevIds.has(s.id)) continue;
+    const table = maglevTableFor(s, backendsById, maglevTableSize);
+    if (table) maglev.set(s.id, table);
+  }
+  return { frontends, backends, sourceRanges, nodeAddresses, maglev };
+}

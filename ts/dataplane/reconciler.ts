@@ -1,0 +1,239 @@
+/**
+ * The only writer of the control-plane maps. It keeps a shadow of what the maps hold (read back
+ * from the pins on start, so a restarted agent adopts the live state instead of flushing it),
+ * diffs the desired entries against it, and writes only the difference, in an order that never
+ * lets a packet see a half-written service:
+ *
+ *   1. backends, Maglev tables, source ranges, node addresses that are new or changed;
+ *   2. service slots (new and changed);
+ *   3. service masters — a master only once all its slots are in, so a new count never points at
+ *      a missing slot;
+ *   4. masters of removed frontends, then slots no master counts any more;
+ *   5. what nothing refers to any more: source ranges, Maglev tables, node addresses, backends.
+ *
+ * A failed write (a full map, say) is reported with its map and errno and leaves that frontend as
+ * it was; every other frontend is still written.
+ */
+import { BpfError } from '../addon/index.js';
+import { svc4Key } from '../abi/layouts.js';
+import { u32 } from '../abi/codec.js';
+import { native, type BpfMapNative } from '../addon/index.js';
+import type { Datapath } from './loader.js';
+import type { DesiredEntries, Entry } from './entries.js';
+
+export interface WriteFailure {
+  map: string;
+  code: string;
+  message: string;
+  /** The frontend left as it was, when the failure concerns one. */
+  frontend?: string;
+}
+
+export interface ApplyResult {
+  written: number;
+  deleted: number;
+  failures: WriteFailure[];
+}
+
+const SVC_MASTER_SLOT_OFFSET = 8; // svc4_key.backend_slot
+const SVC_SCOPE_OFFSET = 7; // svc4_key.scope
+
+function isMaster(key: Buffer): boolean {
+  return key.readUInt16LE(SVC_MASTER_SLOT_OFFSET) === 0 && key[SVC_SCOPE_OFFSET] === 0;
+}
+
+/** The master key of the frontend a slot key belongs to. */
+function masterHexOf(keyHex: string): string {
+  const k = Buffer.from(keyHex, 'hex');
+  k[SVC_SCOPE_OFFSET] = 0;
+  k.writeUInt16LE(0, SVC_MASTER_SLOT_OFFSET);
+  return k.toString('hex');
+}
+
+/** Snapshot of a map as key hex → value hex. */
+function readAll(map: BpfMapNative): Map<string, string> {
+  const { keys, values, count } = map.dump();
+  const ks = keys.length / Math.max(count, 1);
+  const vs = values.length / Math.max(count, 1);
+  const out = new Map<string, string>();
+  for (let i = 0; i < count; i++) {
+    out.set(keys.subarray(i * ks, (i + 1) * ks).toString('hex'), values.subarray(i * vs, (i + 1) * vs).toString('hex'));
+  }
+  return out;
+}
+
+function failureOf(map: string, e: unknown, frontend?: string): WriteFailure {
+  const err = e as Error & { code?: string };
+  return { map, code: err instanceof BpfError ? err.code : (err.code ?? 'EUNKNOWN'), message: err.message, ...(frontend ? { frontend } : {}) };
+}
+
+export class Reconciler {
+  private svc = new Map<string, string>();
+  private backends = new Map<string, string>();
+  private sourceRanges = new Map<string, string>();
+  private nodeAddresses = new Map<string, string>();
+  private maglev = new Map<number, Uint32Array>();
+
+  constructor(private readonly dp: Datapath) {}
+
+  /** Reads what the pinned maps hold: the state a previous agent left. */
+  adopt(): void {
+    this.svc = readAll(this.dp.maps.svc4.raw);
+    this.backends = readAll(this.dp.maps.backends.raw);
+    this.sourceRanges = readAll(this.dp.maps.srcr4.raw);
+    this.nodeAddresses = readAll(this.dp.maps.nodeaddr4.raw);
+    this.maglev = new Map();
+    for (const [keyHex, idHex] of readAll(this.dp.maps.maglev.raw)) {
+      const inner = native.BpfMap.fromId(Buffer.from(idHex, 'hex').readUInt32LE(0));
+      try {
+        const { values, count } = inner.dump();
+        const table = new Uint32Array(count);
+        for (let i = 0; i < count; i++) table[i] = values.readUInt32LE(4 * i);
+        this.maglev.set(Buffer.from(keyHex, 'hex').readUInt32LE(0), table);
+      } finally {
+        inner.close();
+      }
+    }
+  }
+
+  /** Entries the agent believes the svc4 map holds (for metrics and `services`). */
+  get serviceEntries(): number {
+    return this.svc.size;
+  }
+
+  apply(desired: DesiredEntries): ApplyResult {
+    const result: ApplyResult = { written: 0, deleted: 0, failures: [] };
+    const maps = this.dp.maps;
+
+    // 1. Things services refer to.
+    this.upsert(maps.backends.raw, 'be_v1', this.backends, [...desired.backends.values()], result);
+    for (const [svcId, table] of desired.maglev) {
+      if (sameTable(this.maglev.get(svcId), table)) continue;
+      try {
+        this.dp.setMaglevTable(svcId, table);
+        this.maglev.set(svcId, table);
+        result.written++;
+      } catch (e) {
+        result.failures.push(failureOf('maglev_v1', e));
+      }
+    }
+    this.upsert(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...desired.sourceRanges.values()], result);
+    this.upsert(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...desired.nodeAddresses.values()], result);
+
+    // 2. Slots, frontend by frontend so that a failure stays with its frontend.
+    const svcMap = maps.svc4.raw;
+    const failedMasters = new Set<string>();
+    const desiredSvc = new Map<string, string>();
+    for (const fe of desired.frontends.values()) {
+      const masterHex = fe.master.key.toString('hex');
+      desiredSvc.set(masterHex, fe.master.value.toString('hex'));
+      for (const s of fe.slots) desiredSvc.set(s.key.toString('hex'), s.value.toString('hex'));
+      const slotsToWrite = fe.slots.filter((s) => this.svc.get(s.key.toString('hex')) !== s.value.toString('hex'));
+      const failed = this.writeEntries(svcMap, 'svc4_v1', this.svc, slotsToWrite, result, fe.frontend);
+      if (failed) failedMasters.add(masterHex);
+    }
+    // 3. Masters whose slots are all in.
+    const masters = [...desired.frontends.values()]
+      .map((fe) => fe.master)
+      .filter((m) => !failedMasters.has(m.key.toString('hex')) && this.svc.get(m.key.toString('hex')) !== m.value.toString('hex'));
+    for (const m of masters) {
+      this.writeEntries(svcMap, 'svc4_v1', this.svc, [m], result, frontendName(m.key));
+    }
+
+    // 4. Removed masters first, then slots nothing counts any more (but never under a master that
+    //    failed to move to its new count, which may still count them).
+    const stale = [...this.svc.keys()].filter((k) => !desiredSvc.has(k));
+    const staleMasters = stale.filter((k) => isMaster(Buffer.from(k, 'hex')));
+    const staleSlots = stale.filter((k) => !isMaster(Buffer.from(k, 'hex')) && !failedMasters.has(masterHexOf(k)));
+    this.remove(svcMap, 'svc4_v1', this.svc, staleMasters, result);
+    this.remove(svcMap, 'svc4_v1', this.svc, staleSlots, result);
+
+    // 5. What nothing refers to any more.
+    this.remove(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...this.sourceRanges.keys()].filter((k) => !hasKey(desired.sourceRanges, k)), result);
+    for (const svcId of [...this.maglev.keys()].filter((id) => !desired.maglev.has(id))) {
+      try {
+        this.dp.deleteMaglevTable(svcId);
+        this.maglev.delete(svcId);
+        result.deleted++;
+      } catch (e) {
+        result.failures.push(failureOf('maglev_v1', e));
+      }
+    }
+    const desiredAddrs = new Set([...desired.nodeAddresses.values()].map((e) => e.key.toString('hex')));
+    this.remove(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...this.nodeAddresses.keys()].filter((k) => !desiredAddrs.has(k)), result);
+    const desiredBackends = new Set([...desired.backends.keys()].map((id) => u32.encode(id).toString('hex')));
+    const stillReferenced = new Set([...this.svc.values()].map((v) => v.slice(0, 8))); // svc4_value.backend_id
+    this.remove(
+      maps.backends.raw,
+      'be_v1',
+      this.backends,
+      [...this.backends.keys()].filter((k) => !desiredBackends.has(k) && !stillReferenced.has(k)),
+      result,
+    );
+    return result;
+  }
+
+  private upsert(map: BpfMapNative, name: string, shadow: Map<string, string>, entries: Entry[], result: ApplyResult): void {
+    this.writeEntries(map, name, shadow, entries.filter((e) => shadow.get(e.key.toString('hex')) !== e.value.toString('hex')), result);
+  }
+
+  /** Writes in one batch, falling back to entry by entry to find what failed. Returns whether any failed. */
+  private writeEntries(map: BpfMapNative, name: string, shadow: Map<string, string>, entries: Entry[], result: ApplyResult, frontend?: string): boolean {
+    if (entries.length === 0) return false;
+    try {
+      map.updateBatch(Buffer.concat(entries.map((e) => e.key)), Buffer.concat(entries.map((e) => e.value)), entries.length);
+      for (const e of entries) shadow.set(e.key.toString('hex'), e.value.toString('hex'));
+      result.written += entries.length;
+      return false;
+    } catch {
+      let failed = false;
+      for (const e of entries) {
+        try {
+          map.update(e.key, e.value);
+          shadow.set(e.key.toString('hex'), e.value.toString('hex'));
+          result.written++;
+        } catch (err) {
+          failed = true;
+          result.failures.push(failureOf(name, err, frontend));
+          break; // the rest of this frontend waits for the next sync
+        }
+      }
+      return failed;
+    }
+  }
+
+  private remove(map: BpfMapNative, name: string, shadow: Map<string, string>, keysHex: string[], result: ApplyResult): void {
+    if (keysHex.length === 0) return;
+    try {
+      map.deleteBatch(Buffer.concat(keysHex.map((k) => Buffer.from(k, 'hex'))), keysHex.length);
+      for (const k of keysHex) shadow.delete(k);
+      result.deleted += keysHex.length;
+    } catch {
+      // Not every map type has batch deletes (nor every kernel): one by one, in the same order.
+      for (const k of keysHex) {
+        try {
+          map.delete(Buffer.from(k, 'hex'));
+          shadow.delete(k);
+          result.deleted++;
+        } catch (e) {
+          result.failures.push(failureOf(name, e));
+        }
+      }
+    }
+  }
+}
+
+function hasKey(entries: Map<string, Entry>, keyHex: string): boolean {
+  return entries.has(keyHex);
+}
+
+function sameTable(a: Uint32Array | undefined, b: Uint32Array): boolean {
+  if (!a || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function frontendName(key: Buffer): string {
+  const k = svc4Key.decode(key);
+  return `${k.addr}:${k.port}/${k.proto}`;
+}
