@@ -6,6 +6,17 @@ import { privilegedSerial } from '../helpers/env.js';
 import { tally } from '../../ts/lab/traffic.js';
 import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesService, hostnamesSlice } from './harness.js';
 
+/** hostnames-1 and -2 on node-1, hostnames-3 on node-2, and a client pod on node-2. */
+async function threeBackendsAndAClient(l: DatapathLab) {
+  const backends = [
+    await l.addPod({ name: 'hostnames-1', node: 'node-1', ports: backendPort }),
+    await l.addPod({ name: 'hostnames-2', node: 'node-1', ports: backendPort }),
+    await l.addPod({ name: 'hostnames-3', node: 'node-2', ports: backendPort }),
+  ];
+  await l.addPod({ name: 'client', node: 'node-2', ports: backendPort });
+  return backends;
+}
+
 privilegedSerial('ClusterIP: a pod on node-2 reaches a backend on node-1 over TCP and UDP', async (t) => {
   const l = await DatapathLab.up(t);
   const backend = await l.addPod({ name: 'hostnames-1', node: 'node-1', ports: backendPort });
@@ -20,12 +31,7 @@ privilegedSerial('ClusterIP: a pod on node-2 reaches a backend on node-1 over TC
 
 privilegedSerial('ClusterIP: 300 TCP connections spread evenly over 3 backends', async (t) => {
   const l = await DatapathLab.up(t);
-  const backends = [
-    await l.addPod({ name: 'hostnames-1', node: 'node-1', ports: backendPort }),
-    await l.addPod({ name: 'hostnames-2', node: 'node-1', ports: backendPort }),
-    await l.addPod({ name: 'hostnames-3', node: 'node-2', ports: backendPort }),
-  ];
-  await l.addPod({ name: 'client', node: 'node-2', ports: backendPort });
+  const backends = await threeBackendsAndAClient(l);
   t.deepEqual(l.apply([hostnamesService()], [hostnamesSlice(backends)]), []);
 
   const { byAnswer, byError } = tally(await l.lab.request('client', { address: CLUSTER_IP, port: SERVICE_PORT, count: 300, timeoutMs: 2000 }));
@@ -52,12 +58,7 @@ privilegedSerial('no endpoints: a TCP connection to the ClusterIP is refused at 
 
 privilegedSerial('an established TCP stream survives the removal of the other backends', async (t) => {
   const l = await DatapathLab.up(t);
-  const backends = [
-    await l.addPod({ name: 'hostnames-1', node: 'node-1', ports: backendPort }),
-    await l.addPod({ name: 'hostnames-2', node: 'node-1', ports: backendPort }),
-    await l.addPod({ name: 'hostnames-3', node: 'node-2', ports: backendPort }),
-  ];
-  await l.addPod({ name: 'client', node: 'node-2', ports: backendPort });
+  const backends = await threeBackendsAndAClient(l);
   t.deepEqual(l.apply([hostnamesService()], [hostnamesSlice(backends)]), []);
 
   const stream = l.lab.stream('client', { address: CLUSTER_IP, port: SERVICE_PORT, intervalMs: 20 });
