@@ -68,7 +68,7 @@ async function converged(r: ReturnType<typeof recorder>): Promise<boolean> {
 
 kubeTest('existing Services, EndpointSlices and the own Node are listed before synced; changes follow with their previous object', async (t) => {
   const c = plane();
-  await apply(c, service('ks', 'web'), service('ks', 'db', 5432), slice('ks', 'web-1', 'web', ['10.1.0.1', '10.1.0.2']));
+  await apply(c, service('ks', 'web'), service('ks', 'db', 5432), slice('ks', 'web-1', 'web', ['198.18.129.1', '198.18.129.2']));
   const r = recorder();
   startSource(t, r);
   await waitFor('synced', () => r.synced);
@@ -84,7 +84,7 @@ kubeTest('existing Services, EndpointSlices and the own Node are listed before s
   );
   t.true(await converged(r));
 
-  await apply(c, service('ks', 'web', 80, { tier: 'front' }), service('ks', 'cache', 6379), slice('ks', 'web-1', 'web', ['10.1.0.1']));
+  await apply(c, service('ks', 'web', 80, { tier: 'front' }), service('ks', 'cache', 6379), slice('ks', 'web-1', 'web', ['198.18.129.1']));
   await c.kubectl(['delete', 'service', '-n', 'ks', 'db']);
   await c.kubectl(['label', 'node', 'node-1', 'bpfproxy.test/changed=yes']);
   await c.kubectl(['label', 'node', 'node-2', 'bpfproxy.test/changed=yes']);
@@ -104,7 +104,7 @@ kubeTest('existing Services, EndpointSlices and the own Node are listed before s
 kubeTest('a 410 Gone relist turns objects deleted while the watch was down into delete events', async (t) => {
   t.timeout(2 * 60_000);
   const c = plane();
-  await apply(c, service('ks', 'doomed'), slice('ks', 'doomed-1', 'doomed', ['10.2.0.1']), service('ks', 'keeper'));
+  await apply(c, service('ks', 'doomed'), slice('ks', 'doomed-1', 'doomed', ['198.18.130.1']), service('ks', 'keeper'));
   const proxy = await CuttableProxy.start(c.apiPort);
   t.teardown(() => proxy.close());
   const kc = c.kubeConfig();
@@ -154,7 +154,7 @@ kubeTest('while the apiserver is stopped the source is unhealthy; after it retur
   await c.startApiServer();
   // Changes right away, racing the source's reconnection (it may still be in backoff).
   await c.kubectl(['delete', 'service', '-n', 'ks', 'keeper']);
-  await apply(c, service('ks', 'after-outage'), slice('ks', 'after-outage-1', 'after-outage', ['10.3.0.1']));
+  await apply(c, service('ks', 'after-outage'), slice('ks', 'after-outage-1', 'after-outage', ['198.18.131.1']));
   await waitFor('health(true)', () => r.healthy, 15_000);
   await waitFor('convergence', () => converged(r), 15_000);
   t.true(r.services.has('ks/after-outage'));

@@ -69,10 +69,11 @@ export function computeEntries(state: DesiredState, maglevTableSize: number): De
     return b.id;
   };
 
+  const served = servedFrontends(state);
   const selectable = new Set<number>();
   const frontends = new Map<string, FrontendEntries>();
   const sourceRanges = new Map<string, Entry>();
-  for (const f of servedFrontends(state)) {
+  for (const f of served) {
     const all = f.clusterEndpoints.map((ep) => idOf(ep, f.protocol));
     const local = f.localEndpoints.map((ep) => idOf(ep, f.protocol));
     for (const id of [...all, ...local]) selectable.add(id);
@@ -113,11 +114,11 @@ export function computeEntries(state: DesiredState, maglevTableSize: number): De
 
   // Where NodePorts answer: only needed, and only written, while some NodePort exists.
   const nodeAddresses = new Map<string, Entry>();
-  const anyNodePort = servedFrontends(state).some((f) => f.kind === 'NodePort');
+  const anyNodePort = served.some((f) => f.kind === 'NodePort');
   for (const a of anyNodePort ? state.nodePortAddresses : []) nodeAddresses.set(a, { key: ipv4.encode(a), value: nodeaddr4Value.encode({ flags: 0 }) });
 
   const maglev = new Map<number, Uint32Array>();
-  const maglevIds = new Set(servedFrontends(state).filter((f) => f.maglev).map((f) => f.serviceId));
+  const maglevIds = new Set(served.filter((f) => f.maglev).map((f) => f.serviceId));
   for (const s of state.services) {
     if (!maglevIds.has(s.id)) continue;
     const table = maglevTableFor(s, backendsById, maglevTableSize);

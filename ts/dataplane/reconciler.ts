@@ -149,7 +149,7 @@ export class Reconciler {
     this.remove(svcMap, 'svc4_v1', this.svc, staleSlots, result);
 
     // 5. What nothing refers to any more.
-    this.remove(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...this.sourceRanges.keys()].filter((k) => !hasKey(desired.sourceRanges, k)), result);
+    this.remove(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...this.sourceRanges.keys()].filter((k) => !desired.sourceRanges.has(k)), result);
     for (const svcId of [...this.maglev.keys()].filter((id) => !desired.maglev.has(id))) {
       try {
         this.dp.deleteMaglevTable(svcId);
@@ -221,10 +221,6 @@ export class Reconciler {
       }
     }
   }
-}
-
-function hasKey(entries: Map<string, Entry>, keyHex: string): boolean {
-  return entries.has(keyHex);
 }
 
 function sameTable(a: Uint32Array | undefined, b: Uint32Array): boolean {
