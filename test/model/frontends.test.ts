@@ -2,10 +2,10 @@ import test from 'ava';
 
 import { frontend, frontendKeys, model, service, slice } from './helpers.js';
 
-const ENDPOINT = slice('web', 'web-1', [{ ip: '10.244.2.5', node: 'node-b' }]);
+const ENDPOINT = slice('web', 'web-1', [{ ip: '198.18.130.5', node: 'node-b' }]);
 
 const nodePort = (extraSpec = ''): string =>
-  service('web', '10.96.0.10', `  type: NodePort\n${extraSpec}`).replace('targetPort: http', 'targetPort: http\n      nodePort: 30080') + ENDPOINT;
+  service('web', '198.19.0.10', `  type: NodePort\n${extraSpec}`).replace('targetPort: http', 'targetPort: http\n      nodePort: 30080') + ENDPOINT;
 
 test('one frontend per (Service, port, protocol) and address kind', (t) => {
   const state = model(`
@@ -14,26 +14,26 @@ kind: Service
 metadata: {name: web, namespace: default}
 spec:
   type: LoadBalancer
-  clusterIP: 10.96.0.10
-  clusterIPs: [10.96.0.10]
-  externalIPs: [192.0.2.200, 192.0.2.201]
+  clusterIP: 198.19.0.10
+  clusterIPs: [198.19.0.10]
+  externalIPs: [198.18.0.200, 198.18.0.201]
   ports:
     - {name: http, port: 80, nodePort: 30080}
     - {name: dns, port: 53, protocol: UDP, nodePort: 30053}
 status:
   loadBalancer:
-    ingress: [{ip: 203.0.113.7}, {hostname: lb.example.com}]
+    ingress: [{ip: 198.19.255.7}, {hostname: lb.example.com}]
 ---
 ${ENDPOINT}`);
   t.deepEqual(frontendKeys(state), [
-    'ClusterIP 10.96.0.10:53/UDP',
-    'ClusterIP 10.96.0.10:80/TCP',
-    'ExternalIP 192.0.2.200:53/UDP',
-    'ExternalIP 192.0.2.200:80/TCP',
-    'ExternalIP 192.0.2.201:53/UDP',
-    'ExternalIP 192.0.2.201:80/TCP',
-    'LoadBalancer 203.0.113.7:53/UDP',
-    'LoadBalancer 203.0.113.7:80/TCP',
+    'ClusterIP 198.19.0.10:53/UDP',
+    'ClusterIP 198.19.0.10:80/TCP',
+    'ExternalIP 198.18.0.200:53/UDP',
+    'ExternalIP 198.18.0.200:80/TCP',
+    'ExternalIP 198.18.0.201:53/UDP',
+    'ExternalIP 198.18.0.201:80/TCP',
+    'LoadBalancer 198.19.255.7:53/UDP',
+    'LoadBalancer 198.19.255.7:80/TCP',
     'NodePort 0.0.0.0:30053/UDP',
     'NodePort 0.0.0.0:30080/TCP',
   ]);
@@ -41,23 +41,23 @@ ${ENDPOINT}`);
     state.services.map((s) => s.key),
     ['default/web:dns/UDP#external', 'default/web:dns/UDP#internal', 'default/web:http/TCP#external', 'default/web:http/TCP#internal'],
   );
-  const http = frontend(state, 'ExternalIP 192.0.2.201:80/TCP');
+  const http = frontend(state, 'ExternalIP 198.18.0.201:80/TCP');
   t.deepEqual(http.service, { namespace: 'default', name: 'web', portName: 'http', protocol: 'TCP' });
   t.is(http.serviceId, frontend(state, 'NodePort 0.0.0.0:30080/TCP').serviceId, 'external kinds share a group and its Maglev table');
-  t.not(http.serviceId, frontend(state, 'ClusterIP 10.96.0.10:80/TCP').serviceId);
+  t.not(http.serviceId, frontend(state, 'ClusterIP 198.19.0.10:80/TCP').serviceId);
 });
 
 test('NodePort: one wildcard frontend; node addresses are all non-loopback ones by default', (t) => {
   const state = model(nodePort());
-  t.deepEqual(frontend(state, 'NodePort 0.0.0.0:30080/TCP').clusterEndpoints, ['10.244.2.5:8080']);
-  t.deepEqual(state.nodePortAddresses, ['192.0.2.10', '198.51.100.10']);
+  t.deepEqual(frontend(state, 'NodePort 0.0.0.0:30080/TCP').clusterEndpoints, ['198.18.130.5:8080']);
+  t.deepEqual(state.nodePortAddresses, ['198.18.0.10', '198.18.1.10']);
 });
 
 test('NodePort: nodePortAddresses CIDRs restrict the node addresses, never to loopback', (t) => {
-  t.deepEqual(model(nodePort(), { config: { nodePortAddresses: ['198.51.100.0/24', '127.0.0.0/8'] } }).nodePortAddresses, ['198.51.100.10']);
-  t.deepEqual(model(nodePort(), { config: { nodePortAddresses: ['0.0.0.0/0'] } }).nodePortAddresses, ['192.0.2.10', '198.51.100.10']);
-  t.deepEqual(model(nodePort(), { config: { nodePortAddresses: ['primary'] } }).nodePortAddresses, ['192.0.2.10']);
-  t.deepEqual(model(nodePort(), { config: { nodePortAddresses: ['10.0.0.0/8'] } }).nodePortAddresses, []);
+  t.deepEqual(model(nodePort(), { config: { nodePortAddresses: ['198.18.1.0/24', '127.0.0.0/8'] } }).nodePortAddresses, ['198.18.1.10']);
+  t.deepEqual(model(nodePort(), { config: { nodePortAddresses: ['0.0.0.0/0'] } }).nodePortAddresses, ['198.18.0.10', '198.18.1.10']);
+  t.deepEqual(model(nodePort(), { config: { nodePortAddresses: ['primary'] } }).nodePortAddresses, ['198.18.0.10']);
+  t.deepEqual(model(nodePort(), { config: { nodePortAddresses: ['198.19.0.0/17'] } }).nodePortAddresses, []);
 });
 
 test('NodePort: an invalid nodePortAddresses entry is reported and matches nothing (never widens to all)', (t) => {
@@ -73,38 +73,38 @@ kind: Service
 metadata: {name: web, namespace: default}
 spec:
   type: LoadBalancer
-  clusterIP: 10.96.0.10
+  clusterIP: 198.19.0.10
   ports: [{name: http, port: 80, nodePort: 30080}]
 status:
   loadBalancer:
     ingress:
-      - {ip: 203.0.113.7}
-      - {ip: 203.0.113.8, ipMode: VIP}
-      - {ip: 203.0.113.9, ipMode: Proxy}
+      - {ip: 198.19.255.7}
+      - {ip: 198.19.255.8, ipMode: VIP}
+      - {ip: 198.19.255.9, ipMode: Proxy}
 ---
 ${ENDPOINT}`);
   t.deepEqual(
     state.frontends.filter((f) => f.kind === 'LoadBalancer').map((f) => f.address),
-    ['203.0.113.7', '203.0.113.8'],
+    ['198.19.255.7', '198.19.255.8'],
   );
 });
 
 test('externalIPs get frontends on the Service port, without any node owning them', (t) => {
-  const state = model(service('web', '10.96.0.10', '  externalIPs: [203.0.113.50]') + ENDPOINT);
-  const f = frontend(state, 'ExternalIP 203.0.113.50:80/TCP');
-  t.deepEqual([f.action, f.maglev, f.masquerade, f.clusterEndpoints], ['forward', true, 'all', ['10.244.2.5:8080']]);
+  const state = model(service('web', '198.19.0.10', '  externalIPs: [198.19.255.50]') + ENDPOINT);
+  const f = frontend(state, 'ExternalIP 198.19.255.50:80/TCP');
+  t.deepEqual([f.action, f.maglev, f.masquerade, f.clusterEndpoints], ['forward', true, 'all', ['198.18.130.5:8080']]);
 });
 
 test('sessionAffinity ClientIP: default timeout 10800 s, explicit timeout kept, None means no affinity', (t) => {
-  const byDefault = model(service('web', '10.96.0.10', '  sessionAffinity: ClientIP') + ENDPOINT);
-  t.deepEqual(frontend(byDefault, 'ClusterIP 10.96.0.10:80/TCP').sessionAffinity, { timeoutSeconds: 10800 });
+  const byDefault = model(service('web', '198.19.0.10', '  sessionAffinity: ClientIP') + ENDPOINT);
+  t.deepEqual(frontend(byDefault, 'ClusterIP 198.19.0.10:80/TCP').sessionAffinity, { timeoutSeconds: 10800 });
   t.deepEqual(byDefault.services[0]!.sessionAffinity, { timeoutSeconds: 10800 });
   const explicit = model(
-    service('web', '10.96.0.10', '  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}') + ENDPOINT,
+    service('web', '198.19.0.10', '  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}') + ENDPOINT,
   );
-  t.deepEqual(frontend(explicit, 'ClusterIP 10.96.0.10:80/TCP').sessionAffinity, { timeoutSeconds: 60 });
-  const none = model(service('web', '10.96.0.10', '  sessionAffinity: None') + ENDPOINT);
-  t.is(frontend(none, 'ClusterIP 10.96.0.10:80/TCP').sessionAffinity, null);
+  t.deepEqual(frontend(explicit, 'ClusterIP 198.19.0.10:80/TCP').sessionAffinity, { timeoutSeconds: 60 });
+  const none = model(service('web', '198.19.0.10', '  sessionAffinity: None') + ENDPOINT);
+  t.is(frontend(none, 'ClusterIP 198.19.0.10:80/TCP').sessionAffinity, null);
 });
 
 test('loadBalancerSourceRanges: normalized, sorted, on LoadBalancer frontends only', (t) => {
@@ -114,58 +114,58 @@ kind: Service
 metadata: {name: web, namespace: default}
 spec:
   type: LoadBalancer
-  clusterIP: 10.96.0.10
-  loadBalancerSourceRanges: [" 198.51.100.0/24", 10.1.2.3/8]
-  externalIPs: [192.0.2.200]
+  clusterIP: 198.19.0.10
+  loadBalancerSourceRanges: [" 198.18.1.0/24", 198.19.2.3/15]
+  externalIPs: [198.18.0.200]
   ports: [{name: http, port: 80, nodePort: 30080}]
-status: {loadBalancer: {ingress: [{ip: 203.0.113.7}]}}
+status: {loadBalancer: {ingress: [{ip: 198.19.255.7}]}}
 ---
 ${ENDPOINT}`);
-  t.deepEqual(frontend(state, 'LoadBalancer 203.0.113.7:80/TCP').loadBalancerSourceRanges, ['10.0.0.0/8', '198.51.100.0/24']);
+  t.deepEqual(frontend(state, 'LoadBalancer 198.19.255.7:80/TCP').loadBalancerSourceRanges, ['198.18.0.0/15', '198.18.1.0/24']);
   // kube-proxy filters only the LB IP; NodePort and externalIPs stay open.
   t.deepEqual(frontend(state, 'NodePort 0.0.0.0:30080/TCP').loadBalancerSourceRanges, []);
-  t.deepEqual(frontend(state, 'ExternalIP 192.0.2.200:80/TCP').loadBalancerSourceRanges, []);
+  t.deepEqual(frontend(state, 'ExternalIP 198.18.0.200:80/TCP').loadBalancerSourceRanges, []);
 });
 
 test('masquerade: ClusterIP from outside clusterCIDR, everything with masqueradeAll, none without a clusterCIDR', (t) => {
-  const yaml = service('web', '10.96.0.10') + ENDPOINT;
-  const cip = 'ClusterIP 10.96.0.10:80/TCP';
+  const yaml = service('web', '198.19.0.10') + ENDPOINT;
+  const cip = 'ClusterIP 198.19.0.10:80/TCP';
   t.is(frontend(model(yaml), cip).masquerade, 'none');
-  t.is(frontend(model(yaml, { config: { clusterCIDR: '10.244.0.0/16' } }), cip).masquerade, 'outsideClusterCIDR');
-  t.is(frontend(model(yaml, { config: { clusterCIDR: '10.244.0.0/16', masqueradeAll: true } }), cip).masquerade, 'all');
+  t.is(frontend(model(yaml, { config: { clusterCIDR: '198.18.128.0/17' } }), cip).masquerade, 'outsideClusterCIDR');
+  t.is(frontend(model(yaml, { config: { clusterCIDR: '198.18.128.0/17', masqueradeAll: true } }), cip).masquerade, 'all');
 });
 
 test('an IPv6 cluster IP of a dual-stack Service is set aside with a note; the IPv4 one works', (t) => {
   const state = model(
-    service('web', '10.96.0.10', '  clusterIPs: [10.96.0.10, "fd00:10:96::a"]\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: PreferDualStack') + ENDPOINT,
+    service('web', '198.19.0.10', '  clusterIPs: [198.19.0.10, "2001:db8:ffff::a"]\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: PreferDualStack') + ENDPOINT,
   );
-  t.deepEqual(frontendKeys(state), ['ClusterIP 10.96.0.10:80/TCP']);
+  t.deepEqual(frontendKeys(state), ['ClusterIP 198.19.0.10:80/TCP']);
   t.deepEqual(state.problems, [
-    { kind: 'Service', namespace: 'default', name: 'web', reason: 'clusterIP fd00:10:96::a skipped: IPv6 is not supported yet' },
+    { kind: 'Service', namespace: 'default', name: 'web', reason: 'clusterIP 2001:db8:ffff::a skipped: IPv6 is not supported yet' },
   ]);
 });
 
 test('an IPv6-only Service has nothing for the IPv4 dataplane', (t) => {
-  const state = model(service('web', '"fd00:10:96::a"'));
+  const state = model(service('web', '"2001:db8:ffff::a"'));
   t.deepEqual(state.frontends, []);
   t.is(state.problems.length, 1);
 });
 
 test('two Services claiming the same externalIP:port: the first by name wins, the other is reported', (t) => {
   const state = model(
-    service('alpha', '10.96.0.10', '  externalIPs: [192.0.2.200]') +
-      service('beta', '10.96.0.11', '  externalIPs: [192.0.2.200]') +
-      slice('alpha', 'alpha-1', [{ ip: '10.244.2.5' }]) +
-      slice('beta', 'beta-1', [{ ip: '10.244.2.6' }]),
+    service('alpha', '198.19.0.10', '  externalIPs: [198.18.0.200]') +
+      service('beta', '198.19.0.11', '  externalIPs: [198.18.0.200]') +
+      slice('alpha', 'alpha-1', [{ ip: '198.18.130.5' }]) +
+      slice('beta', 'beta-1', [{ ip: '198.18.130.6' }]),
   );
-  t.deepEqual(frontend(state, 'ExternalIP 192.0.2.200:80/TCP').service.name, 'alpha');
+  t.deepEqual(frontend(state, 'ExternalIP 198.18.0.200:80/TCP').service.name, 'alpha');
   t.deepEqual(state.problems, [
     {
       kind: 'Service',
       namespace: 'default',
       name: 'beta',
       port: 'http',
-      reason: 'ExternalIP frontend 192.0.2.200:80/TCP is already used by default/alpha:http/TCP; ignored',
+      reason: 'ExternalIP frontend 198.18.0.200:80/TCP is already used by default/alpha:http/TCP; ignored',
     },
   ]);
   t.false(state.services.some((s) => s.key === 'default/beta:http/TCP#external'), 'a group left without frontends is dropped');

@@ -33,9 +33,9 @@ export function parseCluster(yaml: string): Cluster {
 /** The node the tests run "on": node-a in zone-a, with a loopback address that must never be used. */
 export const NODE: NodeInfo = {
   name: 'node-a',
-  addresses: ['192.0.2.10', '198.51.100.10', '127.0.0.1'],
+  addresses: ['198.18.0.10', '198.18.1.10', '127.0.0.1'],
   zone: 'zone-a',
-  podCIDRs: ['10.244.1.0/24'],
+  podCIDRs: ['198.18.129.0/24'],
 };
 
 export interface ModelOptions {
@@ -54,7 +54,7 @@ export function model(yaml: string, options: ModelOptions = {}): DesiredState {
   });
 }
 
-/** The frontend with this key ("ClusterIP 10.96.0.10:80/TCP"); throws so a typo fails loudly. */
+/** The frontend with this key ("ClusterIP 198.19.0.10:80/TCP"); throws so a typo fails loudly. */
 export function frontend(state: DesiredState, key: string): DesiredFrontend {
   const found = state.frontends.find((f) => f.key === key);
   if (found === undefined) throw new Error(`no frontend ${key}; have ${state.frontends.map((f) => f.key).join(', ')}`);

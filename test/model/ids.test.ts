@@ -44,14 +44,14 @@ test('invalid ranges are rejected', (t) => {
 
 test('the model keeps service and backend ids across syncs, and does not mutate the previous ids', (t) => {
   const first = model(
-    service('a', '10.96.0.1') + service('c', '10.96.0.3') + slice('a', 'a-1', [{ ip: '10.244.1.1' }, { ip: '10.244.1.2' }]),
+    service('a', '198.19.0.1') + service('c', '198.19.0.3') + slice('a', 'a-1', [{ ip: '198.18.129.1' }, { ip: '198.18.129.2' }]),
   );
   const frozen = JSON.stringify(first.ids);
   const second = model(
-    service('a', '10.96.0.1') +
-      service('b', '10.96.0.2') +
-      service('c', '10.96.0.3') +
-      slice('a', 'a-1', [{ ip: '10.244.1.2' }, { ip: '10.244.1.3' }]),
+    service('a', '198.19.0.1') +
+      service('b', '198.19.0.2') +
+      service('c', '198.19.0.3') +
+      slice('a', 'a-1', [{ ip: '198.18.129.2' }, { ip: '198.18.129.3' }]),
     { previousIds: first.ids },
   );
   t.is(JSON.stringify(first.ids), frozen);
@@ -60,14 +60,14 @@ test('the model keeps service and backend ids across syncs, and does not mutate 
   t.is(idOf(second, 'default/c:http/TCP#internal'), idOf(first, 'default/c:http/TCP#internal'));
   t.is(idOf(second, 'default/b:http/TCP#internal'), 3, 'a new service takes a fresh id, not a renumbering');
   const backendId = (state: typeof first, key: string) => state.backends.find((b) => b.key === key)?.id;
-  t.is(backendId(second, '10.244.1.2:8080/TCP'), backendId(first, '10.244.1.2:8080/TCP'));
-  t.is(backendId(second, '10.244.1.3:8080/TCP'), 3);
+  t.is(backendId(second, '198.18.129.2:8080/TCP'), backendId(first, '198.18.129.2:8080/TCP'));
+  t.is(backendId(second, '198.18.129.3:8080/TCP'), 3);
   t.deepEqual(second.ids.backends.released, [1]);
 });
 
 test('the same history gives the same ids', (t) => {
-  const yaml = service('a', '10.96.0.1') + service('b', '10.96.0.2') + slice('b', 'b-1', [{ ip: '10.244.1.1' }]);
-  const one = model(yaml, { previousIds: model(service('b', '10.96.0.2')).ids });
-  const two = model(yaml, { previousIds: model(service('b', '10.96.0.2')).ids });
+  const yaml = service('a', '198.19.0.1') + service('b', '198.19.0.2') + slice('b', 'b-1', [{ ip: '198.18.129.1' }]);
+  const one = model(yaml, { previousIds: model(service('b', '198.19.0.2')).ids });
+  const two = model(yaml, { previousIds: model(service('b', '198.19.0.2')).ids });
   t.deepEqual(one, two);
 });

@@ -4,22 +4,22 @@ import { frontendKeys, model, service, slice } from './helpers.js';
 
 // Malformed input never throws: the Service (or only the port) is left out and reported.
 
-const GOOD = service('good', '10.96.0.10') + slice('good', 'good-1', [{ ip: '10.244.2.5' }]);
+const GOOD = service('good', '198.19.0.10') + slice('good', 'good-1', [{ ip: '198.18.130.5' }]);
 
 const cases: [string, string, string, string?][] = [
-  ['bad clusterIP', service('bad', '10.96.0.300'), 'clusterIP "10.96.0.300" is not an IP address'],
+  ['bad clusterIP', service('bad', '198.19.0.300'), 'clusterIP "198.19.0.300" is not an IP address'],
   ['octal-looking clusterIP', service('bad', '010.96.0.1'), 'clusterIP "010.96.0.1" is not an IP address'],
-  ['bad externalIP', service('bad', '10.96.0.11', '  externalIPs: [not-an-ip]'), 'externalIP "not-an-ip" is not an IP address'],
+  ['bad externalIP', service('bad', '198.19.0.11', '  externalIPs: [not-an-ip]'), 'externalIP "not-an-ip" is not an IP address'],
   [
     'invalid source range (fails closed)',
-    service('bad', '10.96.0.11', '  type: LoadBalancer\n  loadBalancerSourceRanges: [10.0.0.0/33]'),
-    'loadBalancerSourceRange "10.0.0.0/33" is not a CIDR',
+    service('bad', '198.19.0.11', '  type: LoadBalancer\n  loadBalancerSourceRanges: [198.18.0.0/33]'),
+    'loadBalancerSourceRange "198.18.0.0/33" is not a CIDR',
   ],
-  ['unknown type', service('bad', '10.96.0.11', '  type: Magic'), 'unknown spec.type "Magic"'],
-  ['unknown traffic policy', service('bad', '10.96.0.11', '  internalTrafficPolicy: Nearby'), 'unknown internalTrafficPolicy "Nearby"'],
+  ['unknown type', service('bad', '198.19.0.11', '  type: Magic'), 'unknown spec.type "Magic"'],
+  ['unknown traffic policy', service('bad', '198.19.0.11', '  internalTrafficPolicy: Nearby'), 'unknown internalTrafficPolicy "Nearby"'],
   [
     'affinity timeout out of range',
-    service('bad', '10.96.0.11', '  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}'),
+    service('bad', '198.19.0.11', '  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}'),
     'sessionAffinity timeoutSeconds 0 is outside 1…86400',
   ],
 ];
@@ -27,7 +27,7 @@ const cases: [string, string, string, string?][] = [
 for (const [title, yaml, reason] of cases) {
   test(`${title}: that Service is reported and left out, others still work`, (t) => {
     const state = model(yaml + GOOD);
-    t.deepEqual(frontendKeys(state), ['ClusterIP 10.96.0.10:80/TCP']);
+    t.deepEqual(frontendKeys(state), ['ClusterIP 198.19.0.10:80/TCP']);
     t.deepEqual(state.problems, [{ kind: 'Service', namespace: 'default', name: 'bad', reason }]);
   });
 }
@@ -38,7 +38,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: svc, namespace: default}
 spec:
-  clusterIP: 10.96.0.12
+  clusterIP: 198.19.0.12
   ports:
     - {name: ok, port: 80}
     - {name: big, port: 70000}
@@ -47,7 +47,7 @@ spec:
     - {name: ok, port: 83}
 ---
 ${GOOD}`);
-  t.deepEqual(frontendKeys(state), ['ClusterIP 10.96.0.10:80/TCP', 'ClusterIP 10.96.0.12:80/TCP']);
+  t.deepEqual(frontendKeys(state), ['ClusterIP 198.19.0.10:80/TCP', 'ClusterIP 198.19.0.12:80/TCP']);
   t.deepEqual(state.problems, [
     { kind: 'Service', namespace: 'default', name: 'svc', port: 'big', reason: 'port 70000 is outside 1…65535' },
     { kind: 'Service', namespace: 'default', name: 'svc', port: 'icmp', reason: 'unknown protocol "ICMP"' },
@@ -58,31 +58,31 @@ ${GOOD}`);
 
 test('bad endpoints and slice ports are reported; the rest of the slice is used', (t) => {
   const state = model(`
-${service('web', '10.96.0.10')}
+${service('web', '198.19.0.10')}
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
 addressType: IPv4
 ports: [{name: http, port: 8080}, {port: 9090}, {name: http, port: 0, protocol: UDP}]
 endpoints:
-  - addresses: [10.244.2.5]
-  - addresses: [10.244.2.500]
+  - addresses: [198.18.130.5]
+  - addresses: [198.18.130.500]
   - addresses: []
 `);
-  t.deepEqual(state.frontends[0]?.clusterEndpoints, ['10.244.2.5:8080']);
+  t.deepEqual(state.frontends[0]?.clusterEndpoints, ['198.18.130.5:8080']);
   t.deepEqual(
     state.problems.map((p) => p.reason),
     [
       'a port has no name; ignored',
-      'endpoint address "10.244.2.500" is not an IPv4 address; ignored',
+      'endpoint address "198.18.130.500" is not an IPv4 address; ignored',
       'port "http": 0 is outside 1…65535; ignored',
     ],
   );
 });
 
 test('a Service listed twice is ambiguous: both copies are left out and reported', (t) => {
-  const state = model(service('dup', '10.96.0.20') + service('dup', '10.96.0.21') + GOOD);
-  t.deepEqual(frontendKeys(state), ['ClusterIP 10.96.0.10:80/TCP']);
+  const state = model(service('dup', '198.19.0.20') + service('dup', '198.19.0.21') + GOOD);
+  t.deepEqual(frontendKeys(state), ['ClusterIP 198.19.0.10:80/TCP']);
   t.deepEqual(state.problems, [
     { kind: 'Service', namespace: 'default', name: 'dup', reason: 'Service listed more than once; all copies ignored' },
   ]);
@@ -90,10 +90,10 @@ test('a Service listed twice is ambiguous: both copies are left out and reported
 
 test('ETP Local load balancer without a healthCheckNodePort: traffic works, no health check, reported', (t) => {
   const state = model(
-    service('lb', '10.96.0.30', '  type: LoadBalancer\n  externalTrafficPolicy: Local') + slice('lb', 'lb-1', [{ ip: '10.244.1.5', node: 'node-a' }]),
+    service('lb', '198.19.0.30', '  type: LoadBalancer\n  externalTrafficPolicy: Local') + slice('lb', 'lb-1', [{ ip: '198.18.129.5', node: 'node-a' }]),
   );
   t.deepEqual(state.healthChecks, []);
-  t.deepEqual(frontendKeys(state), ['ClusterIP 10.96.0.30:80/TCP']);
+  t.deepEqual(frontendKeys(state), ['ClusterIP 198.19.0.30:80/TCP']);
   t.deepEqual(state.problems.map((p) => p.reason), ['healthCheckNodePort undefined is not a port; no health check served']);
 });
 
@@ -106,12 +106,12 @@ apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 ---
 ${GOOD}`);
-  t.deepEqual(frontendKeys(state), ['ClusterIP 10.96.0.10:80/TCP']);
+  t.deepEqual(frontendKeys(state), ['ClusterIP 198.19.0.10:80/TCP']);
   t.deepEqual(state.problems.map((p) => [p.kind, p.reason]), [['EndpointSlice', 'no kubernetes.io/service-name label; ignored']]);
 });
 
 test('bad config values are reported as Config problems', (t) => {
-  const state = model(GOOD, { config: { clusterCIDR: '10.244.0.0/16,nope', maglevTableSize: 1000, snatPortRange: { min: 70000, max: 1 } } });
+  const state = model(GOOD, { config: { clusterCIDR: '198.18.128.0/17,nope', maglevTableSize: 1000, snatPortRange: { min: 70000, max: 1 } } });
   t.deepEqual(
     state.problems.map((p) => [p.name, p.reason]),
     [

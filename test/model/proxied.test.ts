@@ -2,11 +2,11 @@ import test from 'ava';
 
 import { frontendKeys, model, service, slice } from './helpers.js';
 
-const endpoints = (svc: string): string => slice(svc, `${svc}-1`, [{ ip: '10.244.2.5', node: 'node-b' }]);
+const endpoints = (svc: string): string => slice(svc, `${svc}-1`, [{ ip: '198.18.130.5', node: 'node-b' }]);
 
 test('a ClusterIP Service with a cluster IP is proxied', (t) => {
-  const state = model(service('web', '10.96.0.10') + endpoints('web'));
-  t.deepEqual(frontendKeys(state), ['ClusterIP 10.96.0.10:80/TCP']);
+  const state = model(service('web', '198.19.0.10') + endpoints('web'));
+  t.deepEqual(frontendKeys(state), ['ClusterIP 198.19.0.10:80/TCP']);
   t.deepEqual(state.problems, []);
 });
 
@@ -19,19 +19,19 @@ test('headless Services (clusterIP None or empty) are skipped silently', (t) => 
 });
 
 test('ExternalName Services are skipped even with a cluster IP set', (t) => {
-  const state = model(service('ext', '10.96.0.11', '  type: ExternalName\n  externalName: example.com'));
+  const state = model(service('ext', '198.19.0.11', '  type: ExternalName\n  externalName: example.com'));
   t.deepEqual(state.frontends, []);
   t.deepEqual(state.problems, []);
 });
 
 test('service-proxy-name: skipped unless it names us', (t) => {
-  const other = service('other', '10.96.0.12', '', '  labels:\n    service.kubernetes.io/service-proxy-name: someone-else');
-  const ours = service('ours', '10.96.0.13', '', '  labels:\n    service.kubernetes.io/service-proxy-name: bpfproxy');
-  t.deepEqual(frontendKeys(model(other + ours)), ['ClusterIP 10.96.0.13:80/TCP']);
-  t.deepEqual(frontendKeys(model(other + ours, { config: { proxyName: 'someone-else' } })), ['ClusterIP 10.96.0.12:80/TCP']);
+  const other = service('other', '198.19.0.12', '', '  labels:\n    service.kubernetes.io/service-proxy-name: someone-else');
+  const ours = service('ours', '198.19.0.13', '', '  labels:\n    service.kubernetes.io/service-proxy-name: bpfproxy');
+  t.deepEqual(frontendKeys(model(other + ours)), ['ClusterIP 198.19.0.13:80/TCP']);
+  t.deepEqual(frontendKeys(model(other + ours, { config: { proxyName: 'someone-else' } })), ['ClusterIP 198.19.0.12:80/TCP']);
 });
 
 test('the service.kubernetes.io/headless label skips a Service whatever its value', (t) => {
-  const labelled = service('h', '10.96.0.14', '', '  labels:\n    service.kubernetes.io/headless: ""');
+  const labelled = service('h', '198.19.0.14', '', '  labels:\n    service.kubernetes.io/headless: ""');
   t.deepEqual(model(labelled + endpoints('h')).frontends, []);
 });
