@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* tc ingress on the node's uplink: north-south NodePort, LoadBalancer and externalIP traffic, and
- * the replies of masqueraded flows; also what XDP passed on (fragments, unresolved neighbours). */
+/* tc on the node's own devices. Ingress on the uplink: north-south NodePort, LoadBalancer and
+ * externalIP traffic, and the replies of masqueraded flows; also what XDP passed on (fragments,
+ * unresolved neighbours, ICMP). Egress on the service device: the node's own traffic to service
+ * addresses. */
 #define BPFPROXY_CTX_SKB
 #include "lib/hooks.h"
 
@@ -8,6 +10,12 @@ SEC("tc")
 int tc_uplink_ingress(struct __sk_buff *skb)
 {
 	return hook_from_uplink(skb);
+}
+
+SEC("tc")
+int tc_host_egress(struct __sk_buff *skb)
+{
+	return hook_from_host(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

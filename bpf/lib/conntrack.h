@@ -60,6 +60,26 @@ static __always_inline struct ct4_value *ct_lookup(const struct ct4_key *key, __
 	return v;
 }
 
+/* Is this packet one we translated already (XDP did, then passed it to tc)? Its reversed tuple is
+ * then a live entry: the reply entry of a translated forward packet, the forward entry of a
+ * translated reply. */
+static __always_inline bool ct_translated(const struct pkt4 *pkt, __u64 now)
+{
+	struct ct4_key key = {
+		.saddr = pkt->daddr,
+		.daddr = pkt->saddr,
+		.sport = pkt->dport,
+		.dport = pkt->sport,
+		.proto = pkt->proto,
+		.dir = CT_DIR_REPLY,
+	};
+
+	if (ct_lookup(&key, now))
+		return true;
+	key.dir = CT_DIR_FWD;
+	return ct_lookup(&key, now) != NULL;
+}
+
 /* Accounts a packet to its entry: TCP flags, closing state, deadline. */
 static __always_inline void ct_refresh(struct ct4_value *v, const struct pkt4 *pkt, __u64 now)
 {

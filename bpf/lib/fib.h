@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Forwarding a translated north-south packet ourselves: bpf_fib_lookup for the next hop and its
- * neighbour, then redirect. Whatever the lookup cannot finish (no neighbour entry yet, local
- * delivery, no route, TTL running out) goes to the stack, which knows how. */
+/* Forwarding a translated packet ourselves: bpf_fib_lookup for the next hop and its neighbour,
+ * then redirect. With no neighbour entry yet, tc hands the packet to bpf_redirect_neigh (the
+ * kernel's neighbour code resolves it and sends, never the input path that would take a source of
+ * ours for a martian); XDP cannot, and passes it on to tc, which finishes it (hooks.h). Whatever
+ * the lookup cannot forward at all (local delivery, no route, TTL running out) goes to the stack. */
 #ifndef BPFPROXY_LIB_FIB_H
 #define BPFPROXY_LIB_FIB_H
 
@@ -33,12 +35,14 @@ static __always_inline int ip_dec_ttl(ctx_t *ctx, struct pkt4 *pkt)
 	return 0;
 }
 
-static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt)
+/* `must`: the packet carries a source of this node's (lib/node.h) and the stack would drop it, so tc
+ * forwards it even when cfg_fib_redirect is off. */
+static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt, bool must)
 {
 	struct bpf_fib_lookup fib = {};
 	long rc;
 
-	if (!cfg_fib_redirect || pkt->ttl <= 1)
+	if (!(cfg_fib_redirect || (must && !CTX_IS_XDP)) || pkt->ttl <= 1)
 		return CTX_PASS;
 	fib.family = AF_INET;
 	fib.l4_protocol = pkt->proto;
@@ -49,6 +53,16 @@ static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt)
 	fib.ipv4_dst = pkt->daddr;
 	fib.ifindex = ctx_ifindex(ctx);
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+#if !CTX_IS_XDP
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		/* The lookup left the egress device and the next hop (gateway or destination). */
+		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = fib.ipv4_dst };
+
+		if (ip_dec_ttl(ctx, pkt))
+			return CTX_DROP;
+		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
+	}
+#endif
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return CTX_PASS;
 	if (ip_dec_ttl(ctx, pkt) || eth_set_addrs(ctx, fib.dmac, fib.smac))

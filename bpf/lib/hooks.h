@@ -6,27 +6,42 @@
  *   from a pod:      frontend? forward translation : reply of a flow to a local backend?
  *   to a pod:        reply of a flow whose backend is elsewhere (or whose client is this pod)
  *   from the uplink: frontend? forward translation : reply to a masqueraded flow (to cfg_node_ip)
- * Everything else passes untouched: non-IPv4, ICMP, SCTP, and traffic of no service. */
+ *   from the node:   (egress of the service device, where the node's own packets to service
+ *                    addresses are routed) frontend? forward translation, forwarded by us
+ * Everything else passes untouched: non-IPv4, ICMP, SCTP, and traffic of no service.
+ *
+ * A translated packet whose source is now one of this node's addresses (masqueraded, or a
+ * NodePort's reply) must never reach the stack's input path, which drops it as a martian: the
+ * datapath forwards those itself (lib/fib.h), from tc_pod and from the uplink alike. */
 #ifndef BPFPROXY_LIB_HOOKS_H
 #define BPFPROXY_LIB_HOOKS_H
 
 #include "lib/fib.h"
+#include "lib/icmp.h"
 #include "lib/l2.h"
+#include "lib/node.h"
 #include "lib/translate.h"
 
-/* Parses; returns true when the packet is one the service paths handle (TCP/UDP, unfragmented);
- * *verdict is set for the others. */
-static __always_inline bool hook_parse(ctx_t *ctx, struct pkt4 *pkt, int *verdict)
+enum hook_pkt {
+	HOOK_L4,    /* TCP or UDP, unfragmented: the service paths */
+	HOOK_ICMP,  /* ICMP, unfragmented: maybe an error about a translated flow */
+	HOOK_OTHER, /* anything else: *verdict says what becomes of it */
+};
+
+/* Parses; says which path the packet takes. *verdict is set for HOOK_OTHER. */
+static __always_inline enum hook_pkt hook_parse(ctx_t *ctx, struct pkt4 *pkt, int *verdict)
 {
 	int ret = parse_ipv4(ctx, pkt);
 
 	*verdict = CTX_PASS;
 	if (ret == PARSE_OK)
-		return true;
+		return HOOK_L4;
+	if (ret == PARSE_OTHER_L4 && pkt->proto == IPPROTO_ICMP)
+		return HOOK_ICMP;
 	if (ret == PARSE_FRAGMENT && svc_fragment(ctx, pkt) == SVC_DROP)
 		*verdict = CTX_DROP;
 	/* Malformed IPv4 is the stack's to reject; it is nobody's service traffic. */
-	return false;
+	return HOOK_OTHER;
 }
 
 static __always_inline int hook_from_pod(ctx_t *ctx)
@@ -34,11 +49,25 @@ static __always_inline int hook_from_pod(ctx_t *ctx)
 	struct pkt4 pkt;
 	int verdict, v;
 
-	if (!hook_parse(ctx, &pkt, &verdict))
+	switch (hook_parse(ctx, &pkt, &verdict)) {
+	case HOOK_OTHER:
 		return verdict;
+	case HOOK_ICMP:
+		/* An error from a local backend about a flow it serves. */
+		v = svc_icmp_error(ctx, &pkt);
+		if (v == SVC_FORWARD && node_owns_addr(pkt.saddr))
+			return fib_forward(ctx, &pkt, true);
+		return v == SVC_DROP ? CTX_DROP : CTX_PASS;
+	default:
+		break;
+	}
 	v = svc_forward(ctx, &pkt, FROM_POD);
-	if (v == SVC_NONE)
+	if (v == SVC_NONE) {
 		v = svc_reply(ctx, &pkt);
+		/* A local backend answering a NodePort: the reply now comes from a node address. */
+		if (v == SVC_FORWARD && node_owns_addr(pkt.saddr))
+			return fib_forward(ctx, &pkt, true);
+	}
 	switch (v) {
 	case SVC_BOUNCE:
 		return l2_bounce(ctx);
@@ -55,9 +84,14 @@ static __always_inline int hook_to_pod(ctx_t *ctx)
 	struct pkt4 pkt;
 	int verdict;
 
-	if (!hook_parse(ctx, &pkt, &verdict))
+	switch (hook_parse(ctx, &pkt, &verdict)) {
+	case HOOK_OTHER:
 		return verdict;
-	return svc_reply(ctx, &pkt) == SVC_DROP ? CTX_DROP : CTX_PASS;
+	case HOOK_ICMP:
+		return svc_icmp_error(ctx, &pkt) == SVC_DROP ? CTX_DROP : CTX_PASS;
+	default:
+		return svc_reply(ctx, &pkt) == SVC_DROP ? CTX_DROP : CTX_PASS;
+	}
 }
 
 static __always_inline int hook_from_uplink(ctx_t *ctx)
@@ -65,16 +99,31 @@ static __always_inline int hook_from_uplink(ctx_t *ctx)
 	struct pkt4 pkt;
 	int verdict, v;
 
-	if (!hook_parse(ctx, &pkt, &verdict)) {
+	switch (hook_parse(ctx, &pkt, &verdict)) {
+	case HOOK_OTHER:
 		/* XDP leaves fragments to tc, which sees them next and decides. */
 		return CTX_IS_XDP ? CTX_PASS : verdict;
+	case HOOK_ICMP:
+		/* Errors are rare: XDP leaves them to tc, which can forward whatever they become. */
+		if (CTX_IS_XDP)
+			return CTX_PASS;
+		v = svc_icmp_error(ctx, &pkt);
+		if (v == SVC_FORWARD)
+			return fib_forward(ctx, &pkt, node_owns_addr(pkt.saddr));
+		return v == SVC_DROP ? CTX_DROP : CTX_PASS;
+	default:
+		break;
 	}
 	v = svc_forward(ctx, &pkt, FROM_UPLINK);
 	if (v == SVC_NONE && pkt.daddr == cfg_node_ip)
 		v = svc_reply(ctx, &pkt);
+	/* XDP translated it but could not forward it (no neighbour entry yet): tc finishes. Only a
+	 * source of ours needs this; any other translated packet the stack forwards as usual. */
+	if (v == SVC_NONE && !CTX_IS_XDP && node_owns_addr(pkt.saddr) && ct_translated(&pkt, bpf_ktime_get_ns()))
+		return fib_forward(ctx, &pkt, true);
 	switch (v) {
 	case SVC_FORWARD:
-		return fib_forward(ctx, &pkt);
+		return fib_forward(ctx, &pkt, node_owns_addr(pkt.saddr));
 	case SVC_BOUNCE:
 		return l2_bounce(ctx);
 	case SVC_DROP:
@@ -83,5 +132,34 @@ static __always_inline int hook_from_uplink(ctx_t *ctx)
 		return CTX_PASS;
 	}
 }
+
+#if !CTX_IS_XDP
+/* What the node itself sends to a service address. The node routes the Service and external
+ * ranges to a device of no address (the lab's svc0) whose egress runs this: the packet is
+ * translated as traffic of this node (not external: ETP Local does not narrow it) and forwarded by
+ * the datapath, the device being a dead end. Its source is a node address, so the reply comes
+ * back to the node and is reversed by the uplink or the backend's veth, then delivered locally. */
+static __always_inline int hook_from_host(ctx_t *ctx)
+{
+	struct pkt4 pkt;
+	int verdict, v;
+
+	if (hook_parse(ctx, &pkt, &verdict) != HOOK_L4)
+		return verdict;
+	v = svc_forward(ctx, &pkt, FROM_HOST);
+	switch (v) {
+	case SVC_FORWARD:
+		return fib_forward(ctx, &pkt, true);
+	case SVC_BOUNCE:
+		/* A rejection (or a hairpin, which cannot happen from a node address): it is for this
+		 * node, so it goes in through the device it would have left by. */
+		return l2_bounce_in(ctx);
+	case SVC_DROP:
+		return CTX_DROP;
+	default:
+		return CTX_PASS;
+	}
+}
+#endif
 
 #endif

@@ -23,4 +23,17 @@ static __always_inline int l2_bounce(ctx_t *ctx)
 	return ctx_bounce(ctx);
 }
 
+#if !CTX_IS_XDP
+/* Sends a packet leaving a device back in through it, to this node's stack (a rejection of the
+ * node's own packet). The MACs are swapped, so the frame is addressed to the device itself. */
+static __always_inline int l2_bounce_in(ctx_t *ctx)
+{
+	struct ethhdr eth;
+
+	if (ctx_load_bytes(ctx, 0, &eth, sizeof(eth)) || eth_set_addrs(ctx, eth.h_source, eth.h_dest))
+		return CTX_DROP;
+	return bpf_redirect(ctx->ifindex, BPF_F_INGRESS);
+}
+#endif
+
 #endif

@@ -17,6 +17,7 @@
 enum origin {
 	FROM_POD,    /* tc on a pod interface of this node: cluster-internal traffic */
 	FROM_UPLINK, /* XDP or tc on the node's uplink: traffic from outside the node */
+	FROM_HOST,   /* tc egress of the service device: the node's own traffic */
 };
 
 enum svc_verdict {
@@ -102,13 +103,13 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 		if (!maglev || (pkt->tcp_flags & TCP_FLAG_RST))
 			return svc_drop(ctx, DROP_CT_INVALID);
 	}
-	if (svc->count == 0) {
+	if (count == 0) {
+		/* The control plane sets SVC_F_REJECT when the service has no endpoint anywhere (a
+		 * ClusterIP under ITP Local has no scope-ALL slots, yet endpoints elsewhere). */
 		if (svc->flags & SVC_F_REJECT)
 			return svc_reject(ctx, pkt, DROP_NO_ENDPOINTS);
-		return svc_drop(ctx, DROP_NO_ENDPOINTS);
+		return svc_drop(ctx, scope == SVC_SCOPE_LOCAL ? DROP_NO_LOCAL_ENDPOINTS : DROP_NO_ENDPOINTS);
 	}
-	if (count == 0)
-		return svc_drop(ctx, DROP_NO_LOCAL_ENDPOINTS);
 
 	if (svc->flags & SVC_F_AFFINITY)
 		backend_id = affinity_lookup(pkt, svc, scope, now, &be);

@@ -22,17 +22,29 @@ rootTest('random pick spreads new flows over every backend', async (t) => {
   for (const [addr, n] of counts) t.true(n > 140 && n < 260, `${addr}: ${n} of 600`);
 });
 
-rootTest('ITP Local: ClusterIP traffic only to endpoints of this node; none: dropped', async (t) => {
+rootTest('ITP Local: ClusterIP traffic only to endpoints of this node; none here: dropped; none anywhere: rejected', async (t) => {
   const env = await setup(t);
   writeBackend(env.dp, { id: 1, addr: NET.pod2a, port: 8080 });
   writeBackend(env.dp, { id: 2, addr: NET.pod1b, port: 8080, local: true });
-  writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, flags: SvcFlags.ITP_LOCAL, backends: [1, 2], localBackends: [2] });
-  const seen = spread(env, 'tcPodIngress', (p) => tcp(NET.pod1a, p, NET.clusterIp, 80), 30);
-  t.deepEqual([...new Set(seen)], [NET.pod1b]);
+  // As the control plane writes it: a ClusterIP under ITP Local has local slots only.
+  for (const backends of [[1, 2], []]) {
+    writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, flags: SvcFlags.ITP_LOCAL, backends, localBackends: [2] });
+    const seen = spread(env, 'tcPodIngress', (p) => tcp(NET.pod1a, p, NET.clusterIp, 80), 30, 20000 + 100 * backends.length);
+    t.deepEqual([...new Set(seen)], [NET.pod1b], `scope ALL slots: ${JSON.stringify(backends)}`);
+  }
 
-  writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, flags: SvcFlags.ITP_LOCAL, backends: [1], localBackends: [] });
+  writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, flags: SvcFlags.ITP_LOCAL, backends: [], localBackends: [] });
   const r = env.send('tcPodIngress', tcp(NET.pod1a, 41000, NET.clusterIp, 80));
   t.is(r.verdict, TC.SHOT);
+  t.is(drops(env.dp, DropReason.NO_LOCAL_ENDPOINTS), 1n);
+
+  // No endpoint anywhere: the control plane asks for a reject, which wins over the policy.
+  writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, flags: SvcFlags.ITP_LOCAL | SvcFlags.REJECT, backends: [], localBackends: [] });
+  const syn = tcp(NET.pod1a, 41001, NET.clusterIp, 80);
+  const rej = env.send('tcPodIngress', syn);
+  t.is(rej.verdict, TC.REDIRECT);
+  t.deepEqual(parsePacket(rej.out).tcp?.flagNames.sort(), ['ACK', 'RST']);
+  t.is(drops(env.dp, DropReason.NO_ENDPOINTS), 1n);
   t.is(drops(env.dp, DropReason.NO_LOCAL_ENDPOINTS), 1n);
 });
 

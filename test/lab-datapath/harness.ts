@@ -7,16 +7,19 @@
 import type { ExecutionContext } from 'ava';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 
 import { scope } from '../helpers/scope.js';
 
-import { attachDatapath, type AttachedDatapath } from '../../ts/dataplane/attach.js';
+import type { DropReason } from '../../ts/abi/drop-reason.js';
+import { attachDatapath, type AttachedDatapath, type UplinkXdpMode } from '../../ts/dataplane/attach.js';
 import { computeEntries } from '../../ts/dataplane/entries.js';
 import { loadDatapath, type Datapath } from '../../ts/dataplane/loader.js';
 import { Reconciler, type WriteFailure } from '../../ts/dataplane/reconciler.js';
+import { sumPerCpu } from '../../ts/dataplane/typed-map.js';
 import { Lab, type PodSpec } from '../../ts/lab/topology.js';
-import type { NodeState, PodState } from '../../ts/lab/lab-state.js';
+import type { LbRoute, NodeState, PodState } from '../../ts/lab/lab-state.js';
 import { computeDesiredState, resolveProxyConfig, type IdState } from '../../ts/model/index.js';
 
 export const M = 251;
@@ -25,6 +28,9 @@ export const CLUSTER_IP = '198.19.0.10';
 export const SERVICE_PORT = 80;
 export const TARGET_PORT = 9376;
 export const NODE_PORT = 30080;
+export const LB_IP = '198.19.255.10';
+export const EXTERNAL_IP = '198.19.255.20';
+const FIXED_PORT_CLIENT = fileURLToPath(new URL('./fixed-port-client.mjs', import.meta.url));
 const proxyConfig = resolveProxyConfig({ clusterCIDR: CLUSTER_CIDR, maglevTableSize: M });
 
 interface NodeDatapath {
@@ -41,9 +47,12 @@ export class DatapathLab {
     private readonly nodes: NodeDatapath[],
   ) {}
 
-  static async up(t: ExecutionContext, opts: { nodes?: number; clients?: number } = {}): Promise<DatapathLab> {
+  static async up(
+    t: ExecutionContext,
+    opts: { nodes?: number; clients?: number; xdpMode?: UplinkXdpMode; lbRoute?: LbRoute } = {},
+  ): Promise<DatapathLab> {
     const s = scope(t);
-    const lab = await Lab.up({ name: `ldp-${s.id}`, nodes: opts.nodes ?? 2, clients: opts.clients ?? 1 });
+    const lab = await Lab.up({ name: `ldp-${s.id}`, nodes: opts.nodes ?? 2, clients: opts.clients ?? 1, ...(opts.lbRoute ? { lbRoute: opts.lbRoute } : {}) });
     s.cleanup.add('lab', () => lab.down());
     // One private bpffs for the test, a directory of it per node (scope.bpffs() is one mount per scope).
     const bpffs = await s.bpffs();
@@ -62,7 +71,12 @@ export class DatapathLab {
         },
       });
       s.cleanup.add(`datapath of ${node.name}`, () => dp.close());
-      const attached = attachDatapath(dp, { netnsPath: lab.netns(node.name).path, uplink: node.uplink, xdpMode: 'generic' });
+      const attached = attachDatapath(dp, {
+        netnsPath: lab.netns(node.name).path,
+        uplink: node.uplink,
+        xdpMode: opts.xdpMode ?? 'generic',
+        serviceDevice: node.serviceDevice,
+      });
       s.cleanup.add(`links of ${node.name}`, () => attached.detachAll());
       const reconciler = new Reconciler(dp);
       reconciler.adopt();
@@ -105,6 +119,27 @@ export class DatapathLab {
     return this.nodeOf(node).dp;
   }
 
+  /**
+   * One request per local port, in turn, each from exactly that source port (fixed-port-client.mjs):
+   * the same flow, sent again later, through another node if the routes changed in between.
+   */
+  async fixedPortRequests(
+    from: string,
+    opts: { address: string; port: number; protocol: 'TCP' | 'UDP'; localPorts: number[]; payload?: string; timeoutMs?: number },
+  ): Promise<({ ok: true; answer: string } | { ok: false; error: string })[]> {
+    const timeoutMs = opts.timeoutMs ?? 1000;
+    const out = await this.lab.exec(from, process.execPath, [FIXED_PORT_CLIENT, JSON.stringify({ ...opts, timeoutMs })], {
+      timeoutMs: opts.localPorts.length * timeoutMs + 10_000,
+    });
+    return JSON.parse(out) as ({ ok: true; answer: string } | { ok: false; error: string })[];
+  }
+
+  /** Packets dropped for `reason`, on one node or summed over all. */
+  drops(reason: DropReason, node?: string): bigint {
+    const nodes = node ? [this.nodeOf(node)] : this.nodes;
+    return nodes.reduce((sum, n) => sum + (sumPerCpu(n.dp.maps.drops.getPerCpu(reason))?.packets ?? 0n), 0n);
+  }
+
   private nodeOf(name: string): NodeDatapath {
     const n = this.nodes.find((x) => x.node.name === name);
     if (!n) throw new Error(`no node ${name}`);
@@ -112,45 +147,130 @@ export class DatapathLab {
   }
 }
 
-export type ServiceType = 'ClusterIP' | 'NodePort';
+/** What a Service looks like, beyond the "hostnames" defaults (ClusterIP 198.19.0.10, port 80 → 9376, TCP + UDP). */
+export interface ServiceShape {
+  name?: string;
+  type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  clusterIP?: string;
+  externalIPs?: string[];
+  /** status.loadBalancer.ingress (type LoadBalancer). */
+  loadBalancerIPs?: string[];
+  loadBalancerSourceRanges?: string[];
+  externalTrafficPolicy?: 'Cluster' | 'Local';
+  internalTrafficPolicy?: 'Cluster' | 'Local';
+  /** sessionAffinity ClientIP with this timeout. */
+  affinityTimeoutSeconds?: number;
+}
 
-/** Service "hostnames": port 80 over TCP and UDP → 9376, NodePort 30080 (TCP) and 30081 (UDP) when asked. */
-export function hostnamesService(type: ServiceType = 'ClusterIP'): V1Service {
-  const nodePort = (n: number) => (type === 'NodePort' ? { nodePort: n } : {});
+/**
+ * A Service with port 80 over TCP and UDP → 9376; NodePort and LoadBalancer types get node ports
+ * 30080 (TCP) and 30081 (UDP).
+ */
+export function service(shape: ServiceShape = {}): V1Service {
+  const type = shape.type ?? 'ClusterIP';
+  const clusterIP = shape.clusterIP ?? CLUSTER_IP;
+  const nodePort = (n: number) => (type === 'ClusterIP' ? {} : { nodePort: n });
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: 'hostnames', namespace: 'default' },
+    metadata: { name: shape.name ?? 'hostnames', namespace: 'default' },
     spec: {
       type,
-      clusterIP: CLUSTER_IP,
-      clusterIPs: [CLUSTER_IP],
+      clusterIP,
+      clusterIPs: [clusterIP],
       ports: [
         { name: 'tcp', port: SERVICE_PORT, targetPort: TARGET_PORT as never, protocol: 'TCP', ...nodePort(NODE_PORT) },
         { name: 'udp', port: SERVICE_PORT, targetPort: TARGET_PORT as never, protocol: 'UDP', ...nodePort(NODE_PORT + 1) },
       ],
+      ...(shape.externalIPs ? { externalIPs: shape.externalIPs } : {}),
+      ...(shape.loadBalancerSourceRanges ? { loadBalancerSourceRanges: shape.loadBalancerSourceRanges } : {}),
+      ...(shape.externalTrafficPolicy ? { externalTrafficPolicy: shape.externalTrafficPolicy } : {}),
+      ...(shape.internalTrafficPolicy ? { internalTrafficPolicy: shape.internalTrafficPolicy } : {}),
+      ...(shape.affinityTimeoutSeconds !== undefined
+        ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: shape.affinityTimeoutSeconds } } }
+        : {}),
     },
+    ...(shape.loadBalancerIPs ? { status: { loadBalancer: { ingress: shape.loadBalancerIPs.map((ip) => ({ ip })) } } } : {}),
   };
 }
 
-/** The EndpointSlice of "hostnames": ready endpoints, one per pod. */
-export function hostnamesSlice(pods: readonly PodState[]): V1EndpointSlice {
+/** Service "hostnames" of a type, with the defaults (kept for the tests written before `service`). */
+export function hostnamesService(type: 'ClusterIP' | 'NodePort' = 'ClusterIP'): V1Service {
+  return service({ type });
+}
+
+export interface EndpointConditions {
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+}
+
+export const TERMINATING: EndpointConditions = { ready: false, serving: true, terminating: true };
+
+/**
+ * The EndpointSlice of a service (default "hostnames"): one endpoint per pod, ready unless `conditions`
+ * says otherwise, on port 9376 unless `targetPort` names another (one the pods do not serve, say).
+ */
+export function hostnamesSlice(
+  pods: readonly PodState[],
+  opts: { service?: string; conditions?: Record<string, EndpointConditions>; targetPort?: number } = {},
+): V1EndpointSlice {
+  const svc = opts.service ?? 'hostnames';
+  const port = opts.targetPort ?? TARGET_PORT;
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { name: 'hostnames-abcde', namespace: 'default', labels: { 'kubernetes.io/service-name': 'hostnames' } },
+    metadata: { name: `${svc}-abcde`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
     addressType: 'IPv4',
     ports: [
-      { name: 'tcp', port: TARGET_PORT, protocol: 'TCP' },
-      { name: 'udp', port: TARGET_PORT, protocol: 'UDP' },
+      { name: 'tcp', port, protocol: 'TCP' },
+      { name: 'udp', port, protocol: 'UDP' },
     ],
     endpoints: pods.map((p) => ({
       addresses: [p.address],
       nodeName: p.node,
       targetRef: { kind: 'Pod', namespace: 'default', name: p.name },
-      conditions: { ready: true, serving: true, terminating: false },
+      conditions: opts.conditions?.[p.name] ?? { ready: true, serving: true, terminating: false },
     })),
   };
 }
 
 export const backendPort = [{ port: TARGET_PORT, protocol: 'TCP' as const }];
+
+/**
+ * A "whoami" answer: the backend that answered and the peer address it saw. Over TCP the server
+ * answers a bare name when the request line reaches it more than its grace period (25 ms) after
+ * the connection: a busy machine's timing, not the datapath's; `peer` is then undefined.
+ */
+export function parseWhoami(answer: string): { pod: string; peer: string | undefined } {
+  const m = /^(\S+)(?: (\d+\.\d+\.\d+\.\d+):\d+)?$/.exec(answer);
+  if (!m) throw new Error(`not a whoami answer: ${JSON.stringify(answer)}`);
+  return { pod: m[1]!, peer: m[2] };
+}
+
+/**
+ * Every answer came from `pod` (when given), every answer that names its peer names `peer`, and
+ * most do (see parseWhoami). Failed requests fail the check.
+ */
+export function checkWhoami(
+  t: ExecutionContext,
+  answers: readonly ({ ok: true; answer: string } | { ok: false; error: string })[],
+  want: { pod?: string; peer: string },
+  what: string,
+): void {
+  t.deepEqual(answers.filter((a) => !a.ok), [], `${what}: failed requests`);
+  const parsed = answers.flatMap((a) => (a.ok ? [parseWhoami(a.answer)] : []));
+  if (want.pod !== undefined) t.deepEqual([...new Set(parsed.map((w) => w.pod))], [want.pod], `${what}: answered by`);
+  const peers = parsed.flatMap((w) => (w.peer === undefined ? [] : [w.peer]));
+  t.deepEqual([...new Set(peers)], [want.peer], `${what}: peer seen by the backend`);
+  t.true(peers.length * 2 >= parsed.length, `${what}: ${peers.length} of ${parsed.length} answers name their peer`);
+}
+
+/** χ² of counts against a uniform spread over `names` (absent names count 0). */
+export function chiSquareUniform(byAnswer: Record<string, number>, names: readonly string[]): number {
+  const total = names.reduce((s, n) => s + (byAnswer[n] ?? 0), 0);
+  const expected = total / names.length;
+  return names.reduce((s, n) => s + ((byAnswer[n] ?? 0) - expected) ** 2 / expected, 0);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -4,10 +4,9 @@
  *
  *   - tcx ingress + egress (tc_pod_ingress / tc_pod_egress) on the host side of every pod veth;
  *   - tcx ingress (tc_uplink_ingress) on the uplink;
- *   - XDP (xdp_uplink) on the uplink, in the mode asked for, or not at all.
- *
- * The service device (svc0) gets nothing: the datapath has no program for host-originated traffic
- * (docs/datapath.md: that needs a cgroup connect4 hook).
+ *   - XDP (xdp_uplink) on the uplink, in the mode asked for, or not at all;
+ *   - tcx egress (tc_host_egress) on the service device, when one is named: the device the node
+ *     routes the Service and external ranges to, so that its own traffic to them is translated.
  *
  * Every link is pinned under `<pinDir>/links/` (`<ifname>_<hook>`: bpffs refuses names with a dot), so the programs stay attached
  * when this process exits. A pin that exists already (a previous agent's) is adopted and its program
@@ -33,6 +32,11 @@ export interface AttachOptions {
    * XDP_REDIRECT unless the peer also runs XDP or has GRO on; 'off' leaves the uplink to tc alone.
    */
   xdpMode?: UplinkXdpMode;
+  /**
+   * The device the node routes service addresses to (the lab's svc0): its egress translates the
+   * node's own traffic to ClusterIPs and the like. Not given: host-originated traffic is untouched.
+   */
+  serviceDevice?: string;
 }
 
 export type Hook = 'ingress' | 'egress' | 'xdp';
@@ -149,6 +153,7 @@ export function attachDatapath(dp: Datapath, opts: AttachOptions): AttachedDatap
     for (const ifname of opts.podInterfaces ?? []) attachPod(ifname);
     attachOne(uplink, 'ingress', dp.programs.tcUplinkIngress);
     if (xdpMode !== 'off') attachOne(uplink, 'xdp', dp.programs.xdpUplink);
+    if (opts.serviceDevice !== undefined) attachOne(opts.serviceDevice, 'egress', dp.programs.tcHostEgress);
   } catch (e) {
     handle.detachAll();
     throw e;

@@ -20,6 +20,7 @@ export const datapathPrograms = {
   tcPodIngress: { object: 'tc_pod', name: 'tc_pod_ingress' },
   tcPodEgress: { object: 'tc_pod', name: 'tc_pod_egress' },
   tcUplinkIngress: { object: 'tc_uplink', name: 'tc_uplink_ingress' },
+  tcHostEgress: { object: 'tc_uplink', name: 'tc_host_egress' },
   xdpUplink: { object: 'xdp_uplink', name: 'xdp_uplink' },
 } as const;
 export type DatapathProgramKey = keyof typeof datapathPrograms;

@@ -47,7 +47,8 @@ function tcpRequest({ address, port, timeoutMs, http, payload }) {
     const timer = setTimeout(() => finish({ ok: false, error: 'timeout', message: `no answer within ${timeoutMs} ms` }), timeoutMs);
     socket.on('connect', () => {
       if (http) socket.write(`GET ${http === true ? '/' : http} HTTP/1.1\r\nHost: ${address}:${port}\r\nConnection: close\r\n\r\n`);
-      else if (payload) socket.write(payload);
+      // Always a first line, so that the server answers at once instead of waiting out its grace for silence.
+      else socket.write(payload ?? 'hostname\n');
     });
     socket.on('data', (c) => chunks.push(c));
     socket.on('error', (err) => finish({ ok: false, error: classify(err), message: err.message }));

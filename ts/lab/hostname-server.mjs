@@ -7,16 +7,19 @@
 //
 // TCP: a client that sends nothing within GRACE_MS gets "POD\n" and the connection is closed; one that
 // sends an HTTP request gets an HTTP/1.1 200 response whose body is POD (or the client's address for
-// GET /clientip); a first line "clientip" gets the client's address; a first line "stream" gets "POD\n"
+// GET /clientip); a first line "clientip" gets the client's address; "whoami" gets "POD CLIENT" (both at
+// once: which backend answered and the peer address it saw); a first line "stream" gets "POD\n"
 // and then every byte it sends echoed back for as long as it stays connected (long-lived connections
 // for tests that change backends under them); any other first line gets "POD\n".
-// UDP: "clientip" → the client's address, "echo X" → X, anything else → POD.
+// UDP: "clientip" → the client's address, "whoami" → "POD CLIENT", "echo X" → X, anything else → POD.
 //
 // "ready\n" on stdout means every socket is listening; the parent waits for it.
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 
-const GRACE_MS = 25;
+// Long enough that a client's first line is never taken for silence on a loaded machine (the lab's own
+// client always sends one, so it never waits this out); short enough for `nc` by hand.
+const GRACE_MS = 250;
 const FIRST_LINE_MAX_WAIT_MS = 1000;
 const FIRST_LINE_MAX_BYTES = 8192;
 
@@ -57,6 +60,7 @@ function answerFirstLine(socket, line) {
   }
   const command = line.trim();
   if (command === 'clientip') socket.end(`${clientAddress(socket)}\n`);
+  else if (command === 'whoami') socket.end(`${name} ${clientAddress(socket)}\n`);
   else if (command === 'stream') {
     socket.write(`${name}\n`);
     socket.pipe(socket);
@@ -107,6 +111,7 @@ function listenUdp(port) {
       const text = msg.toString('utf8').trim();
       let reply = name;
       if (text === 'clientip') reply = `${rinfo.address}:${rinfo.port}`;
+      else if (text === 'whoami') reply = `${name} ${rinfo.address}:${rinfo.port}`;
       else if (text.startsWith('echo ')) reply = text.slice('echo '.length);
       socket.send(reply, rinfo.port, rinfo.address);
     });

@@ -24,7 +24,8 @@ export interface RequestOptions {
   concurrency?: number;
   /** TCP only: send an HTTP GET (true for "/", or a path) and take the answer from the body. */
   http?: boolean | string;
-  /** What to send first (TCP) or as the datagram (UDP, default "hostname"); e.g. "clientip\n". */
+  /** What to send first (TCP, default "hostname\n") or as the datagram (UDP, default "hostname"); e.g. "clientip\n", or
+   *  "whoami\n" (TCP) / "whoami" (UDP) for "POD CLIENT-IP:PORT": the backend and the peer it saw. */
   payload?: string;
 }
 
