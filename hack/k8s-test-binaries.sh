@@ -93,6 +93,7 @@ fi
 cd "$work"
 "$GO" mod init bpfproxy.local/k8s-test-binaries >/dev/null 2>&1
 "$GO" mod edit -go="$need_go" -require="k8s.io/kubernetes@$K8S_VERSION" -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+# shellcheck disable=SC2016 # the single quotes hold node's code, not the shell's
 replaces=$(node -e '
   const m = JSON.parse(require("fs").readFileSync(0, "utf8"));
   for (const r of m.Replace || []) {

@@ -1,5 +1,5 @@
 /**
- * deploy/rbac.yaml against a real apiserver with RBAC on: the agent's ServiceAccount can do all the
+ * deploy/base/rbac.yaml against a real apiserver with RBAC on: the agent's ServiceAccount can do all the
  * source needs (the source syncs with its token), each read rule is needed (without it the source
  * is refused and says so), and it is refused what it must not do.
  */
@@ -11,7 +11,7 @@ import type { ControlPlane } from '../../ts/kube/control-plane.js';
 import { KubeSource } from '../../ts/sources/kube-source.js';
 import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, recorder, startPlane, waitFor } from './support.js';
 
-const RBAC = new URL('../../deploy/rbac.yaml', import.meta.url);
+const RBAC = new URL('../../deploy/base/rbac.yaml', import.meta.url);
 let cp: ControlPlane | undefined;
 
 kubeBefore(async (t) => {
