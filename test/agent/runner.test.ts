@@ -73,3 +73,27 @@ test('stop() waits for the run in progress and prevents further runs', async (t)
   await sleep(60);
   t.is(runs, after);
 });
+
+test('failures in a row back off: the retry delay doubles up to its cap, and resets after a success', async (t) => {
+  const at: number[] = [];
+  let failUntil = 5;
+  const runner = new BoundedFrequencyRunner(
+    async () => {
+      at.push(Date.now());
+      if (at.length < failUntil) throw new Error('map full');
+    },
+    { minIntervalMs: 0, maxIntervalMs: 60_000, retryIntervalMs: 40, retryMaxIntervalMs: 160 },
+  );
+  t.teardown(() => runner.stop());
+  runner.start();
+  await sleep(900);
+  t.is(at.length, 5, 'four failures, then the success; no run after it without a request');
+  const gaps = at.slice(1).map((x, i) => x - at[i]!);
+  // 40, 80, 160, 160 (capped), each ± timer slack
+  for (const [i, want] of [40, 80, 160, 160].entries()) t.true(gaps[i]! >= want - 5 && gaps[i]! < want + 60, `gap ${i}: ${gaps[i]} ms, want ~${want}`);
+  failUntil = 7;
+  runner.run();
+  await sleep(120);
+  t.true(at.length >= 7, 'after a success the first retry waits the base interval again');
+  t.true(at[6]! - at[5]! < 100);
+});

@@ -23,6 +23,12 @@ export interface AgentConfig {
   readonly bpffsDir: string;
   /** The node's uplink: '' to use the interface of the default route. */
   readonly uplinkInterface: string;
+  /**
+   * The device the node routes the Service and external ranges to (the lab's svc0): its egress
+   * translates the node's own traffic to service addresses. '' (default): none, and the node's own
+   * packets to ClusterIPs are not translated (docs/datapath.md, host-originated traffic).
+   */
+  readonly serviceInterface: string;
   /** Which host-side interfaces are pods' veths (a regular expression on the name). */
   readonly podInterfacePattern: string;
   readonly xdpMode: 'native' | 'generic' | 'off';
@@ -31,14 +37,24 @@ export interface AgentConfig {
 }
 
 export interface MapSizes {
+  /** svc4_v1: one entry per frontend plus one per backend slot. */
   readonly services: number;
+  /** be_v1. */
   readonly backends: number;
+  /** ct4_v1: two entries per flow; SNAT port reservations are its reply entries. */
   readonly conntrack: number;
+  /** aff4_v1. */
   readonly affinity: number;
-  readonly snat: number;
+  /**
+   * Accepted for older configuration files and ignored: SNAT ports are conntrack reply entries
+   * (docs/datapath.md), sized by `conntrack`.
+   */
+  readonly snat?: number;
 }
 
-export const DEFAULT_MAP_SIZES: MapSizes = { services: 262_144, backends: 262_144, conntrack: 524_288, affinity: 65_536, snat: 262_144 };
+/** The C defaults of bpf/include/bpfproxy/maps.h, the one place they are chosen. */
+export const DEFAULT_MAP_SIZES: MapSizes = { services: 65_536, backends: 65_536, conntrack: 262_144, affinity: 65_536 };
+const MAP_SIZE_KEYS = ['services', 'backends', 'conntrack', 'affinity', 'snat'];
 
 export const CONFIG_KIND = 'BpfProxyConfiguration';
 
@@ -83,6 +99,7 @@ interface ConfigFile {
   sourceDir?: string;
   bpffsDir?: string;
   uplinkInterface?: string;
+  serviceInterface?: string;
   podInterfacePattern?: string;
   xdpMode?: 'native' | 'generic' | 'off';
   maglevTableSize?: number;
@@ -93,7 +110,7 @@ interface ConfigFile {
 const KNOWN_KEYS = new Set<keyof ConfigFile>([
   'apiVersion', 'kind', 'clusterCIDR', 'nodePortAddresses', 'masqueradeAll', 'syncPeriod', 'minSyncPeriod', 'conntrack',
   'hostnameOverride', 'healthzBindAddress', 'metricsBindAddress', 'clientConnection', 'apiServer', 'sourceDir', 'bpffsDir',
-  'uplinkInterface', 'podInterfacePattern', 'xdpMode', 'maglevTableSize', 'snatPortRange', 'mapSizes',
+  'uplinkInterface', 'serviceInterface', 'podInterfacePattern', 'xdpMode', 'maglevTableSize', 'snatPortRange', 'mapSizes',
 ]);
 
 export function readConfigFile(path: string): ConfigFile {
@@ -144,6 +161,8 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
   const xdpMode = f.xdpMode ?? 'native';
   if (!['native', 'generic', 'off'].includes(xdpMode)) throw new ConfigError(`xdpMode: '${xdpMode}' is not native, generic or off`);
   const mapSizes = { ...DEFAULT_MAP_SIZES, ...f.mapSizes };
+  const unknownSizes = Object.keys(f.mapSizes ?? {}).filter((k) => !MAP_SIZE_KEYS.includes(k));
+  if (unknownSizes.length > 0) throw new ConfigError(`mapSizes: unknown map(s) ${unknownSizes.join(', ')} (known: ${MAP_SIZE_KEYS.join(', ')})`);
   for (const [k, v] of Object.entries(mapSizes)) {
     if (!Number.isInteger(v) || v < 1) throw new ConfigError(`mapSizes.${k}: '${v}' is not a positive integer`);
   }
@@ -162,6 +181,7 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
       : { kind: 'kubernetes', ...(f.clientConnection?.kubeconfig && { kubeconfig: f.clientConnection.kubeconfig }), ...(f.apiServer && { apiServer: f.apiServer }) },
     bpffsDir: f.bpffsDir ?? '/sys/fs/bpf/bpfproxy',
     uplinkInterface: f.uplinkInterface ?? '',
+    serviceInterface: f.serviceInterface ?? '',
     podInterfacePattern: f.podInterfacePattern ?? '^(lxc|veth|cali|pod-)',
     xdpMode,
     mapSizes,

@@ -80,8 +80,8 @@ export class AgentMetrics {
   });
   readonly serviceProblems = new Gauge({
     name: 'bpfproxy_service_problems',
-    help: 'Services (or ports) left out of the dataplane because of invalid or unsupported input, by reason',
-    labelNames: ['reason'] as const,
+    help: 'Objects (or parts of them) left out of the dataplane because of invalid or unsupported input, by object kind (details in the logs)',
+    labelNames: ['kind'] as const,
     registers: [this.registry],
   });
   readonly sourceHealthy = new Gauge({
@@ -89,16 +89,64 @@ export class AgentMetrics {
     help: '1 while the cluster source (API server or directory) is reachable and watched',
     registers: [this.registry],
   });
-  readonly mapEntries = new Gauge({
-    name: 'bpfproxy_map_entries',
-    help: 'Entries written by the agent, per BPF map',
-    labelNames: ['map'] as const,
+  readonly syncs = new Counter({
+    name: 'bpfproxy_syncs_total',
+    help: 'Syncs run, by why they ran (requested, periodic, retry) and result (ok, partial, error)',
+    labelNames: ['reason', 'result'] as const,
     registers: [this.registry],
   });
-  readonly mapCapacity = new Gauge({
-    name: 'bpfproxy_map_capacity',
-    help: 'max_entries of each BPF map',
-    labelNames: ['map'] as const,
+  readonly mapWrites = new Counter({
+    name: 'bpfproxy_map_writes_total',
+    help: 'Map entries written (op=update) or deleted (op=delete) by syncs',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+  readonly podInterfaces = new Gauge({
+    name: 'bpfproxy_pod_interfaces',
+    help: 'Pod interfaces with the datapath attached',
+    registers: [this.registry],
+  });
+  readonly attachErrors = new Counter({
+    name: 'bpfproxy_attach_errors_total',
+    help: 'Failures to attach the datapath to a pod interface',
+    registers: [this.registry],
+  });
+  readonly healthCheckNodePorts = new Gauge({
+    name: 'bpfproxy_health_check_node_ports',
+    help: 'Health-check node ports served (externalTrafficPolicy: Local services)',
+    registers: [this.registry],
+  });
+  readonly conntrackGcRuns = new Counter({
+    name: 'bpfproxy_conntrack_gc_runs_total',
+    help: 'Conntrack garbage collection runs, by result (ok, error)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly conntrackGcScanned = new Counter({
+    name: 'bpfproxy_conntrack_gc_scanned_total',
+    help: 'Conntrack entries looked at by garbage collection',
+    registers: [this.registry],
+  });
+  readonly conntrackGcDeleted = new Counter({
+    name: 'bpfproxy_conntrack_gc_deleted_total',
+    help: 'Expired conntrack entries deleted, by direction (forward, reply)',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+  readonly conntrackGcSnatReleased = new Counter({
+    name: 'bpfproxy_conntrack_gc_snat_released_total',
+    help: 'SNAT port reservations (reply entries) released by garbage collection',
+    registers: [this.registry],
+  });
+  readonly conntrackEntries = new Gauge({
+    name: 'bpfproxy_conntrack_entries',
+    help: 'Live conntrack entries at the last garbage collection',
+    registers: [this.registry],
+  });
+  readonly conntrackGcDuration = new Histogram({
+    name: 'bpfproxy_conntrack_gc_duration_seconds',
+    help: 'Duration of one conntrack garbage collection',
+    buckets: syncBuckets,
     registers: [this.registry],
   });
   readonly mapWriteErrors = new Counter({

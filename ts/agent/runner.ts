@@ -1,13 +1,16 @@
 /**
  * kube-proxy's BoundedFrequencyRunner: runs one function (the sync) when asked, but never more
  * often than every `minInterval`, at least every `maxInterval` (the periodic full resync), and
- * again after `retryInterval` when it fails. Requests that arrive while it runs or waits are
+ * again after `retryInterval` when it fails, doubling with each failure in a row up to
+ * `retryMaxInterval` (backoff: a sync that keeps failing, say on a full map, does not spin). Requests that arrive while it runs or waits are
  * coalesced into one run. The function never runs concurrently with itself.
  */
 export interface RunnerOptions {
   minIntervalMs: number;
   maxIntervalMs: number;
   retryIntervalMs: number;
+  /** Cap of the doubling retry delay (default: retryIntervalMs, i.e. no backoff). */
+  retryMaxIntervalMs?: number;
 }
 
 export type SyncReason = 'requested' | 'periodic' | 'retry';
@@ -19,6 +22,7 @@ export class BoundedFrequencyRunner {
   private lastRun = 0;
   private requested = false;
   private retrying = false;
+  private failures = 0;
   private idle: Promise<void> = Promise.resolve();
 
   constructor(
@@ -53,10 +57,15 @@ export class BoundedFrequencyRunner {
     const since = this.now() - this.lastRun;
     let delay: number;
     if (this.requested) delay = Math.max(0, this.opts.minIntervalMs - since);
-    else if (this.retrying) delay = Math.max(0, Math.min(this.opts.retryIntervalMs, this.opts.maxIntervalMs) - since);
+    else if (this.retrying) delay = Math.max(0, Math.min(this.retryDelay(), this.opts.maxIntervalMs) - since);
     else delay = Math.max(0, this.opts.maxIntervalMs - since);
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.tick(), delay);
+  }
+
+  private retryDelay(): number {
+    const cap = Math.max(this.opts.retryIntervalMs, this.opts.retryMaxIntervalMs ?? this.opts.retryIntervalMs);
+    return Math.min(cap, this.opts.retryIntervalMs * 2 ** Math.min(Math.max(this.failures - 1, 0), 30));
   }
 
   private async tick(): Promise<void> {
@@ -71,9 +80,11 @@ export class BoundedFrequencyRunner {
     try {
       await this.fn(reason);
       this.retrying = false;
+      this.failures = 0;
     } catch {
       // The sync reports its own failure; the runner only makes sure it is tried again.
       this.retrying = true;
+      this.failures++;
     } finally {
       this.running = false;
       done();

@@ -12,10 +12,9 @@
  *   5. what nothing refers to any more: source ranges, Maglev tables, node addresses, backends.
  *
  * A failed write (a full map, say) is reported with its map and errno and leaves that frontend as
- * it was; every other frontend is still written.
+ * it was (slots it had just created are removed again); every other frontend is still written.
  */
 import { BpfError } from '../addon/index.js';
-import { svc4Key } from '../abi/layouts.js';
 import { u32 } from '../abi/codec.js';
 import { native, type BpfMapNative } from '../addon/index.js';
 import type { Datapath } from './loader.js';
@@ -101,6 +100,17 @@ export class Reconciler {
     return this.svc.size;
   }
 
+  /** Entries the agent believes each map it writes holds, by kernel map name. */
+  entryCounts(): Record<string, number> {
+    return {
+      svc4_v1: this.svc.size,
+      be_v1: this.backends.size,
+      srcr4_v1: this.sourceRanges.size,
+      nodeaddr4_v1: this.nodeAddresses.size,
+      maglev_v1: this.maglev.size,
+    };
+  }
+
   apply(desired: DesiredEntries): ApplyResult {
     const result: ApplyResult = { written: 0, deleted: 0, failures: [] };
     const maps = this.dp.maps;
@@ -120,24 +130,57 @@ export class Reconciler {
     this.upsert(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...desired.sourceRanges.values()], result);
     this.upsert(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...desired.nodeAddresses.values()], result);
 
-    // 2. Slots, frontend by frontend so that a failure stays with its frontend.
+    // 2. Slots, frontend by frontend so that a failure stays with its frontend. A frontend that
+    //    needs more new entries than the map has room for is not started at all: writing part of
+    //    it would only take the room others need (we are the only writer, so the count is exact).
     const svcMap = maps.svc4.raw;
+    const capacity = svcMap.info.maxEntries;
+    let reservedMasters = 0;
     const failedMasters = new Set<string>();
+    const createdSlots = new Map<string, Buffer[]>();
     const desiredSvc = new Map<string, string>();
     for (const fe of desired.frontends.values()) {
       const masterHex = fe.master.key.toString('hex');
       desiredSvc.set(masterHex, fe.master.value.toString('hex'));
       for (const s of fe.slots) desiredSvc.set(s.key.toString('hex'), s.value.toString('hex'));
       const slotsToWrite = fe.slots.filter((s) => this.svc.get(s.key.toString('hex')) !== s.value.toString('hex'));
+      const newKeys = slotsToWrite.map((s) => s.key).filter((k) => !this.svc.has(k.toString('hex')));
+      const masterIsNew = !this.svc.has(masterHex);
+      const need = newKeys.length + (masterIsNew ? 1 : 0);
+      const free = capacity - this.svc.size - reservedMasters;
+      if (need > free) {
+        failedMasters.add(masterHex);
+        result.failures.push({
+          map: 'svc4_v1',
+          code: 'E2BIG',
+          message: `svc4_v1 is full: ${fe.frontend} needs ${need} more entries, ${Math.max(free, 0)} of ${capacity} are free (raise mapSizes.services)`,
+          frontend: fe.frontend,
+        });
+        continue;
+      }
       const failed = this.writeEntries(svcMap, 'svc4_v1', this.svc, slotsToWrite, result, fe.frontend);
-      if (failed) failedMasters.add(masterHex);
+      if (failed) {
+        failedMasters.add(masterHex);
+        // Slots this attempt created are counted by no master (a master only ever counts slots
+        // that exist): take them out again, so that a frontend that cannot be written does not
+        // keep the room other frontends need.
+        this.rollback(svcMap, newKeys);
+      } else {
+        createdSlots.set(masterHex, newKeys);
+        if (masterIsNew) reservedMasters++;
+      }
     }
     // 3. Masters whose slots are all in.
-    const masters = [...desired.frontends.values()]
-      .map((fe) => fe.master)
-      .filter((m) => !failedMasters.has(m.key.toString('hex')) && this.svc.get(m.key.toString('hex')) !== m.value.toString('hex'));
-    for (const m of masters) {
-      this.writeEntries(svcMap, 'svc4_v1', this.svc, [m], result, frontendName(m.key));
+    const toWrite = [...desired.frontends.values()].filter(
+      (fe) => !failedMasters.has(fe.master.key.toString('hex')) && this.svc.get(fe.master.key.toString('hex')) !== fe.master.value.toString('hex'),
+    );
+    for (const fe of toWrite) {
+      const masterHex = fe.master.key.toString('hex');
+      const wasThere = this.svc.has(masterHex);
+      if (this.writeEntries(svcMap, 'svc4_v1', this.svc, [fe.master], result, fe.frontend)) {
+        failedMasters.add(masterHex);
+        if (!wasThere) this.rollback(svcMap, createdSlots.get(masterHex) ?? []);
+      }
     }
 
     // 4. Removed masters first, then slots nothing counts any more (but never under a master that
@@ -171,6 +214,17 @@ export class Reconciler {
       result,
     );
     return result;
+  }
+
+  private rollback(map: BpfMapNative, keys: Buffer[]): void {
+    for (const k of keys) {
+      try {
+        map.delete(k);
+      } catch {
+        // not there (the write never happened): nothing to undo
+      }
+      this.svc.delete(k.toString('hex'));
+    }
   }
 
   private upsert(map: BpfMapNative, name: string, shadow: Map<string, string>, entries: Entry[], result: ApplyResult): void {
@@ -227,9 +281,4 @@ function sameTable(a: Uint32Array | undefined, b: Uint32Array): boolean {
   if (!a || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function frontendName(key: Buffer): string {
-  const k = svc4Key.decode(key);
-  return `${k.addr}:${k.port}/${k.proto}`;
 }

@@ -3,9 +3,20 @@
  * Nodes: the lab's source, and a way to run bpfproxy as a standalone L4 load balancer. The
  * directory is rescanned on change notifications and periodically (fs.watch misses events on some
  * filesystems); each scan is diffed against the last one and reported as object changes.
+ *
+ * Half-written files are never applied:
+ *   - only `*.yaml`, `*.yml` and `*.json` files whose names do not start with a dot are read, so a
+ *     writer that writes `.web.yaml.tmp` (or `web.yaml.tmp`) and renames it to `web.yaml` — an
+ *     atomic replacement — is always seen whole (this is the way to write into the directory);
+ *   - a file changed less than `settleMs` ago is not read yet (a writer still appending), and is
+ *     looked at again once it has settled;
+ *   - a file that cannot be read or parsed keeps the objects of its last good version (reported
+ *     as a problem), so a broken edit never deletes live Services.
+ * A directory that cannot be listed (removed, unmounted) keeps every object as it was and reports
+ * the source unhealthy until it can be listed again.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
@@ -17,18 +28,40 @@ type Kind = 'Service' | 'EndpointSlice' | 'Node';
 type Obj = V1Service | V1EndpointSlice | V1Node;
 
 export interface FileSourceOptions {
-  /** How often to rescan even without notifications. */
+  /** How often to rescan even without notifications (default 2 s). */
   rescanMs?: number;
+  /** A file modified more recently than this is left for a later scan (default 100 ms). */
+  settleMs?: number;
   /** Reports files that cannot be read or parsed; the rest of the directory still counts. */
   onProblem?: (file: string, reason: string) => void;
 }
 
+/** What a file held when it was last read successfully. */
+interface FileVersion {
+  /** inode, size, mtime and ctime in ns: a rename or rewrite changes at least one. */
+  stamp: string;
+  objects: Map<string, Obj>;
+}
+
+/** Names the source reads: YAML or JSON, not hidden (a writer's temporary file). */
+export function isSourceFileName(name: string): boolean {
+  return !name.startsWith('.') && /\.(ya?ml|json)$/.test(name);
+}
+
 export class FileSource implements ClusterSource {
   private known = new Map<string, Obj>();
+  private files = new Map<string, FileVersion>();
+  /** Stamps of file versions that failed to parse: reported once, not at every scan. */
+  private failed = new Map<string, string>();
+  private duplicates = new Set<string>();
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private rescanWanted = false;
+  private stopped = false;
+  private healthy = true;
+  private events: ClusterEvents | undefined;
 
   constructor(
     readonly dir: string,
@@ -40,25 +73,44 @@ export class FileSource implements ClusterSource {
   }
 
   async start(events: ClusterEvents): Promise<void> {
-    await this.scan(events);
+    this.events = events;
+    this.stopped = false;
+    await this.scan(events, true);
     events.synced();
-    this.watcher = watch(this.dir, () => void this.requestScan(events));
-    this.timer = setInterval(() => void this.requestScan(events), this.opts.rescanMs ?? 2000);
+    this.timer = setInterval(() => void this.requestScan(), this.opts.rescanMs ?? 2000);
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.watcher?.close();
+    this.watcher = undefined;
     if (this.timer) clearInterval(this.timer);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
     await this.scanning;
   }
 
+  private ensureWatcher(): void {
+    if (this.watcher || this.stopped) return;
+    try {
+      this.watcher = watch(this.dir, () => void this.requestScan());
+      // The directory went away: forget the watcher, the periodic scan notices and makes a new one.
+      this.watcher.on('error', () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch {
+      this.watcher = undefined;
+    }
+  }
+
   /** Coalesces notifications: one scan at a time, and one more if anything came in meanwhile. */
-  private async requestScan(events: ClusterEvents): Promise<void> {
+  private async requestScan(): Promise<void> {
+    if (this.stopped || !this.events) return;
     if (this.scanning) {
       this.rescanWanted = true;
       return;
     }
-    this.scanning = this.scan(events);
+    this.scanning = this.scan(this.events, false);
     try {
       await this.scanning;
     } finally {
@@ -66,39 +118,94 @@ export class FileSource implements ClusterSource {
     }
     if (this.rescanWanted) {
       this.rescanWanted = false;
-      await this.requestScan(events);
+      await this.requestScan();
     }
   }
 
-  private async scan(events: ClusterEvents): Promise<void> {
-    const seen = new Map<string, Obj>();
-    const files = (await readdir(this.dir)).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
-    for (const file of files) {
-      let text: string;
+  private setHealth(events: ClusterEvents, healthy: boolean, reason?: string): void {
+    if (healthy === this.healthy) return;
+    this.healthy = healthy;
+    try {
+      events.health?.(healthy, reason);
+    } catch {
+      // a handler's failure is the handler's
+    }
+  }
+
+  private async scan(events: ClusterEvents, initial: boolean): Promise<void> {
+    let names: string[];
+    try {
+      names = (await readdir(this.dir)).filter(isSourceFileName).sort();
+    } catch (e) {
+      // An initial listing that fails is the caller's error; later, everything stays as it was.
+      if (initial) throw new Error(`file source: cannot list ${this.dir}: ${(e as Error).message}`);
+      this.setHealth(events, false, `cannot list ${this.dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      this.watcher?.close();
+      this.watcher = undefined;
+      return;
+    }
+    this.ensureWatcher();
+    this.setHealth(events, true);
+
+    const settleMs = this.opts.settleMs ?? 100;
+    let unsettled = false;
+    const files = new Map<string, FileVersion>();
+    for (const name of names) {
+      const path = join(this.dir, name);
+      const previous = this.files.get(name);
+      let stamp: string;
       try {
-        text = await readFile(join(this.dir, file), 'utf8');
-      } catch (e) {
-        this.opts.onProblem?.(file, (e as Error).message);
-        continue;
-      }
-      for (const doc of parseAllDocuments(text)) {
-        if (doc.errors.length > 0) {
-          this.opts.onProblem?.(file, doc.errors.map((e) => e.message).join('; '));
+        const st = await stat(path, { bigint: true });
+        if (!st.isFile()) continue;
+        stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+        if (previous?.stamp === stamp) {
+          files.set(name, previous);
           continue;
         }
-        const obj = doc.toJS() as (Obj & { kind?: string }) | null;
-        if (!obj || typeof obj !== 'object') continue;
-        const items = obj.kind === 'List' ? ((obj as { items?: Obj[] }).items ?? []) : [obj];
-        for (const item of items) {
-          const kind = (item as { kind?: string }).kind;
-          if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node') continue;
-          if (!item.metadata?.name) {
-            this.opts.onProblem?.(file, `a ${kind} without metadata.name`);
-            continue;
-          }
-          if (kind !== 'Node') item.metadata.namespace ??= 'default';
-          seen.set(`${kind}:${objectKey(item)}`, item);
+        const ageMs = Date.now() - Number(st.mtimeMs);
+        if (!initial && ageMs < settleMs) {
+          // Still being written, perhaps: keep the last good version and look again soon.
+          unsettled = true;
+          if (previous) files.set(name, previous);
+          continue;
         }
+      } catch {
+        continue; // gone between readdir and stat: a deletion
+      }
+      if (this.failed.get(name) === stamp) {
+        if (previous) files.set(name, previous);
+        continue;
+      }
+      const parsed = await this.readFile(path, name);
+      if (parsed) {
+        files.set(name, { stamp, objects: parsed });
+        this.failed.delete(name);
+      } else {
+        this.failed.set(name, stamp);
+        if (previous) files.set(name, previous);
+      }
+    }
+    for (const name of this.failed.keys()) if (!names.includes(name)) this.failed.delete(name);
+    this.files = files;
+    if (unsettled && !this.stopped) {
+      if (this.settleTimer) clearTimeout(this.settleTimer);
+      this.settleTimer = setTimeout(() => void this.requestScan(), settleMs);
+    }
+
+    const seen = new Map<string, Obj>();
+    const origin = new Map<string, string>();
+    const duplicates = new Set<string>();
+    for (const [name, version] of files) {
+      for (const [key, obj] of version.objects) {
+        const first = origin.get(key);
+        if (first !== undefined) {
+          const problem = `${name}\0${key.replace(':', ' ')} is also defined in ${first}; the copy in ${first} is used`;
+          duplicates.add(problem);
+          if (!this.duplicates.has(problem)) this.opts.onProblem?.(name, problem.slice(problem.indexOf('\0') + 1));
+          continue;
+        }
+        origin.set(key, name);
+        seen.set(key, obj);
       }
     }
     for (const [key, obj] of seen) {
@@ -109,6 +216,41 @@ export class FileSource implements ClusterSource {
       if (!seen.has(key)) emit(events, kindOf(key), before, undefined);
     }
     this.known = seen;
+    this.duplicates = duplicates;
+  }
+
+  /** The objects of one file, or undefined when it cannot be read or parsed (reported). */
+  private async readFile(path: string, name: string): Promise<Map<string, Obj> | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      this.opts.onProblem?.(name, (e as Error).message);
+      return undefined;
+    }
+    const objects = new Map<string, Obj>();
+    const docs = parseAllDocuments(text);
+    const errors = (Array.isArray(docs) ? docs : [docs]).flatMap((d) => d.errors.map((e) => e.message));
+    if (errors.length > 0) {
+      this.opts.onProblem?.(name, errors.join('; '));
+      return undefined;
+    }
+    for (const doc of Array.isArray(docs) ? docs : [docs]) {
+      const obj = doc.toJS() as (Obj & { kind?: string }) | null;
+      if (!obj || typeof obj !== 'object') continue;
+      const items = obj.kind === 'List' ? ((obj as { items?: Obj[] }).items ?? []) : [obj];
+      for (const item of items) {
+        const kind = (item as { kind?: string }).kind;
+        if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node') continue;
+        if (!item.metadata?.name) {
+          this.opts.onProblem?.(name, `a ${kind} without metadata.name`);
+          continue;
+        }
+        if (kind !== 'Node') item.metadata.namespace ??= 'default';
+        objects.set(`${kind}:${objectKey(item)}`, item);
+      }
+    }
+    return objects;
   }
 }
 

@@ -236,6 +236,7 @@ class Reflector {
 
   async run(): Promise<void> {
     let failures = 0;
+    let fatalInARow = 0;
     let relistReason: RelistReason = 'initial';
     this.scheduleResync();
     while (!this.stopSignal.aborted) {
@@ -246,6 +247,7 @@ class Reflector {
         }
         await this.watch();
         failures = 0;
+        fatalInARow = 0;
         if (Date.now() >= this.nextResyncAt) {
           this.resourceVersion = '';
           relistReason = 'resync';
@@ -263,13 +265,16 @@ class Reflector {
         }
         failures++;
         const fatal = err.fatal;
+        fatalInARow = fatal ? fatalInARow + 1 : 0;
         const reason = fatal
           ? `${err.message} (HTTP ${err.status}: check credentials and RBAC; retrying slowly)`
           : `${err.message}${err.status ? ` (HTTP ${err.status})` : ''}`;
         this.hooks.failing(reason);
         if (!this.resourceVersion) relistReason = this.hasListed ? 'error' : 'initial';
+        // Fatal errors back off from 1 s to fatalRetryMs: a restarting apiserver refuses with 403
+        // until its RBAC caches have synced (seconds), which must not cost us 30 s of staleness.
         const base = fatal
-          ? (this.opts.fatalRetryMs ?? 30_000)
+          ? Math.min(this.opts.fatalRetryMs ?? 30_000, 1000 * 2 ** Math.min(fatalInARow - 1, 20))
           : Math.min(this.opts.backoffMaxMs ?? 8_000, (this.opts.backoffInitialMs ?? 500) * 2 ** Math.min(failures - 1, 20));
         // Full jitter for retryable errors spreads a fleet of agents reconnecting to one apiserver.
         const delay = Math.max(err.retryAfterMs ?? 0, fatal ? jitter(base, 0.2) : Math.random() * base);

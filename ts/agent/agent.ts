@@ -1,0 +1,437 @@
+/**
+ * The bpfproxy agent: kube-proxy's split, over BPF maps.
+ *
+ *   source (YAML directory or Kubernetes API) ──events──▶ change trackers (record only)
+ *   BoundedFrequencyRunner ──▶ Syncer.sync(): desired state (pure) → entries → Reconciler.apply
+ *   HTTP: /healthz /livez (healthz server), /metrics /proxyMode (metrics server), health-check
+ *   node ports of ETP Local services; conntrack garbage collection; pod interface attachment.
+ *
+ * Start adopts what a previous agent left — pinned maps, pinned links, the id bookkeeping — and
+ * writes only what differs. Stop releases this process's handles and keeps the pins and links, so
+ * traffic keeps flowing while no agent runs; nothing is ever flushed.
+ */
+import { collectDefaultMetrics } from 'prom-client';
+
+import { attachDatapath, type AttachedDatapath } from '../dataplane/attach.js';
+import { collectConntrack } from '../dataplane/conntrack-gc.js';
+import { loadDatapath, type Datapath } from '../dataplane/loader.js';
+import { Reconciler } from '../dataplane/reconciler.js';
+import { ensureBpffs } from '../lab/bpffs.js';
+import type { DesiredState, Problem } from '../model/index.js';
+import { sourceFromConfig } from '../sources/from-config.js';
+import type { ClusterEvents, ClusterSource } from '../sources/source.js';
+import { splitBindAddress, type AgentConfig } from './config.js';
+import { registerDataplaneMetrics } from './dataplane-metrics.js';
+import { datapathConfigFor, loaderMapSizes } from './datapath-config.js';
+import { healthServer, listen, metricsServer, ProxierHealth, type Listening } from './health.js';
+import { HealthCheckNodePorts } from './healthcheck-nodeports.js';
+import { defaultRouteInterface, interfaceAddresses, LinkMonitor } from './host-network.js';
+import { createLogger, type Logger } from './logger.js';
+import { AgentMetrics } from './metrics.js';
+import { PodInterfaces } from './pod-interfaces.js';
+import { BoundedFrequencyRunner, type SyncReason } from './runner.js';
+import { Syncer, type SyncOutcome } from './syncer.js';
+
+/** This process's own network namespace, for attachDatapath's setns (a no-op round trip). */
+const OWN_NETNS = '/proc/thread-self/ns/net';
+
+export interface AgentDeps {
+  /** The cluster source (default: the one the configuration names). */
+  source?: ClusterSource;
+  logger?: Logger;
+  /** Conntrack garbage collection period (default 60 s). */
+  conntrackGcIntervalMs?: number;
+  /** Periodic pod interface rescan, on top of link events (default 10 s). */
+  interfaceRescanMs?: number;
+}
+
+export class AgentStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentStartError';
+  }
+}
+
+/** A sync that wrote everything except some entries (reported); the runner retries it. */
+class PartialSyncError extends Error {}
+
+export class Agent {
+  readonly metrics = new AgentMetrics();
+  readonly health: ProxierHealth;
+  /** Resolves once the first sync after the source synced has been written. */
+  readonly ready: Promise<void>;
+  private markReady!: () => void;
+  private isReady = false;
+  private sourceSynced = false;
+  private readonly log: Logger;
+  private source!: ClusterSource;
+  private dp!: Datapath;
+  private attached!: AttachedDatapath;
+  private reconciler!: Reconciler;
+  private syncer!: Syncer;
+  private runner!: BoundedFrequencyRunner;
+  private pods!: PodInterfaces;
+  private linkMonitor: LinkMonitor | undefined;
+  private healthChecks!: HealthCheckNodePorts;
+  private servers: Listening[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private problems = new Set<string>();
+  private nodeDeleting: string | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+  uplink = '';
+  nodeIp: string | undefined;
+
+  private constructor(
+    readonly config: AgentConfig,
+    private readonly deps: AgentDeps,
+  ) {
+    this.log = deps.logger ?? createLogger();
+    this.health = new ProxierHealth(config.proxy.syncPeriod);
+    this.ready = new Promise((r) => (this.markReady = r));
+  }
+
+  static async start(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {
+    const agent = new Agent(config, deps);
+    try {
+      await agent.startInner();
+    } catch (e) {
+      agent.log.error({ err: e }, 'agent failed to start');
+      await agent.stop().catch(() => undefined);
+      throw e;
+    }
+    return agent;
+  }
+
+  /** The desired state of the last sync (for tests and status). */
+  get lastState(): DesiredState | undefined {
+    return this.syncer?.lastState;
+  }
+
+  get datapath(): Datapath {
+    return this.dp;
+  }
+
+  /** The HTTP servers' ports (a bind address with port 0 gets a free one). */
+  get ports(): { healthz?: number; metrics?: number } {
+    return { ...(this.healthzListening ? { healthz: this.healthzListening.port } : {}), ...(this.metricsListening ? { metrics: this.metricsListening.port } : {}) };
+  }
+  private healthzListening: Listening | undefined;
+  private metricsListening: Listening | undefined;
+
+  private async startInner(): Promise<void> {
+    const c = this.config;
+    // 1. Where the node is: its uplink and the address masqueraded traffic leaves with.
+    const uplink = c.uplinkInterface || (await defaultRouteInterface());
+    if (!uplink) throw new AgentStartError('no uplink: this network namespace has no IPv4 default route; set uplinkInterface (--uplink-interface)');
+    this.uplink = uplink;
+    let uplinkAddresses: string[];
+    try {
+      uplinkAddresses = await interfaceAddresses(uplink);
+    } catch (e) {
+      throw new AgentStartError(`uplink ${uplink}: ${(e as Error).message}`);
+    }
+    this.nodeIp = uplinkAddresses[0];
+    let podPattern: RegExp;
+    try {
+      podPattern = new RegExp(c.podInterfacePattern);
+    } catch (e) {
+      throw new AgentStartError(`podInterfacePattern: ${(e as Error).message}`);
+    }
+
+    // 2. The datapath: load (adopting pinned maps), attach (adopting pinned links), adopt state.
+    await ensureBpffs(c.bpffsDir);
+    const { config: dpConfig, notes } = datapathConfigFor(c, this.nodeIp);
+    for (const note of notes) this.log.warn({ uplink }, note);
+    if (c.mapSizes.snat !== undefined) this.log.warn('mapSizes.snat is ignored: SNAT ports are conntrack reply entries, sized by mapSizes.conntrack');
+    this.dp = await loadDatapath({ pinDir: c.bpffsDir, config: dpConfig, mapSizes: loaderMapSizes(c.mapSizes) });
+    this.attached = attachDatapath(this.dp, {
+      netnsPath: OWN_NETNS,
+      uplink,
+      podInterfaces: [],
+      xdpMode: c.xdpMode,
+      ...(c.serviceInterface ? { serviceDevice: c.serviceInterface } : {}),
+    });
+    this.reconciler = new Reconciler(this.dp);
+    this.reconciler.adopt();
+    const adopted = this.reconciler.entryCounts();
+    this.log.info({ bpffsDir: c.bpffsDir, uplink, serviceInterface: c.serviceInterface || undefined, nodeIp: this.nodeIp, xdpMode: c.xdpMode, adopted }, 'datapath loaded');
+
+    // 3. Pod interfaces: attach to those present, then follow link events.
+    this.pods = new PodInterfaces(this.attached, {
+      pattern: podPattern,
+      uplink,
+      nodeDevices: c.serviceInterface ? [c.serviceInterface] : [],
+      onAttach: (ifname) => this.log.info({ ifname }, 'pod interface attached'),
+      onDetach: (ifname) => this.log.info({ ifname }, 'pod interface detached'),
+      onError: (ifname, err) => {
+        this.metrics.attachErrors.inc();
+        this.log.warn({ ifname, err }, 'cannot attach to pod interface');
+      },
+    });
+    await this.rescanPods();
+    this.linkMonitor = new LinkMonitor(
+      () => void this.rescanPods(),
+      (m) => this.log.warn(m),
+    );
+    this.linkMonitor.start();
+    this.every(this.deps.interfaceRescanMs ?? 10_000, () => void this.rescanPods());
+
+    // 4. Metrics and health servers.
+    collectDefaultMetrics({ register: this.metrics.registry });
+    registerDataplaneMetrics(this.metrics.registry, {
+      dp: this.dp,
+      services: () => this.syncer.lastState?.services ?? [],
+      entryCounts: () => this.reconciler.entryCounts(),
+    });
+    this.metrics.sourceHealthy.set(1);
+    if (c.healthzBindAddress) {
+      const { host, port } = splitBindAddress(c.healthzBindAddress, 'healthzBindAddress');
+      this.healthzListening = await listen(healthServer(this.health, this.metrics), host, port);
+      this.servers.push(this.healthzListening);
+    }
+    if (c.metricsBindAddress) {
+      const { host, port } = splitBindAddress(c.metricsBindAddress, 'metricsBindAddress');
+      this.metricsListening = await listen(metricsServer(this.metrics), host, port);
+      this.servers.push(this.metricsListening);
+    }
+    this.healthChecks = new HealthCheckNodePorts(
+      () => this.health.status(true).healthy,
+      '0.0.0.0',
+      (port, err) => this.log.error({ port, err }, 'cannot serve health-check node port'),
+    );
+
+    // 5. The sync loop, started once the source has listed everything.
+    this.syncer = new Syncer(this.dp, this.reconciler, {
+      proxy: c.proxy,
+      nodeName: c.hostnameOverride,
+      fallbackAddresses: () => uplinkAddresses,
+    });
+    this.runner = new BoundedFrequencyRunner((reason) => this.syncOnce(reason), {
+      minIntervalMs: c.proxy.minSyncPeriod,
+      maxIntervalMs: c.proxy.syncPeriod,
+      retryIntervalMs: Math.max(c.proxy.minSyncPeriod, 1000),
+      retryMaxIntervalMs: c.proxy.syncPeriod,
+    });
+
+    // 6. The source: events only reach the trackers.
+    this.source =
+      this.deps.source ??
+      (await sourceFromConfig(c.source, { nodeName: c.hostnameOverride, log: (msg, fields) => this.log.warn({ source: c.source.kind, ...fields }, msg) }));
+    this.log.info({ source: this.source.description, node: c.hostnameOverride }, 'starting source');
+    await this.source.start(this.events());
+
+    // 7. Conntrack garbage collection.
+    this.every(this.deps.conntrackGcIntervalMs ?? 60_000, () => this.collectConntrack());
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private async rescanPods(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await this.pods.rescan();
+      this.metrics.podInterfaces.set(this.pods.names().length);
+    } catch (e) {
+      this.log.warn({ err: e }, 'pod interface rescan failed');
+    }
+  }
+
+  private events(): ClusterEvents {
+    const changed = () => {
+      this.health.queued();
+      this.metrics.lastQueued.setToCurrentTime();
+      this.metrics.serviceChangesPending.set(this.syncer.services.pendingCount);
+      this.metrics.endpointChangesPending.set(this.syncer.endpointSlices.pendingCount);
+      if (this.sourceSynced) this.runner.run();
+    };
+    return {
+      service: (p, c) => {
+        this.syncer.services.record(p, c);
+        this.metrics.serviceChangesTotal.inc();
+        changed();
+      },
+      endpointSlice: (p, c) => {
+        this.syncer.endpointSlices.record(p, c);
+        this.metrics.endpointChangesTotal.inc();
+        changed();
+      },
+      node: (p, c) => {
+        if ((c ?? p)?.metadata?.name !== this.config.hostnameOverride) return;
+        this.syncer.nodes.record(p, c);
+        this.checkNodeDeletion();
+        if (this.sourceSynced) this.runner.run();
+      },
+      synced: () => {
+        if (this.sourceSynced) return;
+        this.sourceSynced = true;
+        this.log.info({ source: this.source.description, services: this.syncer.services.current().length, endpointSlices: this.syncer.endpointSlices.current().length }, 'source synced');
+        this.runner.start();
+      },
+      health: (healthy, reason) => {
+        this.metrics.sourceHealthy.set(healthy ? 1 : 0);
+        this.health.setSourceDegraded(healthy ? undefined : `source ${this.source.description}: ${reason ?? 'unhealthy'}`);
+        if (healthy) this.log.info({ source: this.source.description }, 'source healthy again');
+        else this.log.warn({ source: this.source.description, reason }, 'source unhealthy: serving the last known state');
+      },
+    };
+  }
+
+  private checkNodeDeletion(): void {
+    const reason = this.syncer.nodeDeletion();
+    if (reason === this.nodeDeleting) return;
+    this.nodeDeleting = reason;
+    this.health.setNodeDeleting(reason !== undefined);
+    if (reason) this.log.warn({ node: this.config.hostnameOverride, reason }, 'node is being deleted: /healthz fails from now on');
+  }
+
+  private async syncOnce(reason: SyncReason): Promise<void> {
+    if (!this.sourceSynced || this.stopping) return;
+    const startedAt = Date.now();
+    let outcome: SyncOutcome;
+    try {
+      outcome = this.syncer.sync();
+    } catch (e) {
+      this.metrics.syncErrors.inc({ stage: 'sync' });
+      this.metrics.syncs.inc({ reason, result: 'error' });
+      this.log.error({ err: e, reason }, 'sync failed');
+      throw e;
+    }
+    const { state, result } = outcome;
+    const m = this.metrics;
+    m.syncDuration.observe(outcome.durationMs / 1000);
+    m.serviceChangesPending.set(this.syncer.services.pendingCount);
+    m.endpointChangesPending.set(this.syncer.endpointSlices.pendingCount);
+    m.mapWrites.inc({ op: 'update' }, result.written);
+    m.mapWrites.inc({ op: 'delete' }, result.deleted);
+    for (const f of result.failures) {
+      m.mapWriteErrors.inc({ map: f.map, code: f.code });
+      this.log.error(
+        { map: f.map, code: f.code, frontend: f.frontend, error: f.message },
+        f.frontend ? `cannot write service ${f.frontend}: left as it was, retrying` : `cannot write ${f.map}: retrying`,
+      );
+    }
+    if (result.failures.length > 0) m.syncErrors.inc({ stage: 'apply' });
+    this.reportProblems(state.problems);
+    m.noLocalEndpoints.set({ traffic_policy: 'internal' }, state.services.filter((s) => s.scope === 'internal' && s.trafficPolicy === 'Local' && s.action === 'drop').length);
+    m.noLocalEndpoints.set({ traffic_policy: 'external' }, state.services.filter((s) => s.scope === 'external' && s.trafficPolicy === 'Local' && s.action === 'drop').length);
+
+    // Everything that could be written is: the proxy is up to date, whatever single entries failed.
+    this.health.updated(startedAt);
+    m.lastSync.setToCurrentTime();
+    const now = Date.now();
+    for (const t of outcome.triggerTimes) if (t <= now) m.networkProgrammingDuration.observe((now - t) / 1000);
+    await this.healthChecks.sync(state.healthChecks.map((h) => ({ port: h.port, namespace: h.namespace, name: h.name, localEndpoints: h.localEndpoints })));
+    m.healthCheckNodePorts.set(this.healthChecks.ports().length);
+
+    const fields = {
+      reason,
+      frontends: state.frontends.length,
+      backends: state.backends.length,
+      written: result.written,
+      deleted: result.deleted,
+      failures: result.failures.length,
+      ms: Math.round(outcome.durationMs * 10) / 10,
+      ...(outcome.recoveredIds ? { recoveredIds: true } : {}),
+    };
+    m.syncs.inc({ reason, result: result.failures.length > 0 ? 'partial' : 'ok' });
+    if (!this.isReady) {
+      this.isReady = true;
+      this.log.info(
+        {
+          node: this.config.hostnameOverride,
+          nodeAddresses: outcome.node.info.addresses,
+          nodeObject: outcome.node.fromNodeObject,
+          source: this.source.description,
+          uplink: this.uplink,
+          podInterfaces: this.pods.names().length,
+          healthz: this.ports.healthz,
+          metrics: this.ports.metrics,
+          startupMs: Date.now() - this.startedAt,
+          ...fields,
+        },
+        'agent ready',
+      );
+      this.markReady();
+      void this.collectConntrack();
+    } else if (result.written + result.deleted > 0 || result.failures.length > 0) {
+      this.log.info(fields, 'synced');
+    } else {
+      this.log.debug(fields, 'synced, nothing to write');
+    }
+    if (result.failures.length > 0) throw new PartialSyncError(`${result.failures.length} map writes failed`);
+  }
+
+  private reportProblems(problems: readonly Problem[]): void {
+    const byKind = new Map<string, number>();
+    const now = new Set<string>();
+    for (const p of problems) {
+      byKind.set(p.kind, (byKind.get(p.kind) ?? 0) + 1);
+      const key = JSON.stringify(p);
+      now.add(key);
+      if (!this.problems.has(key)) this.log.warn({ kind: p.kind, namespace: p.namespace, name: p.name, ...(p.port ? { port: p.port } : {}), reason: p.reason }, `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}: ${p.reason}`);
+    }
+    for (const key of this.problems) {
+      if (!now.has(key)) {
+        const p = JSON.parse(key) as Problem;
+        this.log.info({ kind: p.kind, namespace: p.namespace, name: p.name }, `resolved: ${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}: ${p.reason}`);
+      }
+    }
+    this.problems = now;
+    this.metrics.serviceProblems.reset();
+    for (const [kind, n] of byKind) this.metrics.serviceProblems.set({ kind }, n);
+  }
+
+  private collectConntrack(): void {
+    if (this.stopping || !this.dp) return;
+    const end = this.metrics.conntrackGcDuration.startTimer();
+    try {
+      const r = collectConntrack(this.dp.maps.ct4.raw);
+      end();
+      const m = this.metrics;
+      m.conntrackGcRuns.inc({ result: 'ok' });
+      m.conntrackGcScanned.inc(r.scanned);
+      m.conntrackGcDeleted.inc({ direction: 'forward' }, r.flows);
+      m.conntrackGcDeleted.inc({ direction: 'reply' }, r.deleted - r.flows);
+      m.conntrackGcSnatReleased.inc(r.snatReleased);
+      m.conntrackEntries.set(r.live);
+      if (r.deleted > 0) this.log.debug({ ...r, durationMs: Math.round(r.durationMs) }, 'conntrack garbage collected');
+    } catch (e) {
+      end();
+      this.metrics.conntrackGcRuns.inc({ result: 'error' });
+      this.log.error({ err: e }, 'conntrack garbage collection failed');
+    }
+  }
+
+  /** Stops syncing and serving; keeps pinned maps and links, so traffic keeps flowing. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopInner();
+    return this.stopping;
+  }
+
+  private async stopInner(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.linkMonitor?.stop();
+    const steps: [string, () => unknown][] = [
+      ['sync loop', () => this.runner?.stop()],
+      ['source', () => this.source?.stop()],
+      ['health-check node ports', () => this.healthChecks?.close()],
+      ['servers', () => Promise.all(this.servers.map((s) => s.close()))],
+      ['links', () => this.attached?.close()],
+      ['datapath', () => this.dp?.close()],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch (e) {
+        this.log.warn({ err: e }, `stopping ${what} failed`);
+      }
+    }
+    this.log.info({ bpffsDir: this.config.bpffsDir }, 'agent stopped; pinned maps and links stay, traffic keeps flowing');
+  }
+}
+

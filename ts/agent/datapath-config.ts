@@ -1,0 +1,43 @@
+/**
+ * From the agent's configuration to the datapath's load-time configuration (rodata) and map sizes.
+ *
+ * - nodeIp: the uplink's primary IPv4 address. Masqueraded flows leave through the uplink with it
+ *   as source, and their replies come back to it there.
+ * - hairpinIp: the same address. A pod reaching itself through its Service sees the node as the
+ *   client (kube-proxy masquerades hairpin traffic to a node address as well); the pod's reply to
+ *   it leaves through the pod's veth, where tc_pod reverses it.
+ * - clusterCidr: the first IPv4 CIDR of clusterCIDR (the datapath holds one).
+ * - conntrack lifetimes: kube-proxy's conntrack options; UDP uses udpStreamTimeout, since a
+ *   service flow that gets answers is what nf_conntrack calls a stream.
+ */
+import type { DatapathConfig } from '../abi/config.js';
+import type { MapKey } from '../abi/maps.js';
+import { parseCidr4, splitClusterCIDR } from '../model/index.js';
+import type { AgentConfig, MapSizes } from './config.js';
+
+export function datapathConfigFor(config: AgentConfig, nodeIp: string | undefined): { config: DatapathConfig; notes: string[] } {
+  const notes: string[] = [];
+  const p = config.proxy;
+  const cidrs = splitClusterCIDR(p.clusterCIDR).filter((c) => parseCidr4(c) !== undefined);
+  if (cidrs.length > 1) notes.push(`clusterCIDR has ${cidrs.length} IPv4 CIDRs; the datapath uses the first, ${cidrs[0]}, to decide masquerading`);
+  if (!nodeIp) notes.push('the uplink has no IPv4 address: masqueraded and hairpin traffic cannot be translated');
+  const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
+  return {
+    config: {
+      ...(nodeIp ? { nodeIp, hairpinIp: nodeIp } : {}),
+      ...(cidrs[0] ? { clusterCidr: cidrs[0] } : {}),
+      masqueradeAll: p.masqueradeAll,
+      snatPortMin: p.snatPortRange.min,
+      snatPortMax: p.snatPortRange.max,
+      ctTcpEstablishedSeconds: seconds(p.conntrack.tcpEstablishedTimeout),
+      ctTcpClosingSeconds: seconds(p.conntrack.tcpCloseWaitTimeout),
+      ctUdpSeconds: seconds(p.conntrack.udpStreamTimeout),
+      maglevM: p.maglevTableSize,
+    },
+    notes,
+  };
+}
+
+export function loaderMapSizes(sizes: MapSizes): Partial<Record<MapKey, number>> {
+  return { svc4: sizes.services, backends: sizes.backends, ct4: sizes.conntrack, aff4: sizes.affinity };
+}

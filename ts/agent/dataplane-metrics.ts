@@ -1,0 +1,86 @@
+/**
+ * The datapath's own counters as Prometheus metrics, read from the maps when /metrics is scraped
+ * (collect callbacks), never copied on a timer: per service group (svcstat_v1, by svc_id:
+ * packets, bytes and new flows in the forward direction) and per drop reason (drops_v1, named as
+ * the shared DropReason enum), plus how full each map is.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+import { sumPerCpu } from '../dataplane/typed-map.js';
+import type { Datapath } from '../dataplane/loader.js';
+import { DROP_REASONS } from '../explain/services.js';
+import type { DesiredService } from '../model/index.js';
+
+export interface DataplaneMetricsSource {
+  dp: Datapath;
+  /** The service groups of the last sync: which svc_ids to read and how to label them. */
+  services(): readonly DesiredService[];
+  /** Entries the agent wrote, by map name. */
+  entryCounts(): Record<string, number>;
+}
+
+const SERVICE_LABELS = ['namespace', 'service', 'port', 'protocol', 'scope'] as const;
+
+function serviceLabels(s: DesiredService) {
+  return { namespace: s.service.namespace, service: s.service.name, port: s.service.portName, protocol: s.service.protocol, scope: s.scope };
+}
+
+
+export function registerDataplaneMetrics(registry: Registry, src: DataplaneMetricsSource): void {
+  const svcStat = (id: number) => sumPerCpu(src.dp.maps.svcstat.getPerCpu(id));
+  const perService = (name: string, help: string, field: 'packets' | 'bytes' | 'new_flows') =>
+    new Counter({
+      name,
+      help,
+      labelNames: SERVICE_LABELS,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of src.services()) {
+          const stat = svcStat(s.id);
+          if (stat) this.inc(serviceLabels(s), Number(stat[field]));
+        }
+      },
+    });
+  perService('bpfproxy_service_packets_total', 'Packets translated to a backend, per service port and scope (internal: ClusterIP; external: NodePort, LoadBalancer, externalIPs)', 'packets');
+  perService('bpfproxy_service_bytes_total', 'Bytes translated to a backend, per service port and scope', 'bytes');
+  perService('bpfproxy_service_new_flows_total', 'New flows given a backend, per service port and scope', 'new_flows');
+
+  const perDrop = (name: string, help: string, field: 'packets' | 'bytes') =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of DROP_REASONS) {
+          const stat = sumPerCpu(src.dp.maps.drops.getPerCpu(r.value));
+          this.inc({ reason: r.name }, stat ? Number(stat[field]) : 0);
+        }
+      },
+    });
+  perDrop('bpfproxy_drop_packets_total', 'Packets dropped or rejected by the datapath, by reason (docs/datapath.md)', 'packets');
+  perDrop('bpfproxy_drop_bytes_total', 'Bytes dropped or rejected by the datapath, by reason', 'bytes');
+
+  new Gauge({
+    name: 'bpfproxy_map_entries',
+    help: 'Entries the agent has written, per BPF map',
+    labelNames: ['map'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [map, n] of Object.entries(src.entryCounts())) this.set({ map }, n);
+    },
+  });
+  new Gauge({
+    name: 'bpfproxy_map_capacity',
+    help: 'max_entries of each BPF map',
+    labelNames: ['map'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of Object.values(src.dp.maps)) this.set({ map: m.spec.name }, m.raw.info.maxEntries);
+    },
+  });
+}

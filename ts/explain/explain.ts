@@ -1,0 +1,403 @@
+/**
+ * The path a packet takes through bpfproxy on one node, step by step, from the live maps: the
+ * datapath's own decisions (bpf/lib/hooks.h → translate.h → lb.h, conntrack.h) replayed in user
+ * space over a MapReader, the way people walk KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-… chains.
+ *
+ * The packet is the first of a connection (a TCP SYN, or a UDP datagram) unless conntrack already
+ * holds its flow; nothing is written (no conntrack entry, no affinity, no SNAT port is taken).
+ */
+import { isIPv4 } from 'node:net';
+
+import { BackendFlags, CtDir, CtFlags, IPPROTO, SvcFlags, SvcKind, SvcScope } from '../abi/constants.js';
+import type { Backend4, Ct4Value, Svc4Key, Svc4Value } from '../abi/layouts.js';
+import { flowHash4 } from '../abi/flow-hash.js';
+import { maglevChoice, randomChoice, type Candidate } from './backend-choice.js';
+import type { MapReader, NodeSettings } from './map-reader.js';
+
+export type Ingress = 'pod' | 'uplink' | 'host';
+export type Protocol = 'tcp' | 'udp';
+
+export interface ExplainInput {
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  proto: Protocol;
+  /** Where the packet enters the datapath: from a pod's veth, from the uplink, or sent by the node itself. */
+  ingress: Ingress;
+}
+
+export type StepId =
+  | 'hook'
+  | 'frontend'
+  | 'reply'
+  | 'origin'
+  | 'source-range'
+  | 'conntrack'
+  | 'endpoints'
+  | 'scope'
+  | 'affinity'
+  | 'backend'
+  | 'snat'
+  | 'rewrite'
+  | 'deliver';
+
+export interface Step {
+  id: StepId;
+  /** One line, for people. */
+  summary: string;
+  /** More lines (candidates, table shares…). */
+  details?: string[];
+  data?: Record<string, unknown>;
+}
+
+export type Verdict = 'pass' | 'forward' | 'bounce' | 'reject' | 'drop';
+
+export interface Translation {
+  src: string;
+  /** A number, or the SNAT range when the port is taken at random. */
+  sport: number | string;
+  dst: string;
+  dport: number;
+}
+
+export interface Explanation {
+  packet: ExplainInput;
+  steps: Step[];
+  verdict: Verdict;
+  /** DropReason name when dropped or rejected. */
+  dropReason?: string;
+  /** The packet as it leaves, when one backend is certain. */
+  translated?: Translation;
+  /** A new flow chosen at random: the possible outcomes. */
+  outcomes?: { backend: string; probability: number; translated: Translation }[];
+}
+
+const KIND_NAME: Record<number, string> = {
+  [SvcKind.CLUSTER_IP]: 'ClusterIP',
+  [SvcKind.NODE_PORT]: 'NodePort',
+  [SvcKind.LOAD_BALANCER]: 'LoadBalancer',
+  [SvcKind.EXTERNAL_IP]: 'ExternalIP',
+};
+const PROTO: Record<Protocol, number> = { tcp: IPPROTO.TCP, udp: IPPROTO.UDP };
+
+export class ExplainInputError extends Error {}
+
+function flagNames(flags: number, table: Record<string, number>): string[] {
+  return Object.entries(table)
+    .filter(([, bit]) => flags & bit)
+    .map(([n]) => n);
+}
+
+function inCidr(addr: string, cidr: string | undefined): boolean {
+  if (!cidr) return false;
+  const [base, lenText] = cidr.split('/');
+  const len = Number(lenText);
+  if (!base || !isIPv4(base) || !(len >= 0 && len <= 32)) return false;
+  const toNum = (a: string) => a.split('.').reduce((n, o) => (n << 8) | Number(o), 0) >>> 0;
+  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
+  return ((toNum(addr) & mask) >>> 0) === ((toNum(base) & mask) >>> 0);
+}
+
+const endpoint = (b: Backend4) => `${b.addr}:${b.port}`;
+const pct = (p: number) => {
+  const x = p * 100;
+  return `${Math.abs(x - Math.round(x)) < 1e-9 ? Math.round(x) : x.toFixed(1)}%`;
+};
+
+export function explainPacket(maps: MapReader, node: NodeSettings, input: ExplainInput): Explanation {
+  for (const a of [input.src, input.dst]) if (!isIPv4(a)) throw new ExplainInputError(`'${a}' is not an IPv4 address (the datapath is IPv4 only)`);
+  for (const p of [input.sport, input.dport]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new ExplainInputError(`port ${p} is not 1…65535`);
+
+  const steps: Step[] = [];
+  const out = (e: Omit<Explanation, 'packet' | 'steps'>): Explanation => ({ packet: input, steps, ...e });
+  const proto = PROTO[input.proto];
+  const now = maps.nowNs();
+
+  steps.push(
+    input.ingress === 'pod'
+      ? { id: 'hook', summary: 'tc ingress on the pod\'s host-side veth (tc_pod_ingress): the packet as the pod sent it' }
+      : input.ingress === 'host'
+        ? { id: 'hook', summary: 'tc egress on the service device (tc_host_egress): the node routes service addresses there, its own packets are translated on the way out' }
+        : { id: 'hook', summary: 'XDP on the uplink (xdp_uplink); what XDP cannot finish goes on to tc ingress (tc_uplink_ingress), same logic' },
+  );
+
+  // svc_lookup(): exact frontend, else a NodePort on one of this node's addresses.
+  const exact: Svc4Key = { addr: input.dst, port: input.dport, proto, scope: SvcScope.ALL, backend_slot: 0, pad: 0 };
+  let frontend = exact;
+  let svc = maps.service(exact);
+  let nodePortNote = '';
+  if (!svc && maps.isNodeAddress(input.dst)) {
+    frontend = { ...exact, addr: '0.0.0.0' };
+    svc = maps.service(frontend);
+    nodePortNote = ` (${input.dst} is a node address: NodePort 0.0.0.0:${input.dport})`;
+  }
+  const feText = `${frontend.addr}:${frontend.port}/${input.proto.toUpperCase()}`;
+  if (!svc) {
+    steps.push({
+      id: 'frontend',
+      summary: `miss: no frontend ${input.dst}:${input.dport}/${input.proto.toUpperCase()}${maps.isNodeAddress(input.dst) ? ` and no NodePort ${input.dport} on this node address` : ''}`,
+      data: { hit: false },
+    });
+    return explainReply(maps, input, steps, node, now);
+  }
+  const flags = flagNames(svc.flags, SvcFlags);
+  const kind = KIND_NAME[svc.kind] ?? `kind ${svc.kind}`;
+  steps.push({
+    id: 'frontend',
+    summary: `hit ${feText}${nodePortNote} → service id ${svc.svc_id}, ${kind}, ${svc.count} endpoint(s), ${svc.local_count} on this node${flags.length ? ` [${flags.join(',')}]` : ''}${svc.affinity_timeout ? `, affinity ${svc.affinity_timeout}s` : ''}`,
+    data: { hit: true, frontend: feText, svcId: svc.svc_id, kind, count: svc.count, localCount: svc.local_count, flags, affinityTimeout: svc.affinity_timeout },
+  });
+
+  const external = input.ingress === 'uplink' && svc.kind !== SvcKind.CLUSTER_IP;
+  steps.push({
+    id: 'origin',
+    summary: external
+      ? 'external traffic (from the uplink to a NodePort, LoadBalancer or external IP): externalTrafficPolicy applies'
+      : input.ingress === 'uplink'
+        ? 'a ClusterIP reached from outside the node: internal traffic, internalTrafficPolicy applies'
+        : input.ingress === 'host'
+          ? 'from this node itself: internal traffic (externalTrafficPolicy does not narrow it)'
+          : 'from a pod of this node: internal traffic',
+    data: { external },
+  });
+
+  if (svc.flags & SvcFlags.SOURCE_RANGES && svc.kind === SvcKind.LOAD_BALANCER) {
+    const ranges = maps.sourceRanges(svc.svc_id);
+    const allowed = maps.sourceRangeAllows(svc.svc_id, input.src);
+    steps.push({
+      id: 'source-range',
+      summary: allowed ? `${input.src} is within loadBalancerSourceRanges (${ranges.join(', ')})` : `${input.src} is not within loadBalancerSourceRanges (${ranges.join(', ') || 'none'}): dropped`,
+      data: { allowed, ranges },
+    });
+    if (!allowed) return out({ verdict: 'drop', dropReason: 'SOURCE_RANGE' });
+  }
+
+  // Conntrack: an existing flow keeps its translation while its backend exists.
+  const ct = maps.conntrack({ saddr: input.src, daddr: input.dst, sport: input.sport, dport: input.dport, proto, dir: CtDir.FWD, pad: 0 });
+  const live = ct && ct.expires_ns >= now;
+  if (ct && live && !(ct.flags & CtFlags.CLOSING)) {
+    const be = maps.backend(ct.backend_id);
+    const left = Number((ct.expires_ns - now) / 1_000_000_000n);
+    if (be) {
+      const translated = { src: ct.nat_saddr, sport: ct.nat_sport, dst: ct.nat_daddr, dport: ct.nat_dport };
+      steps.push({
+        id: 'conntrack',
+        summary: `existing flow (expires in ${left}s): backend ${ct.backend_id} ${endpoint(be)}, translated as recorded${ct.flags & CtFlags.SNAT ? ', with SNAT' : ''}`,
+        data: { existing: true, backendId: ct.backend_id, flags: flagNames(ct.flags, CtFlags), expiresInSeconds: left },
+      });
+      return finish(steps, input, ct.flags & CtFlags.HAIRPIN ? 'bounce' : 'forward', translated, out);
+    }
+    steps.push({
+      id: 'conntrack',
+      summary: `existing flow, but its backend ${ct.backend_id} is gone: ${input.proto === 'tcp' ? 'a SYN starts over (other TCP segments are answered with a RST)' : 'UDP picks again'}`,
+      data: { existing: true, backendGone: true, backendId: ct.backend_id },
+    });
+  } else {
+    steps.push({
+      id: 'conntrack',
+      summary: ct && !live ? 'an expired entry (ignored, garbage collection removes it): a new flow' : ct ? 'a closing entry: a SYN reusing the port is a new flow' : 'no entry: a new flow',
+      data: { existing: false },
+    });
+  }
+
+  // svc_new_flow()
+  const scope = external && svc.flags & SvcFlags.ETP_LOCAL ? SvcScope.LOCAL : svc.kind === SvcKind.CLUSTER_IP && svc.flags & SvcFlags.ITP_LOCAL ? SvcScope.LOCAL : SvcScope.ALL;
+  const count = scope === SvcScope.LOCAL ? svc.local_count : svc.count;
+  steps.push({
+    id: 'scope',
+    summary:
+      scope === SvcScope.LOCAL
+        ? `${external ? 'externalTrafficPolicy' : 'internalTrafficPolicy'} Local: the ${count} endpoint(s) on this node`
+        : `all ${count} endpoint(s) of the service`,
+    data: { scope: scope === SvcScope.LOCAL ? 'local' : 'all', count },
+  });
+  if (count === 0) {
+    // SVC_F_REJECT: no endpoint anywhere (kube-proxy's REJECT); else a Local policy with none here.
+    if (svc.flags & SvcFlags.REJECT) {
+      steps.push({
+        id: 'endpoints',
+        summary: `the service has no endpoints: rejected (${input.proto === 'tcp' ? 'TCP RST' : 'ICMP port unreachable'} from ${input.dst}, back ${input.ingress === 'host' ? 'in to the node' : 'out of the interface it came in on'})`,
+      });
+      return out({ verdict: 'reject', dropReason: 'NO_ENDPOINTS' });
+    }
+    const local = scope === SvcScope.LOCAL;
+    steps.push({ id: 'endpoints', summary: local ? 'no endpoint on this node under a Local policy: dropped' : 'no endpoint to choose from: dropped' });
+    return out({ verdict: 'drop', dropReason: local ? 'NO_LOCAL_ENDPOINTS' : 'NO_ENDPOINTS' });
+  }
+
+  let chosen: { backendId: number; backend: Backend4 } | null = null;
+  if (svc.flags & SvcFlags.AFFINITY) {
+    const a = maps.affinity(input.src, svc.svc_id);
+    const be = a ? maps.backend(a.backend_id) : null;
+    const age = a ? Number((now - a.last_seen_ns) / 1_000_000_000n) : 0;
+    const fresh = a !== null && now - a.last_seen_ns <= BigInt(svc.affinity_timeout) * 1_000_000_000n;
+    const eligible = be !== null && !(be.flags & BackendFlags.TERMINATING && !(svc.flags & SvcFlags.TERM_FALLBACK)) && !(scope === SvcScope.LOCAL && !(be.flags & BackendFlags.LOCAL));
+    if (a && be && fresh && eligible) {
+      chosen = { backendId: a.backend_id, backend: be };
+      steps.push({ id: 'affinity', summary: `ClientIP affinity: ${input.src} used backend ${a.backend_id} ${endpoint(be)} ${age}s ago (timeout ${svc.affinity_timeout}s): same backend`, data: { hit: true, backendId: a.backend_id } });
+    } else {
+      steps.push({
+        id: 'affinity',
+        summary: !a
+          ? `ClientIP affinity: no recent backend for ${input.src}; the pick below is remembered for ${svc.affinity_timeout}s`
+          : !fresh
+            ? `ClientIP affinity: the last pick is ${age}s old, past the ${svc.affinity_timeout}s timeout: pick again`
+            : `ClientIP affinity: backend ${a.backend_id} may not take new flows any more: pick again`,
+        data: { hit: false },
+      });
+    }
+  }
+
+  const maglevTable = external && svc.flags & SvcFlags.MAGLEV ? maps.maglevTable(svc.svc_id) : null;
+  if (!chosen && maglevTable) {
+    const hash = flowHash4({ saddr: input.src, daddr: input.dst, sport: input.sport, dport: input.dport, proto });
+    const mc = maglevChoice(maglevTable, hash, (id) => maps.backend(id), svc, scope);
+    const shares = [...mc.shares].sort(([a], [b]) => a - b).map(([id, n]) => {
+      const be = maps.backend(id);
+      return `backend ${id} ${be ? endpoint(be) : '(missing)'}: ${n}/${mc.m} entries (${pct(n / mc.m)})`;
+    });
+    const probes = mc.probes.map((p) => `entry ${p.index} → backend ${p.backendId}${p.backend ? ` ${endpoint(p.backend)}` : ''}${p.ineligible ? ` (${p.ineligible}: next entry)` : ''}`);
+    steps.push({
+      id: 'backend',
+      summary: mc.pick
+        ? `Maglev: flow hash 0x${hash.toString(16).padStart(8, '0')} mod M=${mc.m} = entry ${mc.probes[0]!.index} → backend ${mc.pick.backendId} ${endpoint(mc.pick.backend)} (every node picks the same)`
+        : `Maglev: flow hash 0x${hash.toString(16).padStart(8, '0')}: no eligible backend in ${mc.probes.length} entries: dropped`,
+      details: [...probes, 'table shares:', ...shares.map((s) => '  ' + s)],
+      data: { method: 'maglev', hash, m: mc.m, entry: mc.probes[0]!.index, probes: mc.probes.map((p) => ({ index: p.index, backendId: p.backendId, ineligible: p.ineligible })), backendId: mc.pick?.backendId ?? null },
+    });
+    if (!mc.pick) return out({ verdict: 'drop', dropReason: mc.dropReason! });
+    chosen = mc.pick;
+  }
+
+  if (!chosen) {
+    const slots = Array.from({ length: count }, (_, i) => {
+      const v = maps.service({ ...frontend, scope, backend_slot: i + 1 });
+      const backendId = v?.backend_id ?? 0;
+      return { slot: i + 1, backendId, backend: backendId ? maps.backend(backendId) : null };
+    });
+    const rc = randomChoice(slots, svc, scope);
+    const eligible = rc.candidates.filter((c) => c.probability > 0);
+    const outcomes = eligible.map((c) => ({
+      backend: `${c.backendId} ${endpoint(c.backend!)}`,
+      probability: c.probability,
+      translated: translation(input, c.backend!, svc!, external, node),
+    }));
+    steps.push({
+      id: 'backend',
+      summary:
+        eligible.length === 0
+          ? `random slot of ${count}: no eligible backend: dropped`
+          : eligible.length === 1
+            ? `random slot of ${count}: always backend ${eligible[0]!.backendId} ${endpoint(eligible[0]!.backend!)}`
+            : `random slot of ${count} (like KUBE-SVC's statistic rules): ${eligible.map((c) => `backend ${c.backendId} ${pct(c.probability)}`).join(', ')}`,
+      details: rc.candidates.map((c: Candidate) => `slot ${c.slot} → backend ${c.backendId} ${c.backend ? endpoint(c.backend) : '(missing)'}${c.backend && c.backend.flags & BackendFlags.LOCAL ? ' [local]' : ''}: ${c.ineligible ? `${c.ineligible}, skipped to the next slot` : pct(c.probability)}`),
+      data: {
+        method: 'random',
+        candidates: rc.candidates.map((c) => ({ slot: c.slot, backendId: c.backendId, ineligible: c.ineligible, probability: c.probability })),
+        dropProbability: rc.dropProbability,
+      },
+    });
+    if (eligible.length === 0) return out({ verdict: 'drop', dropReason: rc.dropReason ?? 'NO_ELIGIBLE_BACKEND' });
+    if (eligible.length > 1 || rc.dropProbability > 0) {
+      const snats = new Set(outcomes.map((o) => `${o.translated.src}`));
+      steps.push({
+        id: 'snat',
+        summary:
+          snats.size === 1 && snats.has(input.src)
+            ? 'no SNAT: the client address is kept'
+            : `source per backend: ${outcomes
+                .map((o) => `${o.backend.split(' ')[0]} → ${o.translated.src === input.src ? 'kept' : `${o.translated.src} (${o.translated.dst === input.src ? 'hairpin: the client is this backend' : 'SNAT'})`}`)
+                .join(', ')}`,
+      });
+      steps.push({ id: 'rewrite', summary: `DNAT to the chosen backend${rc.dropProbability > 0 ? `; ${pct(rc.dropProbability)} of new flows find no eligible backend (${rc.dropReason})` : ''}` });
+      steps.push(deliverStep(input, false));
+      return out({ verdict: 'forward', outcomes });
+    }
+    chosen = { backendId: eligible[0]!.backendId, backend: eligible[0]!.backend! };
+  }
+
+  const translated = translation(input, chosen.backend, svc, external, node);
+  const hairpin = chosen.backend.addr === input.src;
+  steps.push({ id: 'snat', summary: snatReason(input, chosen.backend, svc, external, node) });
+  return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, out);
+}
+
+/** svc_snat_source(): the source a new flow leaves with. */
+function snatSource(input: ExplainInput, be: Backend4, svc: Svc4Value, external: boolean, node: NodeSettings): string | null {
+  if (be.addr === input.src) return node.hairpinIp ?? '(hairpin address)';
+  if (node.masqueradeAll) return node.nodeIp ?? '(node address)';
+  if (external && !(svc.flags & SvcFlags.ETP_LOCAL) && !(be.flags & BackendFlags.LOCAL)) return node.nodeIp ?? '(node address)';
+  if (svc.kind === SvcKind.CLUSTER_IP && !inCidr(input.src, node.clusterCidr)) return node.nodeIp ?? '(node address)';
+  return null;
+}
+
+function snatReason(input: ExplainInput, be: Backend4, svc: Svc4Value, external: boolean, node: NodeSettings): string {
+  const to = snatSource(input, be, svc, external, node);
+  if (!to) return 'no SNAT: the client address is kept (the reply passes this node anyway)';
+  if (be.addr === input.src) return `hairpin (the pod reaches itself): source becomes ${to}, so that the reply comes back through its veth`;
+  if (node.masqueradeAll) return `masqueradeAll: source becomes ${to}`;
+  if (external && !(svc.flags & SvcFlags.ETP_LOCAL)) return `externalTrafficPolicy Cluster to a backend on another node: source becomes ${to}, so that the reply comes back through this node`;
+  return `a ClusterIP from outside the cluster CIDR (${node.clusterCidr ?? 'not configured: every source counts as outside'}): source becomes ${to}`;
+}
+
+function translation(input: ExplainInput, be: Backend4, svc: Svc4Value, external: boolean, node: NodeSettings): Translation {
+  const snat = snatSource(input, be, svc, external, node);
+  const range = `${node.snatPortMin ?? 61000}-${node.snatPortMax ?? 65535}`;
+  return { src: snat ?? input.src, sport: snat ? range : input.sport, dst: be.addr, dport: be.port };
+}
+
+function deliverStep(input: ExplainInput, hairpin: boolean): Step {
+  if (hairpin) return { id: 'deliver', summary: 'bounced back out of the pod\'s veth (the backend is the client itself)' };
+  if (input.ingress === 'pod') return { id: 'deliver', summary: 'handed to the stack, which routes it to the backend like any packet from the pod' };
+  if (input.ingress === 'host') return { id: 'deliver', summary: 'forwarded by the datapath (bpf_fib_lookup + redirect): the service device itself is a dead end' };
+  return {
+    id: 'deliver',
+    summary: `forwarded by bpf_fib_lookup + redirect (XDP_TX / XDP_REDIRECT), or left to the stack when the lookup cannot finish (no neighbour yet, local delivery)`,
+  };
+}
+
+function finish(
+  steps: Step[],
+  input: ExplainInput,
+  verdict: 'forward' | 'bounce',
+  translated: Translation,
+  out: (e: Omit<Explanation, 'packet' | 'steps'>) => Explanation,
+): Explanation {
+  const changes = [
+    `destination ${input.dst}:${input.dport} → ${translated.dst}:${translated.dport} (DNAT)`,
+    ...(translated.src !== input.src || translated.sport !== input.sport ? [`source ${input.src}:${input.sport} → ${translated.src}:${translated.sport} (SNAT)`] : []),
+  ];
+  steps.push({ id: 'rewrite', summary: changes.join('; '), data: { translated } });
+  steps.push(deliverStep(input, verdict === 'bounce'));
+  return out({ verdict, translated });
+}
+
+/** Not a frontend: maybe the reply of a translated flow (svc_reply), else untouched. */
+function explainReply(maps: MapReader, input: ExplainInput, steps: Step[], node: NodeSettings, now: bigint): Explanation {
+  const proto = PROTO[input.proto];
+  const out = (e: Omit<Explanation, 'packet' | 'steps'>): Explanation => ({ packet: input, steps, ...e });
+  if (input.ingress === 'host') {
+    steps.push({ id: 'reply', summary: 'not a service address: passed untouched (the device drops what reaches it)' });
+    return out({ verdict: 'pass' });
+  }
+  // On the uplink only packets to the node address are looked up as replies (masqueraded flows).
+  if (input.ingress === 'uplink' && input.dst !== node.nodeIp) {
+    steps.push({ id: 'reply', summary: `not to the node address${node.nodeIp ? ` ${node.nodeIp}` : ''}: not a reply of a masqueraded flow; passed untouched (routed by the stack)` });
+    return out({ verdict: 'pass' });
+  }
+  const ct: Ct4Value | null = maps.conntrack({ saddr: input.src, daddr: input.dst, sport: input.sport, dport: input.dport, proto, dir: CtDir.REPLY, pad: 0 });
+  if (!ct || ct.expires_ns < now) {
+    steps.push({ id: 'reply', summary: `not the reply of a tracked flow${ct ? ' (its entry expired)' : ''}: passed untouched (no service traffic)`, data: { reply: false } });
+    return out({ verdict: 'pass' });
+  }
+  const translated = { src: ct.nat_saddr, sport: ct.nat_sport, dst: ct.nat_daddr, dport: ct.nat_dport };
+  steps.push({
+    id: 'reply',
+    summary: `reply of a tracked flow of service id ${ct.svc_id}: source ${input.src}:${input.sport} → ${ct.nat_saddr}:${ct.nat_sport}, destination ${input.dst}:${input.dport} → ${ct.nat_daddr}:${ct.nat_dport}`,
+    data: { reply: true, svcId: ct.svc_id, translated },
+  });
+  const hairpin = (ct.flags & CtFlags.HAIRPIN) !== 0;
+  steps.push(deliverStep(input, hairpin));
+  return out({ verdict: hairpin ? 'bounce' : 'forward', translated });
+}
