@@ -18,7 +18,7 @@ privileged('lab up, status --json, pod add, exec, request and down round-trip th
   t.teardown(async () => {
     await bpfproxy('lab', 'down', '--name', name);
   });
-  const up = JSON.parse(await bpfproxy('lab', 'up', '--name', name, '--nodes', '2', '--clients', '1', '--json')) as LabState;
+  const up = JSON.parse(await bpfproxy('lab', 'up', '--name', name, '--nodes', '2', '--clients', '1', '--no-agents', '--json')) as LabState;
   t.is(up.name, name);
   t.deepEqual(up.nodes.map((n) => n.address), ['198.18.0.11', '198.18.0.12']);
   t.deepEqual(up.clients.map((c) => c.address), ['198.18.0.100']);
@@ -52,7 +52,7 @@ privileged('lab up --foreground tears the lab down on SIGINT', async (t) => {
     await bpfproxy('lab', 'down', '--name', name);
   });
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [bin, 'lab', 'up', '--name', name, '--foreground'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'lab', 'up', '--name', name, '--no-agents', '--foreground'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not up: ${out}`)), 30_000);

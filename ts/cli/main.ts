@@ -2,8 +2,13 @@
 import { Command } from 'commander';
 
 import { native } from '../addon/index.js';
+import { registerAgentCommand } from './agent.js';
+import { registerExplainCommand } from './explain.js';
+import { registerBenchCommand } from './bench.js';
+import { runDemo } from './demo.js';
 import { registerLabCommands } from './lab.js';
 import { runProbeDemo } from './probe-demo.js';
+import { registerServicesCommand } from './services.js';
 
 const program = new Command('bpfproxy')
   .description('Kubernetes Services in BPF: a kube-proxy replacement')
@@ -21,11 +26,17 @@ program
 
 program
   .command('demo')
-  .description('build a throw-away lab of network namespaces, show packets crossing XDP and tc, tear it down')
-  .action(async () => {
-    await runProbeDemo();
+  .description('a throw-away lab with one agent per node, the Services tutorial step by step, each step explained and checked')
+  .option('--probe', 'instead: two namespaces, packets counted on XDP and tc (the foundation demo)')
+  .action(async (opts: { probe?: boolean }) => {
+    if (opts.probe) await runProbeDemo();
+    else await runDemo();
   });
 
+registerAgentCommand(program);
+registerServicesCommand(program);
+registerExplainCommand(program);
 registerLabCommands(program);
+registerBenchCommand(program);
 
 await program.parseAsync(process.argv);

@@ -90,7 +90,7 @@ export async function stopProcess(server: Pick<ServerProcess, 'pid' | 'startTime
 }
 
 /** A child of ours that has exited but not been reaped yet is as good as gone. */
-function isZombie(pid: number): boolean {
+export function isZombie(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');

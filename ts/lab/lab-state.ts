@@ -67,7 +67,30 @@ export interface PodState {
   ports: PodPort[];
   labels: Record<string, string>;
   server: ServerProcess;
+  /** The Kubernetes namespace its Services select it in (default "default"). */
+  namespace?: string;
+  /** `Deployment/<namespace>/<name>` for pods `lab apply` made; absent for pods made by hand. */
+  owner?: string;
+  /** Being deleted: a terminating endpoint until its grace period is over. */
+  terminating?: boolean;
 }
+
+/** A node's bpfproxy agent, running detached inside the node's namespace. */
+export interface AgentState {
+  node: string;
+  pid: number;
+  /** /proc/<pid>/stat start time, so that a reused pid is never mistaken for the agent. */
+  startTime: string;
+  config: string;
+  log: string;
+  /** The node's pin directory on the lab's bpffs. */
+  bpffsDir: string;
+  /** host:port of /healthz inside the node's namespace. */
+  healthz: string;
+}
+
+/** Where the agents get Services and EndpointSlices from. */
+export type ClusterApi = { api: 'file'; dir: string } | { api: 'kube'; kubeconfig: string };
 
 export interface LabState {
   version: number;
@@ -91,6 +114,10 @@ export interface LabState {
   pods: PodState[];
   /** The last pod host number handed out per node: allocation goes round, as host-local IPAM does. */
   ipam: Record<string, number>;
+  /** The lab's own bpffs mount (a directory per node under it), once agents have been started. */
+  bpffs?: string;
+  agents?: AgentState[];
+  cluster?: ClusterApi;
 }
 
 export function stateFile(name: string, stateDir = DEFAULT_STATE_DIR): string {

@@ -1,11 +1,12 @@
 /**
  * Removing a lab, from its state alone (so `bpfproxy lab down` works from any process, and a
- * half-built lab goes the same way as a whole one): stop the pods' servers, stop any other process
- * still inside one of the lab's namespaces (a `lab exec`, a streaming client), delete every
- * namespace whose name carries the lab's run id, then forget the state. Every step runs even when an
- * earlier one fails.
+ * half-built lab goes the same way as a whole one): stop the agents and the pods' servers, stop any
+ * other process still inside one of the lab's namespaces (a `lab exec`, a streaming client), unpin
+ * everything on the lab's bpffs and unmount it, delete every namespace whose name carries the lab's
+ * run id, then forget the state. Every step runs even when an earlier one fails.
  */
 import { run } from '../util/exec.js';
+import { removeLabBpffs } from './bpffs.js';
 import { processStartTime, stopProcess } from './hostname-process.js';
 import type { LabState } from './lab-state.js';
 import { removeLabState } from './lab-state.js';
@@ -44,6 +45,8 @@ export async function teardownLab(state: LabState): Promise<void> {
     }
   };
 
+  // Agents first, so that none re-attaches or re-pins while the rest goes.
+  await Promise.all((state.agents ?? []).map((a) => attempt(`stop agent of ${a.node}`, () => stopProcess(a))));
   await Promise.all(state.pods.map((pod) => attempt(`stop server of pod ${pod.name}`, () => stopProcess(pod.server))));
 
   const recorded = [state.fabric.netns, ...state.nodes.map((n) => n.netns), ...state.clients.map((c) => c.netns), ...state.pods.map((p) => p.netns)];
@@ -63,6 +66,11 @@ export async function teardownLab(state: LabState): Promise<void> {
         }),
       );
     });
+  }
+  // Unpinning detaches every program and frees every map of the lab (no process holds them now).
+  if (state.bpffs) {
+    const bpffs = state.bpffs;
+    await attempt(`remove bpffs ${bpffs}`, async () => removeLabBpffs(bpffs));
   }
   // Pods first, then nodes and clients, then the fabric: the reverse of the order they were made in.
   for (const ns of [...namespaces].reverse().filter((n) => existing.has(n))) {

@@ -67,6 +67,10 @@ export interface PodSpec {
   /** The server answers on each port over TCP and UDP alike; the protocol is what a Service would name. */
   ports: PodPort[];
   labels?: Record<string, string>;
+  /** The Kubernetes namespace Services select it in (default "default"). */
+  namespace?: string;
+  /** Who made it (`Deployment/<namespace>/<name>` for `lab apply`). */
+  owner?: string;
 }
 
 export class Lab {
@@ -261,6 +265,8 @@ export class Lab {
         ports: spec.ports.map((p) => ({ ...p })),
         labels: { ...(spec.labels ?? {}) },
         server,
+        ...(spec.namespace !== undefined && { namespace: spec.namespace }),
+        ...(spec.owner !== undefined && { owner: spec.owner }),
       };
       this.state.pods.push(pod);
       this.state.ipam[node.name] = host;
@@ -282,6 +288,24 @@ export class Lab {
     await Netns.existing(this.node(pod.node).netns).ip('link', 'delete', pod.hostInterface).catch(() => {});
     await run('ip', ['netns', 'delete', pod.netns]);
     this.state.pods = this.state.pods.filter((p) => p.name !== name);
+    this.save();
+  }
+
+  /** Changes a pod's labels (what Service selectors see); nothing else about it changes. */
+  setPodLabels(name: string, labels: Record<string, string>): void {
+    this.pod(name).labels = { ...labels };
+    this.save();
+  }
+
+  /** Marks a pod as being deleted: it keeps serving, and its endpoints turn terminating. */
+  setPodTerminating(name: string): void {
+    this.pod(name).terminating = true;
+    this.save();
+  }
+
+  /** Changes the state and saves it (agents, the cluster source, the bpffs mount). */
+  update(change: (state: LabState) => void): void {
+    change(this.state);
     this.save();
   }
 

@@ -1,0 +1,61 @@
+/** A lab with one agent per node in file mode, taken down after the test whether it passed or not. */
+import type { ExecutionContext } from 'ava';
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+
+import type { NodeAgents } from '../../ts/lab/agents.js';
+import { clusterStoreOf } from '../../ts/lab/apply.js';
+import { startFileCluster } from '../../ts/lab/file-cluster.js';
+import type { Manifest } from '../../ts/lab/manifests.js';
+import { runId } from '../../ts/lab/netns.js';
+import { Lab, type LabOptions } from '../../ts/lab/topology.js';
+
+export async function agentLabFor(t: ExecutionContext, opts: Omit<LabOptions, 'name'> = {}): Promise<{ lab: Lab; agents: NodeAgents }> {
+  let lab: Lab | undefined;
+  t.teardown(async () => {
+    await lab?.down();
+  });
+  lab = await Lab.up({ ...opts, name: `ta-${runId()}` });
+  const agents = await startFileCluster(lab);
+  return { lab, agents };
+}
+
+/** Repeats `probe` until `done` holds (a change reaching the agents takes about their 1 s minimum sync period). */
+export async function eventually<T>(probe: () => Promise<T>, done: (t: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await probe();
+    if (done(r) || Date.now() > deadline) return r;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+export function hostnamesDeployment(replicas: number): Manifest {
+  const object: V1Deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'hostnames', namespace: 'default' },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: 'hostnames' } },
+      template: { metadata: { labels: { app: 'hostnames' } }, spec: { containers: [{ name: 'hostnames', image: 'registry.k8s.io/serve_hostname', ports: [{ containerPort: 9376 }] }] } },
+    },
+  };
+  return { kind: 'Deployment', object };
+}
+
+export function hostnamesService(spec: NonNullable<V1Service['spec']> = {}): Manifest {
+  const object: V1Service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'hostnames', namespace: 'default' },
+    spec: { selector: { app: 'hostnames' }, ports: [{ protocol: 'TCP', port: 80, targetPort: 9376 as never }], ...spec },
+  };
+  return { kind: 'Service', object };
+}
+
+/** The Service as the lab stored it (allocated ClusterIP, node ports). */
+export function liveService(lab: Lab, name = 'hostnames'): V1Service {
+  const svc = clusterStoreOf(lab.status()).services().find((s) => s.metadata?.name === name);
+  if (!svc) throw new Error(`no Service ${name} in lab ${lab.name}`);
+  return svc;
+}
