@@ -1,0 +1,156 @@
+/**
+ * bpfproxy as a path under test: the real datapath loaded on a private bpffs, programmed the way
+ * the agent programs it (model → entries → Reconciler batch writes into the real maps), attached
+ * in the bench node's namespace when a traffic scenario needs it. Map sizes follow the input (a
+ * power of two with room to spare), as an operator sizes them for a cluster of that scale.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+
+import type { MapKey } from '../abi/maps.js';
+import { attachDatapath, type AttachedDatapath, type UplinkXdpMode } from '../dataplane/attach.js';
+import { computeEntries, type DesiredEntries } from '../dataplane/entries.js';
+import { loadDatapath, type Datapath } from '../dataplane/loader.js';
+import { Reconciler, type WriteFailure } from '../dataplane/reconciler.js';
+import { Cleanup } from '../lab/cleanup.js';
+import { mountPrivateBpffs } from '../lab/bpffs.js';
+import { runId } from '../lab/netns.js';
+import { whileRunning } from './interrupt.js';
+import { computeDesiredState, type IdState, type NodeInfo, type ProxyConfig } from '../model/index.js';
+
+/** What a bpfproxy programming step is given: the same objects the baselines are generated from. */
+export interface ProgramInput {
+  services: V1Service[];
+  endpointSlices: V1EndpointSlice[];
+  node: NodeInfo;
+  config: ProxyConfig;
+}
+
+export interface ProgramTiming {
+  /** model + entries + writes. */
+  ms: number;
+  modelMs: number;
+  entriesMs: number;
+  writeMs: number;
+  written: number;
+  deleted: number;
+  failures: WriteFailure[];
+}
+
+function pow2AtLeast(n: number): number {
+  let p = 1024;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** Map sizes with 25% room over what `entries` needs. */
+export function mapSizesFor(entries: DesiredEntries): Partial<Record<MapKey, number>> {
+  let svc = 0;
+  for (const fe of entries.frontends.values()) svc += 1 + fe.slots.length;
+  const services = new Set([...entries.frontends.values()].map((f) => f.svcId)).size;
+  const maxSvcId = Math.max(0, ...[...entries.frontends.values()].map((f) => f.svcId));
+  return {
+    svc4: pow2AtLeast(svc * 1.25),
+    backends: pow2AtLeast(entries.backends.size * 1.25),
+    svcstat: pow2AtLeast(Math.max(maxSvcId + 1, services * 1.25)),
+    maglev: pow2AtLeast(entries.maglev.size * 1.25),
+  };
+}
+
+export interface BpfproxyOptions {
+  /** The first sync: the maps are sized for it, then it is written (timed as a full load). */
+  input: ProgramInput;
+  nodeIp: string;
+  clusterCidr: string;
+  hairpinIp: string;
+}
+
+export class BpfproxyPath {
+  private attached: AttachedDatapath | undefined;
+
+  private constructor(
+    readonly dp: Datapath,
+    private readonly reconciler: Reconciler,
+    private readonly cleanup: Cleanup,
+    readonly pinDir: string,
+    readonly mapSizes: Partial<Record<MapKey, number>>,
+    /** The first sync, into empty maps. */
+    readonly initial: ProgramTiming,
+    private ids: IdState | undefined,
+  ) {}
+
+  /**
+   * Loads the datapath on a private bpffs (unmounted by close()) with maps sized for `input`, and
+   * writes `input` into them: the model and entries are computed once, before the load (they size
+   * the maps), and timed with the writes as the first sync.
+   */
+  static async load(opts: BpfproxyOptions): Promise<BpfproxyPath> {
+    const cleanup = new Cleanup();
+    const forget = whileRunning('bpfproxy datapath and its bpffs', () => cleanup.run());
+    cleanup.add('interrupt registration', forget);
+    try {
+      const pinDir = await mountPrivateBpffs(mkdtempSync(join(tmpdir(), `bpfproxy-bench-${runId()}-`)), cleanup);
+      const t0 = performance.now();
+      const state = computeDesiredState(opts.input);
+      const t1 = performance.now();
+      const entries = computeEntries(state, opts.input.config.maglevTableSize);
+      const t2 = performance.now();
+      const mapSizes = mapSizesFor(entries);
+      const dp = await loadDatapath({
+        pinDir,
+        mapSizes,
+        config: { nodeIp: opts.nodeIp, clusterCidr: opts.clusterCidr, hairpinIp: opts.hairpinIp, maglevM: opts.input.config.maglevTableSize },
+      });
+      cleanup.add('datapath handles', () => dp.close());
+      const reconciler = new Reconciler(dp);
+      reconciler.adopt();
+      const t3 = performance.now();
+      const result = reconciler.apply(entries);
+      const t4 = performance.now();
+      const initial: ProgramTiming = {
+        ms: t2 - t0 + (t4 - t3),
+        modelMs: t1 - t0,
+        entriesMs: t2 - t1,
+        writeMs: t4 - t3,
+        written: result.written,
+        deleted: result.deleted,
+        failures: result.failures,
+      };
+      return new BpfproxyPath(dp, reconciler, cleanup, pinDir, mapSizes, initial, state.ids);
+    } catch (e) {
+      await cleanup.run().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** One sync as the agent does it: the whole model, then only the changed entries written. */
+  program(input: ProgramInput): ProgramTiming {
+    const t0 = performance.now();
+    const state = computeDesiredState({ ...input, ...(this.ids ? { previousIds: this.ids } : {}) });
+    const t1 = performance.now();
+    const entries = computeEntries(state, input.config.maglevTableSize);
+    const t2 = performance.now();
+    const result = this.reconciler.apply(entries);
+    const t3 = performance.now();
+    this.ids = state.ids;
+    return { ms: t3 - t0, modelMs: t1 - t0, entriesMs: t2 - t1, writeMs: t3 - t2, written: result.written, deleted: result.deleted, failures: result.failures };
+  }
+
+  /** Attaches inside the node's namespace: tc on the given pod veths and the uplink, XDP as asked. */
+  attach(netnsPath: string, podInterfaces: string[], xdpMode: UplinkXdpMode): void {
+    this.attached = attachDatapath(this.dp, { netnsPath, uplink: 'eth0', podInterfaces, xdpMode });
+  }
+
+  detach(): void {
+    this.attached?.detachAll();
+    this.attached = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.detach();
+    await this.cleanup.run();
+    rmSync(this.pinDir, { recursive: true, force: true });
+  }
+}
