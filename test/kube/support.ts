@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { findAssets, resolveAssets } from '../../ts/kube/binaries.js';
 import { ControlPlane, type ControlPlaneOptions } from '../../ts/kube/control-plane.js';
 import { objectKey, type ClusterEvents } from '../../ts/sources/source.js';
-import { isCI } from '../helpers/env.js';
+import { isCI, isRoot } from '../helpers/env.js';
 
 const haveAssets = findAssets() !== undefined;
 if (!isCI && !haveAssets) {
@@ -23,6 +23,11 @@ const runKube = isCI || haveAssets;
 export const kubeTest = runKube ? test.serial : test.serial.skip;
 export const kubeBefore = runKube ? test.before : test.before.skip;
 export const kubeAfterAlways = runKube ? test.after.always : test.after.always.skip;
+/** Lab tests in --api kube mode need the binaries and root (namespaces, BPF). */
+const runLabKube = runKube && (isRoot || isCI);
+export const labKubeTest = runLabKube ? test.serial : test.serial.skip;
+export const labKubeBefore = runLabKube ? test.before : test.before.skip;
+export const labKubeAfterAlways = runLabKube ? test.after.always : test.after.always.skip;
 
 /** Starts a plane for a test file; under CI a cold binaries build may take many minutes. */
 export async function startPlane(t: ExecutionContext, opts: ControlPlaneOptions = {}): Promise<ControlPlane> {

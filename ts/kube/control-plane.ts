@@ -37,6 +37,10 @@ export interface ControlPlaneOptions {
   startTimeoutMs?: number;
   /** Keep the temp dir after stop (for debugging; logs are in it). */
   keepDir?: boolean;
+  /** Use this directory (created if missing) instead of a fresh temp dir, e.g. the lab's run dir. */
+  dir?: string;
+  /** Extra kube-controller-manager flags (they override the defaults of the same name). */
+  controllerManagerArgs?: string[];
 }
 
 interface Proc {
@@ -55,11 +59,16 @@ function installExitHook(): void {
     for (const cp of live) cp.killSync();
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
+    const onSignal = () => {
+      // The application handles this signal itself (say, a graceful stop that calls stop()): leave
+      // it to it; the exit hook still kills whatever is left when the process ends.
+      if (process.listenerCount(sig) > 1) return;
+      process.off(sig, onSignal);
       for (const cp of live) cp.killSync();
       // Re-raise so the process still dies of the signal, as it would have without us.
       process.kill(process.pid, sig);
-    });
+    };
+    process.on(sig, onSignal);
   }
 }
 
@@ -157,7 +166,11 @@ export class ControlPlane {
 
   static async start(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const assetsDir = opts.assetsDir ?? (await resolveAssets());
-    const dir = mkdtempSync(join(tmpdir(), 'bpfproxy-k8s-'));
+    let dir: string;
+    if (opts.dir) {
+      mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+      dir = opts.dir;
+    } else dir = mkdtempSync(join(tmpdir(), 'bpfproxy-k8s-'));
     const cp = new ControlPlane(
       dir,
       assetsDir,
@@ -207,12 +220,15 @@ export class ControlPlane {
     mkdirSync(this.path('apiserver-certs'));
   }
 
-  /** A kubeconfig for a bearer token (the admin's, or a ServiceAccount's). */
-  writeKubeconfig(file: string, user: string, token: string): string {
+  /**
+   * A kubeconfig for a bearer token (the admin's, or a ServiceAccount's); `server` for clients that
+   * reach the apiserver through a relay (the certificate is for 127.0.0.1, so keep that host).
+   */
+  writeKubeconfig(file: string, user: string, token: string, server = this.server): string {
     const kc = {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'bpfproxy-test', cluster: { server: this.server, 'certificate-authority': this.caPath } }],
+      clusters: [{ name: 'bpfproxy-test', cluster: { server, 'certificate-authority': this.caPath } }],
       users: [{ name: user, user: { token } }],
       contexts: [{ name: user, context: { cluster: 'bpfproxy-test', user } }],
       'current-context': user,
@@ -324,9 +340,12 @@ export class ControlPlane {
     });
   }
 
-  /** Stops kube-apiserver only; etcd and its data stay (clients see the API server down). */
-  async stopApiServer(): Promise<void> {
-    await this.stopProc('kube-apiserver');
+  /**
+   * Stops kube-apiserver only; etcd and its data stay (clients see the API server down). A graceful
+   * stop drains for up to 15 s while still answering; `{ kill: true }` is a crash: gone at once.
+   */
+  async stopApiServer(opts: { kill?: boolean } = {}): Promise<void> {
+    await this.stopProc('kube-apiserver', opts.kill ? 0 : 15_000);
   }
 
   /** SIGSTOP/SIGCONT the apiserver: connections stay open but nothing answers (a silent stall). */
@@ -338,7 +357,7 @@ export class ControlPlane {
 
   async startControllerManager(): Promise<void> {
     const kubeconfig = this.writeKubeconfig(this.path('kcm.kubeconfig'), 'system:kube-controller-manager', this.controllerManagerToken);
-    const proc = this.spawnLogged('kube-controller-manager', [
+    const defaults = [
       `--kubeconfig=${kubeconfig}`,
       '--bind-address=127.0.0.1',
       `--secure-port=${await freePort()}`,
@@ -348,7 +367,11 @@ export class ControlPlane {
       `--root-ca-file=${this.caPath}`,
       `--service-cluster-ip-range=${this.opts.serviceClusterIPRange ?? SERVICE_CLUSTER_IP_RANGE}`,
       '--v=1',
-    ]);
+    ];
+    const extra = this.opts.controllerManagerArgs ?? [];
+    const flagName = (a: string) => a.split('=')[0];
+    const overridden = new Set(extra.map(flagName));
+    const proc = this.spawnLogged('kube-controller-manager', [...defaults.filter((a) => !overridden.has(flagName(a))), ...extra]);
     // Ready when it has created the default ServiceAccount (its controllers are running).
     await this.waitReady(proc, 'the default ServiceAccount', async () => {
       const r = await get(`${this.server}/api/v1/namespaces/default/serviceaccounts/default`, {
@@ -358,6 +381,11 @@ export class ControlPlane {
       });
       return r.status === 200;
     });
+  }
+
+  /** Pids of the running components, so that a supervisor killed hard can still be cleaned up after. */
+  processes(): Array<{ name: string; pid: number }> {
+    return [...this.procs.values()].flatMap((p) => (p.child.pid === undefined ? [] : [{ name: p.name, pid: p.child.pid }]));
   }
 
   /** etcd's current revision (via its JSON gateway, so no etcdctl is needed). */
@@ -381,7 +409,7 @@ export class ControlPlane {
     this.procs.delete(name);
     if (p.child.exitCode === null && p.child.signalCode === null) {
       p.child.kill('SIGCONT'); // a paused process cannot handle SIGTERM
-      p.child.kill('SIGTERM');
+      p.child.kill(graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
       const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
       await p.exited;
       clearTimeout(timer);
