@@ -7,20 +7,32 @@ export interface Cidr4 {
   readonly prefix: number;
 }
 
-const OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
-
-/** The address as an unsigned 32-bit number, or undefined if `text` is not a dotted quad. */
+/**
+ * The address as an unsigned 32-bit number, or undefined if `text` is not a dotted quad. A loop over
+ * char codes rather than split + regex: it runs for every endpoint and in every sort comparison, and
+ * at 30k Services × 10 endpoints the regex version was the model's largest cost.
+ */
 export function parseIPv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
   let value = 0;
-  for (const part of parts) {
-    if (!OCTET.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = value * 256 + octet;
+  let octets = 0;
+  let octet = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // the end closes the last octet like a '.'
+    if (c === 46) {
+      if (digits === 0 || octet > 255 || ++octets > 4) return undefined;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return undefined; // a leading zero ("01") is not canonical
+      if (++digits > 3) return undefined;
+      octet = octet * 10 + (c - 48);
+    } else {
+      return undefined;
+    }
   }
-  return value;
+  return octets === 4 ? value : undefined;
 }
 
 export function formatIPv4(value: number): string {
