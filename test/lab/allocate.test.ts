@@ -46,7 +46,7 @@ test('an explicit clusterIP is honoured, and a taken or out-of-range one is refu
     instanceOf: InvalidObjectError,
     message: 'Service "b" is invalid: spec.clusterIP: Invalid value: "198.19.0.10": provided IP is already allocated (to default/a)',
   });
-  t.throws(() => allocateService(service('c', { clusterIP: '10.0.0.1' }), undefined, [a!]), { message: /not in the valid range.*198\.19\.0\.0\/17/ });
+  t.throws(() => allocateService(service('c', { clusterIP: '198.18.0.1' }), undefined, [a!]), { message: /not in the valid range.*198\.19\.0\.0\/17/ });
   t.throws(() => allocateService(service('d', { clusterIP: '198.19.0.0' }), undefined, [a!]), { message: /not in the valid range/ });
   t.throws(() => allocateService(service('e', { clusterIP: 'banana' }), undefined, [a!]), { message: /must be a valid IP/ });
   // The dynamic allocator steps over explicit addresses.
