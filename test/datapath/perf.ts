@@ -24,36 +24,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { native, type BpfProgramNative } from '../../ts/addon/index.js';
-import { IPPROTO, SvcKind, SvcScope, backend4, svc4Key, svc4Value, u32, type DatapathConfig } from '../../ts/abi/index.js';
+import type { DatapathConfig } from '../../ts/abi/index.js';
 import { loadDatapath, type Datapath, type DatapathProgramKey } from '../../ts/dataplane/loader.js';
+import { fillClusterIpServices } from '../../ts/bench/fill-services.js';
 import { buildPacket } from '../../ts/packet/index.js';
 import { NET, defaultConfig } from './_net.js';
 import { fromPeer, tcp } from './_packets.js';
 
 const repeat = Number(process.argv[2] ?? 200_000);
 const samples = 20_000;
-
-/** n ClusterIP services 198.19.x.y:80, 2 backends each; service 0 is NET.clusterIp, whose
- * backends are NET.clusterIp:80 itself when `identity`. */
-function fill(dp: Datapath, n: number, identity: boolean): void {
-  const bKeys = Buffer.alloc(2 * n * 4), bVals = Buffer.alloc(2 * n * backend4.size);
-  const sKeys = Buffer.alloc(3 * n * svc4Key.size), sVals = Buffer.alloc(3 * n * svc4Value.size);
-  for (let i = 0; i < n; i++) {
-    const addr = i === 0 ? NET.clusterIp : `198.19.${1 + (i >> 8)}.${i & 0xff}`; // never NET.clusterIp
-    for (let b = 0; b < 2; b++) {
-      const id = 2 * i + b + 1;
-      bKeys.set(u32.encode(id), 4 * (2 * i + b));
-      const be = identity && i === 0 ? { addr, port: 80 } : { addr: `198.18.${130 + b}.${(i % 250) + 1}`, port: 8080 };
-      backend4.encodeInto({ ...be, proto: IPPROTO.TCP }, bVals, backend4.size * (2 * i + b));
-      svc4Key.encodeInto({ addr, port: 80, proto: IPPROTO.TCP, scope: SvcScope.ALL, backend_slot: b + 1 }, sKeys, svc4Key.size * (3 * i + b));
-      svc4Value.encodeInto({ backend_id: id, svc_id: i + 1 }, sVals, svc4Value.size * (3 * i + b));
-    }
-    svc4Key.encodeInto({ addr, port: 80, proto: IPPROTO.TCP, scope: SvcScope.ALL, backend_slot: 0 }, sKeys, svc4Key.size * (3 * i + 2));
-    svc4Value.encodeInto({ svc_id: i + 1, count: 2, kind: SvcKind.CLUSTER_IP }, sVals, svc4Value.size * (3 * i + 2));
-  }
-  dp.maps.backends.raw.updateBatch(bKeys, bVals, 2 * n);
-  dp.maps.svc4.raw.updateBatch(sKeys, sVals, 3 * n);
-}
 
 type Case = { name: string; prog: DatapathProgramKey; packet: (i: number) => Buffer; warmup?: Buffer; single?: boolean };
 
@@ -65,7 +44,7 @@ async function measure(services: number, config: DatapathConfig, identity: boole
   let dp: Datapath | undefined;
   try {
     dp = await loadDatapath({ pinDir, config: { ...defaultConfig, ...config } });
-    fill(dp, services, identity);
+    fillClusterIpServices(dp, services, NET.clusterIp, identity);
     const out: Record<string, number> = {};
     for (const c of cases) {
       const p = dp.programs[c.prog];

@@ -13,9 +13,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { IPPROTO, SvcKind, SvcScope, backend4, svc4Key, svc4Value, u32, type DatapathConfig } from '../../abi/index.js';
+import type { DatapathConfig } from '../../abi/index.js';
 import { native, type BpfProgramNative } from '../../addon/index.js';
 import { loadDatapath, type Datapath, type DatapathProgramKey } from '../../dataplane/loader.js';
+import { fillClusterIpServices } from '../fill-services.js';
 import { runId } from '../../lab/netns.js';
 import { buildPacket, type PacketSpec, type TcpFlagName } from '../../packet/index.js';
 import type { Progress } from '../progress.js';
@@ -51,27 +52,6 @@ const packets = {
   xOther: tcp(CLIENT, 40002, '198.18.0.50', 22, ['ACK'], PEER_MAC, 'x'.repeat(64)),
 };
 
-/** n ClusterIP Services 198.19.x.y:80 with 2 backends each; Service 0 is CLUSTER_IP, its backends itself. */
-function fill(dp: Datapath, n: number): void {
-  const bKeys = Buffer.alloc(2 * n * 4), bVals = Buffer.alloc(2 * n * backend4.size);
-  const sKeys = Buffer.alloc(3 * n * svc4Key.size), sVals = Buffer.alloc(3 * n * svc4Value.size);
-  for (let i = 0; i < n; i++) {
-    const addr = i === 0 ? CLUSTER_IP : `198.19.${1 + (i >> 8)}.${i & 0xff}`;
-    for (let b = 0; b < 2; b++) {
-      const id = 2 * i + b + 1;
-      bKeys.set(u32.encode(id), 4 * (2 * i + b));
-      const be = i === 0 ? { addr, port: 80 } : { addr: `198.18.${130 + b}.${(i % 250) + 1}`, port: 8080 };
-      backend4.encodeInto({ ...be, proto: IPPROTO.TCP }, bVals, backend4.size * (2 * i + b));
-      svc4Key.encodeInto({ addr, port: 80, proto: IPPROTO.TCP, scope: SvcScope.ALL, backend_slot: b + 1 }, sKeys, svc4Key.size * (3 * i + b));
-      svc4Value.encodeInto({ backend_id: id, svc_id: i + 1 }, sVals, svc4Value.size * (3 * i + b));
-    }
-    svc4Key.encodeInto({ addr, port: 80, proto: IPPROTO.TCP, scope: SvcScope.ALL, backend_slot: 0 }, sKeys, svc4Key.size * (3 * i + 2));
-    svc4Value.encodeInto({ svc_id: i + 1, count: 2, kind: SvcKind.CLUSTER_IP }, sVals, svc4Value.size * (3 * i + 2));
-  }
-  dp.maps.backends.raw.updateBatch(bKeys, bVals, 2 * n);
-  dp.maps.svc4.raw.updateBatch(sKeys, sVals, 3 * n);
-}
-
 interface Case {
   name: string;
   prog: DatapathProgramKey;
@@ -89,7 +69,7 @@ async function withDatapath<T>(services: number, extra: DatapathConfig, fn: (dp:
   try {
     execFileSync('ip', ['netns', 'add', ns]);
     dp = await loadDatapath({ pinDir, config: { ...config, ...extra } });
-    fill(dp, services);
+    fillClusterIpServices(dp, services, CLUSTER_IP, true);
     return fn(dp, `/run/netns/${ns}`);
   } finally {
     dp?.close();
