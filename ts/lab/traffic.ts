@@ -106,6 +106,9 @@ export class StreamConnection {
     this.child = spawn('ip', ['netns', 'exec', netns, process.execPath, HOSTNAME_CLIENT, 'stream', JSON.stringify(args)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
+    // The client may exit on its own (its server went away) just before stop() writes to it: the
+    // write then fails with EPIPE, which says nothing the 'close' handler below does not.
+    this.child.stdin!.on('error', () => {});
     let onConnected: (v: { backend: string; local: string }) => void;
     let onConnectFailed: (e: Error) => void;
     this.connected = new Promise((resolve, reject) => {
