@@ -5,7 +5,7 @@ import { checkProxyConfig, selectNodePortAddresses, splitClusterCIDR, type NodeI
 import { collectEndpoints, compareEndpoints, portKey, serviceKey, type EndpointInfo } from './endpoints.js';
 import { IdAllocator } from './ids.js';
 import { compareIPv4Text, isIPv6, parseCidr4, parseIPv4 } from './ip.js';
-import { ProblemList } from './problems.js';
+import { ProblemList, type Problem } from './problems.js';
 import { isProxied, parseService, serviceNamespace, type ServiceInfo, type ServicePortInfo } from './service.js';
 import type {
   DesiredBackend,
@@ -42,7 +42,7 @@ export function backendKey(address: string, port: number, protocol: Protocol): s
   return `${address}:${port}/${protocol}`;
 }
 
-interface GroupDraft {
+export interface GroupDraft {
   readonly key: string;
   readonly service: ServicePortRef;
   readonly scope: Scope;
@@ -54,14 +54,14 @@ interface GroupDraft {
   readonly internalKey: string | null;
 }
 
-interface FrontendDraft {
+export interface FrontendDraft {
   readonly kind: FrontendKind;
   readonly address: string;
   readonly port: number;
   readonly group: GroupDraft;
 }
 
-interface BackendDraft {
+export interface BackendDraft {
   readonly address: string;
   readonly port: number;
   readonly protocol: Protocol;
@@ -78,20 +78,9 @@ interface BackendDraft {
 export function computeDesiredState(input: ModelInput): DesiredState {
   const { node, config } = input;
   const problems = new ProblemList();
-  for (const problem of checkProxyConfig(config)) problems.add(problem);
-  for (const address of node.addresses) {
-    if (parseIPv4(address) === undefined) {
-      problems.add({
-        kind: 'Node',
-        namespace: '',
-        name: node.name,
-        reason: isIPv6(address) ? `address ${address} skipped: IPv6 is not supported yet` : `address ${JSON.stringify(address)} is not an IP address`,
-      });
-    }
-  }
+  for (const problem of nodeAndConfigProblems(node, config)) problems.add(problem);
   const nodePortAddresses = selectNodePortAddresses(node, config);
-  const clusterCIDRs = splitClusterCIDR(config.clusterCIDR).filter((cidr) => parseCidr4(cidr) !== undefined);
-  const clusterIPMasquerade: Masquerade = config.masqueradeAll ? 'all' : clusterCIDRs.length > 0 ? 'outsideClusterCIDR' : 'none';
+  const clusterIPMasquerade = clusterIPMasqueradeOf(config);
 
   const endpointsByService = collectEndpoints(input.endpointSlices, node.name, problems);
   const groups = new Map<string, GroupDraft>();
@@ -151,7 +140,7 @@ export function computeDesiredState(input: ModelInput): DesiredState {
   const desiredBackends: DesiredBackend[] = [...backends]
     .filter(([key]) => backendIds.get(key) !== undefined)
     .map(([key, draft]) => ({ id: backendIds.get(key)!, key, ...draft }))
-    .sort((a, b) => compareEndpoints(a, b) || compareText(a.protocol, b.protocol));
+    .sort(compareBackends);
 
   return {
     frontends: desiredFrontends,
@@ -161,6 +150,36 @@ export function computeDesiredState(input: ModelInput): DesiredState {
     nodePortAddresses,
     problems: problems.sorted(),
     ids: { services: serviceIds.snapshot(), backends: backendIds.snapshot() },
+  };
+}
+
+/** What is wrong with the node or the config, whatever the Services. */
+export function nodeAndConfigProblems(node: NodeInfo, config: ProxyConfig): Problem[] {
+  const problems = [...checkProxyConfig(config)];
+  for (const address of node.addresses) {
+    if (parseIPv4(address) === undefined) {
+      problems.push({
+        kind: 'Node',
+        namespace: '',
+        name: node.name,
+        reason: isIPv6(address) ? `address ${address} skipped: IPv6 is not supported yet` : `address ${JSON.stringify(address)} is not an IP address`,
+      });
+    }
+  }
+  return problems;
+}
+
+export function clusterIPMasqueradeOf(config: ProxyConfig): Masquerade {
+  const clusterCIDRs = splitClusterCIDR(config.clusterCIDR).filter((cidr) => parseCidr4(cidr) !== undefined);
+  return config.masqueradeAll ? 'all' : clusterCIDRs.length > 0 ? 'outsideClusterCIDR' : 'none';
+}
+
+export function duplicateServiceProblem(copy: V1Service): Problem {
+  return {
+    kind: 'Service',
+    namespace: serviceNamespace(copy),
+    name: copy.metadata?.name ?? '',
+    reason: 'Service listed more than once; all copies ignored',
   };
 }
 
@@ -177,18 +196,13 @@ function uniqueServices(services: readonly V1Service[], problems: ProblemList): 
     if (copies.length === 1) {
       unique.push(copies[0]!);
     } else {
-      problems.add({
-        kind: 'Service',
-        namespace: serviceNamespace(copies[0]!),
-        name: copies[0]!.metadata?.name ?? '',
-        reason: 'Service listed more than once; all copies ignored',
-      });
+      problems.add(duplicateServiceProblem(copies[0]!));
     }
   }
   return unique;
 }
 
-function addBackend(backends: Map<string, BackendDraft>, ep: EndpointInfo, protocol: Protocol): void {
+export function addBackend(backends: Map<string, BackendDraft>, ep: EndpointInfo, protocol: Protocol): void {
   const key = backendKey(ep.address, ep.port, protocol);
   const existing = backends.get(key);
   // The same ip:port can appear under several Services; a local claim wins, as in kube-proxy.
@@ -197,7 +211,7 @@ function addBackend(backends: Map<string, BackendDraft>, ep: EndpointInfo, proto
   }
 }
 
-function groupsForPort(
+export function groupsForPort(
   info: ServiceInfo,
   port: ServicePortInfo,
   endpoints: readonly EndpointInfo[],
@@ -233,7 +247,7 @@ function groupsForPort(
   return { internal, external };
 }
 
-function frontendsForPort(
+export function frontendsForPort(
   info: ServiceInfo,
   port: ServicePortInfo,
   internal: GroupDraft,
@@ -260,31 +274,43 @@ function frontendsForPort(
 function resolveFrontendConflicts(frontends: readonly FrontendDraft[], problems: ProblemList): FrontendDraft[] {
   const byKey = new Map<string, FrontendDraft[]>();
   for (const frontend of frontends) {
-    const key = `${frontend.address}:${frontend.port}/${frontend.group.service.protocol}`;
+    const key = frontendClaimKey(frontend);
     byKey.set(key, [...(byKey.get(key) ?? []), frontend]);
   }
   const kept: FrontendDraft[] = [];
   for (const [key, claims] of byKey) {
-    const ordered = [...claims].sort(
-      (a, b) => compareText(servicePortName(a.group.service), servicePortName(b.group.service)) || compareText(a.kind, b.kind),
-    );
+    const ordered = orderFrontendClaims(claims);
     const winner = ordered[0]!;
     kept.push(winner);
-    for (const loser of ordered.slice(1)) {
-      const ref = loser.group.service;
-      problems.add({
-        kind: 'Service',
-        namespace: ref.namespace,
-        name: ref.name,
-        port: ref.portName === '' ? String(loser.port) : ref.portName,
-        reason: `${loser.kind} frontend ${key} is already used by ${servicePortName(winner.group.service)}; ignored`,
-      });
-    }
+    for (const loser of ordered.slice(1)) problems.add(frontendConflictProblem(key, loser, winner));
   }
   return kept;
 }
 
-function toDesiredService(group: GroupDraft, serviceIds: IdAllocator, backendIds: IdAllocator): DesiredService {
+/** address:port/protocol: what two frontends must not share. */
+export function frontendClaimKey(frontend: FrontendDraft): string {
+  return `${frontend.address}:${frontend.port}/${frontend.group.service.protocol}`;
+}
+
+/** Claims on one frontend key, the winner first. */
+export function orderFrontendClaims(claims: readonly FrontendDraft[]): FrontendDraft[] {
+  return [...claims].sort(
+    (a, b) => compareText(servicePortName(a.group.service), servicePortName(b.group.service)) || compareText(a.kind, b.kind),
+  );
+}
+
+export function frontendConflictProblem(key: string, loser: FrontendDraft, winner: FrontendDraft): Problem {
+  const ref = loser.group.service;
+  return {
+    kind: 'Service',
+    namespace: ref.namespace,
+    name: ref.name,
+    port: ref.portName === '' ? String(loser.port) : ref.portName,
+    reason: `${loser.kind} frontend ${key} is already used by ${servicePortName(winner.group.service)}; ignored`,
+  };
+}
+
+export function toDesiredService(group: GroupDraft, serviceIds: IdAllocator, backendIds: IdAllocator): DesiredService {
   return {
     id: serviceIds.get(group.key)!,
     key: group.key,
@@ -303,7 +329,7 @@ function toDesiredService(group: GroupDraft, serviceIds: IdAllocator, backendIds
   };
 }
 
-function toDesiredFrontend(frontend: FrontendDraft, serviceId: number, clusterIPMasquerade: Masquerade): DesiredFrontend {
+export function toDesiredFrontend(frontend: FrontendDraft, serviceId: number, clusterIPMasquerade: Masquerade): DesiredFrontend {
   const { group, kind, address, port } = frontend;
   const { info, categorized } = group;
   const external = kind !== 'ClusterIP';
@@ -333,7 +359,7 @@ function toDesiredFrontend(frontend: FrontendDraft, serviceId: number, clusterIP
  * kube-proxy's LocalReadyEndpoints: distinct IPs (not ip:port) of ready endpoints on this node
  * over all ports of the Service. Terminating endpoints are not ready, so they count 0 → 503.
  */
-function localReadyIPs(serviceEndpoints: ReadonlyMap<string, readonly EndpointInfo[]>): number {
+export function localReadyIPs(serviceEndpoints: ReadonlyMap<string, readonly EndpointInfo[]>): number {
   const ips = new Set<string>();
   for (const endpoints of serviceEndpoints.values()) {
     for (const ep of endpoints) if (ep.local && ep.ready) ips.add(ep.address);
@@ -342,23 +368,36 @@ function localReadyIPs(serviceEndpoints: ReadonlyMap<string, readonly EndpointIn
 }
 
 function uniqueHealthChecks(checks: readonly DesiredHealthCheck[], problems: ProblemList): DesiredHealthCheck[] {
-  const sorted = [...checks].sort((a, b) => a.port - b.port || compareText(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+  const sorted = [...checks].sort(compareHealthChecks);
   return sorted.filter((check, index) => {
     const previous = sorted[index - 1];
     if (previous === undefined || previous.port !== check.port) return true;
-    problems.add({
-      kind: 'Service',
-      namespace: check.namespace,
-      name: check.name,
-      reason: `healthCheckNodePort ${check.port} is already used by ${previous.namespace}/${previous.name}; no health check served`,
-    });
+    problems.add(healthCheckConflictProblem(check, previous));
     return false;
   });
 }
 
+/** By port, then by Service: on a shared port the first one serves. */
+export function compareHealthChecks(a: DesiredHealthCheck, b: DesiredHealthCheck): number {
+  return a.port - b.port || compareText(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`);
+}
+
+export function healthCheckConflictProblem(check: DesiredHealthCheck, winner: DesiredHealthCheck): Problem {
+  return {
+    kind: 'Service',
+    namespace: check.namespace,
+    name: check.name,
+    reason: `healthCheckNodePort ${check.port} is already used by ${winner.namespace}/${winner.name}; no health check served`,
+  };
+}
+
+export function compareBackends(a: DesiredBackend, b: DesiredBackend): number {
+  return compareEndpoints(a, b) || compareText(a.protocol, b.protocol);
+}
+
 const KIND_ORDER: Record<FrontendKind, number> = { ClusterIP: 0, ExternalIP: 1, LoadBalancer: 2, NodePort: 3 };
 
-function compareFrontends(a: DesiredFrontend, b: DesiredFrontend): number {
+export function compareFrontends(a: DesiredFrontend, b: DesiredFrontend): number {
   return (
     KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
     compareIPv4Text(a.address, b.address) ||
@@ -367,6 +406,6 @@ function compareFrontends(a: DesiredFrontend, b: DesiredFrontend): number {
   );
 }
 
-function compareText(a: string, b: string): number {
+export function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

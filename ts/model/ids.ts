@@ -68,8 +68,20 @@ export class IdAllocator {
   /** Makes `liveKeys` exactly the assigned keys. */
   sync(liveKeys: Iterable<string>): IdSyncResult {
     const live = new Set(liveKeys);
-    const added = [...live].filter((key) => !this.byKey.has(key)).sort(compareKeys);
-    const removed = [...this.byKey.keys()].filter((key) => !live.has(key)).sort(compareKeys);
+    const added = [...live].filter((key) => !this.byKey.has(key));
+    const removed = [...this.byKey.keys()].filter((key) => !live.has(key));
+    return this.update(added, removed);
+  }
+
+  /**
+   * The same step as sync() when only some keys changed: `added` become assigned, `removed` stop
+   * being (keys already in that state are ignored). sync(live) ≡ update(live − assigned,
+   * assigned − live), which is what lets the incremental model keep the ids a full computation
+   * would give.
+   */
+  update(addedKeys: Iterable<string>, removedKeys: Iterable<string>): IdSyncResult {
+    const added = [...new Set(addedKeys)].filter((key) => !this.byKey.has(key)).sort(compareKeys);
+    const removed = [...new Set(removedKeys)].filter((key) => this.byKey.has(key)).sort(compareKeys);
     const exhausted: string[] = [];
     // Allocate before releasing: an id freed in this sync is never handed out in the same sync.
     for (const key of added) {

@@ -20,3 +20,4 @@ export { collectEndpoints, type EndpointInfo } from './endpoints.js';
 export { isProxied, parseService, type ServiceInfo, type ServicePortInfo } from './service.js';
 export * from './ip.js';
 export * from './types.js';
+export { IncrementalModel, type ItemChange, type ModelChanges, type ModelDelta, type ModelSummary, type ObjectChange } from './incremental.js';

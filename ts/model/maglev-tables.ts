@@ -8,7 +8,7 @@ import type { DesiredBackend, DesiredService } from './types.js';
  */
 export function maglevTableFor(
   service: DesiredService,
-  backendsById: ReadonlyMap<number, DesiredBackend>,
+  backendsById: Pick<ReadonlyMap<number, DesiredBackend>, 'get'>,
   size: number,
 ): Uint32Array | undefined {
   if (!service.maglev || service.backends.length === 0) return undefined;

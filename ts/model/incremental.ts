@@ -1,0 +1,611 @@
+/**
+ * The desired state kept up to date change by change: what the agent's sync loop uses, so that one
+ * changed Service among 30 000 costs work for that Service only. computeDesiredState
+ * (desired-state.ts) stays the specification, rule by rule; this class applies the same rules (the
+ * same functions) per Service and keeps the cross-Service decisions as indexes that only the
+ * touched keys are re-decided in:
+ *
+ *   - a Service's fragment: its groups, frontend claims, backend claims and health check, computed
+ *     from the Service and the endpoints of the slices that name it;
+ *   - frontend claims by address:port/protocol (the winner is the first service port by name);
+ *   - backend claims by ip:port/protocol (a claim saying "local" wins, else the first Service);
+ *   - health check claims by port; external groups live while they win at least one frontend;
+ *   - ids, allocated and released per batch exactly as IdAllocator.sync does for a full run.
+ *
+ * test/model/incremental.test.ts checks that any sequence of batches gives the state a full
+ * computation gives from the same objects and previous ids.
+ */
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+
+import type { NodeInfo, ProxyConfig } from './config.js';
+import { selectNodePortAddresses } from './config.js';
+import {
+  addBackend,
+  backendKey,
+  clusterIPMasqueradeOf,
+  compareBackends,
+  compareFrontends,
+  compareHealthChecks,
+  compareText,
+  duplicateServiceProblem,
+  frontendClaimKey,
+  frontendConflictProblem,
+  frontendsForPort,
+  groupsForPort,
+  healthCheckConflictProblem,
+  localReadyIPs,
+  nodeAndConfigProblems,
+  orderFrontendClaims,
+  toDesiredFrontend,
+  toDesiredService,
+  type BackendDraft,
+  type FrontendDraft,
+  type GroupDraft,
+} from './desired-state.js';
+import { collectEndpoints, LABEL_SERVICE_NAME, portKey, serviceKey, type EndpointInfo, type ServiceEndpoints } from './endpoints.js';
+import { IdAllocator } from './ids.js';
+import { ProblemList, type Problem } from './problems.js';
+import { isProxied, parseService, serviceNamespace } from './service.js';
+import type { DesiredBackend, DesiredFrontend, DesiredHealthCheck, DesiredService, DesiredState, IdState, Masquerade } from './types.js';
+
+/** One object's change, as the change trackers report it. */
+export interface ObjectChange<T> {
+  readonly previous: T | undefined;
+  readonly current: T | undefined;
+}
+
+export interface ModelChanges {
+  readonly services?: Iterable<ObjectChange<V1Service>>;
+  readonly endpointSlices?: Iterable<ObjectChange<V1EndpointSlice>>;
+}
+
+/** Before and after of one output item; an absent side means it did not (does not) exist. */
+export interface ItemChange<T> {
+  readonly before: T | undefined;
+  readonly after: T | undefined;
+}
+
+/** What one batch changed in the desired state, by key. Items listed may be unchanged. */
+export interface ModelDelta {
+  readonly frontends: ReadonlyMap<string, ItemChange<DesiredFrontend>>;
+  readonly services: ReadonlyMap<string, ItemChange<DesiredService>>;
+  readonly backends: ReadonlyMap<string, ItemChange<DesiredBackend>>;
+  readonly healthChecksChanged: boolean;
+  readonly problemsChanged: boolean;
+}
+
+/** Counts the agent reports after every sync, without materializing the whole state. */
+export interface ModelSummary {
+  frontends: number;
+  services: number;
+  backends: number;
+  /** Groups with a Local policy and no local endpoint, by scope. */
+  noLocalEndpoints: { internal: number; external: number };
+}
+
+interface Fragment {
+  readonly problems: readonly Problem[];
+  readonly groups: readonly GroupDraft[];
+  readonly frontends: readonly FrontendDraft[];
+  readonly backends: ReadonlyMap<string, BackendDraft>;
+  readonly healthCheck: DesiredHealthCheck | null;
+}
+
+const EMPTY_FRAGMENT: Fragment = { problems: [], groups: [], frontends: [], backends: new Map(), healthCheck: null };
+
+interface SliceEndpoints {
+  readonly byPort: ServiceEndpoints;
+  readonly problems: readonly Problem[];
+}
+
+function sliceId(slice: V1EndpointSlice): string {
+  return `${slice.metadata?.namespace || 'default'}/${slice.metadata?.name ?? ''}`;
+}
+
+function serviceKeyOf(service: V1Service): string {
+  return serviceKey(serviceNamespace(service), service.metadata?.name ?? '');
+}
+
+/** The Service a slice's endpoints count for, when they count at all. */
+function sliceService(copies: readonly V1EndpointSlice[]): string | undefined {
+  if (copies.length !== 1) return undefined;
+  const slice = copies[0]!;
+  const name = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
+  if (name === undefined || name === '') return undefined;
+  return serviceKey(slice.metadata?.namespace || 'default', name);
+}
+
+function replaceCopy<T>(copies: readonly T[], previous: T | undefined, current: T | undefined): T[] {
+  const out = [...copies];
+  if (previous !== undefined) {
+    const i = out.indexOf(previous);
+    if (i >= 0) out.splice(i, 1);
+    // A previous copy we never saw (a tracker that replaced without telling): one copy per key.
+    else if (out.length === 1 && current !== undefined) out.splice(0, 1);
+  }
+  if (current !== undefined) out.push(current);
+  return out;
+}
+
+function isLocalWithoutEndpoints(s: DesiredService): boolean {
+  return s.trafficPolicy === 'Local' && s.action === 'drop';
+}
+
+export class IncrementalModel {
+  private readonly services = new Map<string, V1Service[]>();
+  private readonly slices = new Map<string, V1EndpointSlice[]>();
+  /** Service key → ids of the (single, labelled) slices naming it. */
+  private readonly slicesOfService = new Map<string, Set<string>>();
+  private readonly endpoints = new Map<string, SliceEndpoints>();
+  private readonly fragments = new Map<string, Fragment>();
+  private readonly groupDrafts = new Map<string, GroupDraft>();
+
+  private readonly frontendClaims = new Map<string, FrontendDraft[]>();
+  private readonly winners = new Map<string, FrontendDraft>();
+  private readonly conflictProblems = new Map<string, Problem[]>();
+  /** External group key → frontends it wins. */
+  private readonly wonFrontends = new Map<string, number>();
+  private readonly liveGroups = new Set<string>();
+
+  /** Backend key → claiming Service key → its claim. */
+  private readonly backendClaims = new Map<string, Map<string, BackendDraft>>();
+  private readonly healthClaims = new Map<number, DesiredHealthCheck[]>();
+  private readonly healthProblems = new Map<number, Problem[]>();
+
+  private readonly serviceIds: IdAllocator;
+  private readonly backendIds: IdAllocator;
+  /** Live keys the id ranges had no room for; retried on every batch. */
+  private readonly exhaustedServices = new Set<string>();
+  private readonly exhaustedBackends = new Set<string>();
+
+  private readonly frontendsOut = new Map<string, DesiredFrontend>();
+  /** Frontend claim key → key of the frontend it produced. */
+  private readonly frontendKeyOfClaim = new Map<string, string>();
+  private readonly servicesOut = new Map<string, DesiredService>();
+  private readonly backendsOut = new Map<string, DesiredBackend>();
+  private readonly backendKeyById = new Map<number, string>();
+  private readonly healthOut = new Map<number, DesiredHealthCheck>();
+  private noLocal = { internal: 0, external: 0 };
+
+  private readonly globalProblems: readonly Problem[];
+  private readonly nodePortAddresses: readonly string[];
+  private readonly masquerade: Masquerade;
+  private materialized: DesiredState | undefined;
+  private problemCache: readonly Problem[] | undefined;
+
+  private constructor(
+    readonly node: NodeInfo,
+    readonly config: ProxyConfig,
+    previousIds: IdState | undefined,
+  ) {
+    this.serviceIds = IdAllocator.from(previousIds?.services);
+    this.backendIds = IdAllocator.from(previousIds?.backends);
+    this.globalProblems = nodeAndConfigProblems(node, config);
+    this.nodePortAddresses = selectNodePortAddresses(node, config);
+    this.masquerade = clusterIPMasqueradeOf(config);
+  }
+
+  /** The model of these objects, as computeDesiredState computes it. */
+  static build(input: {
+    services: readonly V1Service[];
+    endpointSlices: readonly V1EndpointSlice[];
+    node: NodeInfo;
+    config: ProxyConfig;
+    previousIds?: IdState | undefined;
+  }): IncrementalModel {
+    const model = new IncrementalModel(input.node, input.config, input.previousIds);
+    model.update({
+      services: input.services.map((current) => ({ previous: undefined, current })),
+      endpointSlices: input.endpointSlices.map((current) => ({ previous: undefined, current })),
+    });
+    return model;
+  }
+
+  /** Applies one batch of changes; returns what it changed in the output. */
+  update(changes: ModelChanges): ModelDelta {
+    const endpointsDirty = new Set<string>();
+    const servicesDirty = new Set<string>();
+    let problemsChanged = false;
+
+    for (const { previous, current } of changes.endpointSlices ?? []) {
+      const obj = current ?? previous;
+      if (obj === undefined) continue;
+      const id = sliceId(obj);
+      const before = this.slices.get(id) ?? [];
+      const after = replaceCopy(before, previous, current);
+      const ownerBefore = sliceService(before);
+      const ownerAfter = sliceService(after);
+      if (after.length === 0) this.slices.delete(id);
+      else this.slices.set(id, after);
+      if (ownerBefore !== undefined) {
+        const set = this.slicesOfService.get(ownerBefore)!;
+        set.delete(id);
+        if (set.size === 0) this.slicesOfService.delete(ownerBefore);
+        endpointsDirty.add(ownerBefore);
+      }
+      if (ownerAfter !== undefined) {
+        let set = this.slicesOfService.get(ownerAfter);
+        if (set === undefined) this.slicesOfService.set(ownerAfter, (set = new Set()));
+        set.add(id);
+        endpointsDirty.add(ownerAfter);
+      }
+      // Problems of slices that count for no Service (duplicates, no label) live with the slice.
+      if (before.length > 0 && ownerBefore === undefined) problemsChanged = true;
+      if (after.length > 0 && ownerAfter === undefined) problemsChanged = true;
+    }
+    for (const { previous, current } of changes.services ?? []) {
+      const obj = current ?? previous;
+      if (obj === undefined) continue;
+      const key = serviceKeyOf(obj);
+      const after = replaceCopy(this.services.get(key) ?? [], previous, current);
+      if (after.length === 0) this.services.delete(key);
+      else this.services.set(key, after);
+      servicesDirty.add(key);
+    }
+
+    for (const key of endpointsDirty) {
+      const before = this.endpoints.get(key);
+      const ids = this.slicesOfService.get(key);
+      if (ids === undefined) this.endpoints.delete(key);
+      else {
+        const problems = new ProblemList();
+        const byService = collectEndpoints([...ids].map((id) => this.slices.get(id)![0]!), this.node.name, problems);
+        const entry = { byPort: byService.get(key) ?? new Map<string, EndpointInfo[]>(), problems: problems.sorted() };
+        this.endpoints.set(key, entry);
+        if (entry.problems.length > 0) problemsChanged = true;
+      }
+      if (before !== undefined && before.problems.length > 0) problemsChanged = true;
+      servicesDirty.add(key);
+    }
+
+    const touchedClaims = new Set<string>();
+    const touchedBackends = new Set<string>();
+    const touchedPorts = new Set<number>();
+    const dirtyGroups = new Set<string>();
+    for (const key of servicesDirty) {
+      const before = this.fragments.get(key) ?? EMPTY_FRAGMENT;
+      const after = this.fragmentOf(key);
+      if (after === EMPTY_FRAGMENT) this.fragments.delete(key);
+      else this.fragments.set(key, after);
+      if (before.problems.length > 0 || after.problems.length > 0) problemsChanged = true;
+
+      for (const f of before.frontends) {
+        const claimKey = frontendClaimKey(f);
+        const claims = this.frontendClaims.get(claimKey)!;
+        claims.splice(claims.indexOf(f), 1);
+        touchedClaims.add(claimKey);
+      }
+      for (const f of after.frontends) {
+        const claimKey = frontendClaimKey(f);
+        let claims = this.frontendClaims.get(claimKey);
+        if (claims === undefined) this.frontendClaims.set(claimKey, (claims = []));
+        claims.push(f);
+        touchedClaims.add(claimKey);
+      }
+      for (const backend of before.backends.keys()) {
+        this.backendClaims.get(backend)!.delete(key);
+        touchedBackends.add(backend);
+      }
+      for (const [backend, draft] of after.backends) {
+        let claims = this.backendClaims.get(backend);
+        if (claims === undefined) this.backendClaims.set(backend, (claims = new Map()));
+        claims.set(key, draft);
+        touchedBackends.add(backend);
+      }
+      if (before.healthCheck !== null) {
+        const claims = this.healthClaims.get(before.healthCheck.port)!;
+        claims.splice(claims.indexOf(before.healthCheck), 1);
+        touchedPorts.add(before.healthCheck.port);
+      }
+      if (after.healthCheck !== null) {
+        let claims = this.healthClaims.get(after.healthCheck.port);
+        if (claims === undefined) this.healthClaims.set(after.healthCheck.port, (claims = []));
+        claims.push(after.healthCheck);
+        touchedPorts.add(after.healthCheck.port);
+      }
+      for (const g of before.groups) {
+        this.groupDrafts.delete(g.key);
+        dirtyGroups.add(g.key);
+      }
+      for (const g of after.groups) {
+        this.groupDrafts.set(g.key, g);
+        dirtyGroups.add(g.key);
+      }
+    }
+
+    // Frontend conflicts, re-decided only where a claim came or went.
+    for (const claimKey of touchedClaims) {
+      const claims = this.frontendClaims.get(claimKey)!;
+      const oldWinner = this.winners.get(claimKey);
+      const hadProblems = this.conflictProblems.has(claimKey);
+      let newWinner: FrontendDraft | undefined;
+      if (claims.length === 0) {
+        this.frontendClaims.delete(claimKey);
+        this.winners.delete(claimKey);
+        this.conflictProblems.delete(claimKey);
+      } else {
+        const ordered = orderFrontendClaims(claims);
+        newWinner = ordered[0]!;
+        this.winners.set(claimKey, newWinner);
+        if (ordered.length > 1) this.conflictProblems.set(claimKey, ordered.slice(1).map((loser) => frontendConflictProblem(claimKey, loser, newWinner!)));
+        else this.conflictProblems.delete(claimKey);
+      }
+      if (hadProblems || this.conflictProblems.has(claimKey)) problemsChanged = true;
+      if (oldWinner === newWinner) continue;
+      if (oldWinner !== undefined && oldWinner.group.scope === 'external') this.countWin(oldWinner.group.key, -1);
+      if (newWinner !== undefined && newWinner.group.scope === 'external') this.countWin(newWinner.group.key, +1);
+      if (oldWinner !== undefined) dirtyGroups.add(oldWinner.group.key);
+      if (newWinner !== undefined) dirtyGroups.add(newWinner.group.key);
+    }
+
+    // Which groups and backends are live now, and their ids.
+    const addedGroups: string[] = [...this.exhaustedServices];
+    const removedGroups: string[] = [];
+    for (const key of dirtyGroups) {
+      const draft = this.groupDrafts.get(key);
+      const live = draft !== undefined && (draft.scope === 'internal' || (this.wonFrontends.get(key) ?? 0) > 0);
+      if (live && !this.liveGroups.has(key)) {
+        this.liveGroups.add(key);
+        addedGroups.push(key);
+      } else if (!live && this.liveGroups.has(key)) {
+        this.liveGroups.delete(key);
+        removedGroups.push(key);
+      }
+    }
+    const addedBackends: string[] = [...this.exhaustedBackends];
+    const removedBackends: string[] = [];
+    for (const key of touchedBackends) {
+      const claims = this.backendClaims.get(key)!;
+      if (claims.size === 0) {
+        this.backendClaims.delete(key);
+        removedBackends.push(key);
+      } else addedBackends.push(key);
+    }
+    const hadExhausted = this.exhaustedServices.size + this.exhaustedBackends.size > 0;
+    const groupIds = this.serviceIds.update(addedGroups.filter((k) => this.liveGroups.has(k)), removedGroups);
+    const backendIdsChanged = this.backendIds.update(
+      addedBackends.filter((k) => this.backendClaims.has(k)),
+      removedBackends,
+    );
+    this.exhaustedServices.clear();
+    this.exhaustedBackends.clear();
+    for (const key of groupIds.exhausted) this.exhaustedServices.add(key);
+    for (const key of backendIdsChanged.exhausted) this.exhaustedBackends.add(key);
+    if (hadExhausted || groupIds.exhausted.length + backendIdsChanged.exhausted.length > 0) problemsChanged = true;
+
+    // Outputs of everything touched.
+    const backends = new Map<string, ItemChange<DesiredBackend>>();
+    for (const key of touchedBackends) backends.set(key, this.emitBackend(key));
+    const services = new Map<string, ItemChange<DesiredService>>();
+    for (const key of dirtyGroups) services.set(key, this.emitService(key));
+    const frontends = new Map<string, ItemChange<DesiredFrontend>>();
+    for (const claimKey of touchedClaims) this.emitFrontend(claimKey, frontends);
+    // Keys that only now got an id: everything that names them is written again (rare: the id
+    // ranges were full). Slow, but exact.
+    if (hadExhausted) this.emitAll(frontends, services, backends);
+    const health = this.decideHealthChecks(touchedPorts);
+    const healthChecksChanged = health.changed;
+    if (health.problemsChanged) problemsChanged = true;
+
+    if (frontends.size + services.size + backends.size > 0 || healthChecksChanged || problemsChanged) this.materialized = undefined;
+    if (problemsChanged) this.problemCache = undefined;
+    return { frontends, services, backends, healthChecksChanged, problemsChanged };
+  }
+
+  /** The whole desired state, sorted as computeDesiredState sorts it (cached until a change). */
+  state(): DesiredState {
+    this.materialized ??= {
+      frontends: [...this.frontendsOut.values()].sort(compareFrontends),
+      services: [...this.servicesOut.values()].sort((a, b) => compareText(a.key, b.key)),
+      backends: [...this.backendsOut.values()].sort(compareBackends),
+      healthChecks: [...this.healthOut.values()].sort(compareHealthChecks),
+      nodePortAddresses: [...this.nodePortAddresses],
+      problems: this.problems(),
+      ids: this.ids(),
+    };
+    return this.materialized;
+  }
+
+  problems(): readonly Problem[] {
+    if (this.problemCache !== undefined) return this.problemCache;
+    const list = new ProblemList();
+    const add = (ps: Iterable<Problem>): void => {
+      for (const p of ps) list.add(p);
+    };
+    add(this.globalProblems);
+    for (const copies of this.slices.values()) add(this.sliceProblems(copies));
+    for (const entry of this.endpoints.values()) add(entry.problems);
+    for (const fragment of this.fragments.values()) add(fragment.problems);
+    for (const ps of this.conflictProblems.values()) add(ps);
+    for (const ps of this.healthProblems.values()) add(ps);
+    for (const key of this.exhaustedServices) add([{ kind: 'Config', namespace: '', name: 'service ids', reason: `no service id left for ${key}` }]);
+    for (const key of this.exhaustedBackends) add([{ kind: 'Config', namespace: '', name: 'backend ids', reason: `no backend id left for ${key}` }]);
+    this.problemCache = list.sorted();
+    return this.problemCache;
+  }
+
+  ids(): IdState {
+    return { services: this.serviceIds.snapshot(), backends: this.backendIds.snapshot() };
+  }
+
+  summary(): ModelSummary {
+    return {
+      frontends: this.frontendsOut.size,
+      services: this.servicesOut.size,
+      backends: this.backendsOut.size,
+      noLocalEndpoints: { ...this.noLocal },
+    };
+  }
+
+  healthChecks(): DesiredHealthCheck[] {
+    return [...this.healthOut.values()].sort(compareHealthChecks);
+  }
+
+  getNodePortAddresses(): readonly string[] {
+    return this.nodePortAddresses;
+  }
+
+  backendId(key: string): number | undefined {
+    return this.backendIds.get(key);
+  }
+
+  backendById(id: number): DesiredBackend | undefined {
+    const key = this.backendKeyById.get(id);
+    return key === undefined ? undefined : this.backendsOut.get(key);
+  }
+
+  /** Every current Service group by key (the syncer's view for metrics and `services`). */
+  service(key: string): DesiredService | undefined {
+    return this.servicesOut.get(key);
+  }
+
+  // ---- per Service ----
+
+  private fragmentOf(key: string): Fragment {
+    const copies = this.services.get(key) ?? [];
+    if (copies.length === 0) return EMPTY_FRAGMENT;
+    if (copies.length > 1) return { ...EMPTY_FRAGMENT, problems: [duplicateServiceProblem(copies[0]!)] };
+    const service = copies[0]!;
+    if (!isProxied(service, this.config.proxyName).proxied) return EMPTY_FRAGMENT;
+    const problems = new ProblemList();
+    const info = parseService(service, problems);
+    if (info === undefined) return { ...EMPTY_FRAGMENT, problems: problems.sorted() };
+    const serviceEndpoints = this.endpoints.get(key)?.byPort ?? new Map<string, EndpointInfo[]>();
+    const groups: GroupDraft[] = [];
+    const frontends: FrontendDraft[] = [];
+    const backends = new Map<string, BackendDraft>();
+    for (const port of info.ports) {
+      const endpoints = serviceEndpoints.get(portKey(port.ref.portName, port.ref.protocol)) ?? [];
+      for (const ep of endpoints) addBackend(backends, ep, port.ref.protocol);
+      const drafts = groupsForPort(info, port, endpoints, this.node);
+      groups.push(drafts.internal);
+      if (drafts.external !== null) groups.push(drafts.external);
+      frontends.push(...frontendsForPort(info, port, drafts.internal, drafts.external));
+    }
+    const healthCheck: DesiredHealthCheck | null =
+      info.healthCheckNodePort === null
+        ? null
+        : { port: info.healthCheckNodePort, namespace: info.namespace, name: info.name, localEndpoints: localReadyIPs(serviceEndpoints) };
+    return { problems: problems.sorted(), groups, frontends, backends, healthCheck };
+  }
+
+  private sliceProblems(copies: readonly V1EndpointSlice[]): Problem[] {
+    const slice = copies[0]!;
+    const namespace = slice.metadata?.namespace || 'default';
+    const name = slice.metadata?.name ?? '';
+    if (copies.length > 1) return [{ kind: 'EndpointSlice', namespace, name, reason: 'EndpointSlice listed more than once; all copies ignored' }];
+    if (sliceService(copies) === undefined) return [{ kind: 'EndpointSlice', namespace, name, reason: `no ${LABEL_SERVICE_NAME} label; ignored` }];
+    return [];
+  }
+
+  private countWin(groupKey: string, by: number): void {
+    const n = (this.wonFrontends.get(groupKey) ?? 0) + by;
+    if (n === 0) this.wonFrontends.delete(groupKey);
+    else this.wonFrontends.set(groupKey, n);
+  }
+
+  // ---- outputs ----
+
+  private emitBackend(key: string): ItemChange<DesiredBackend> {
+    const before = this.backendsOut.get(key);
+    const claims = this.backendClaims.get(key);
+    const id = this.backendIds.get(key);
+    let after: DesiredBackend | undefined;
+    if (claims !== undefined && id !== undefined) {
+      // In Service key order, the first claim saying "local", else the first: what the full
+      // computation's single pass over sorted Services keeps.
+      let chosen: BackendDraft | undefined;
+      for (const svc of claims.size === 1 ? claims.keys() : [...claims.keys()].sort(compareText)) {
+        const draft = claims.get(svc)!;
+        if (chosen === undefined || (draft.local && !chosen.local)) chosen = draft;
+      }
+      after = { id, key, ...chosen! };
+    }
+    if (before !== undefined) this.backendKeyById.delete(before.id);
+    if (after === undefined) this.backendsOut.delete(key);
+    else {
+      this.backendsOut.set(key, after);
+      this.backendKeyById.set(after.id, key);
+    }
+    return { before, after };
+  }
+
+  private emitService(key: string): ItemChange<DesiredService> {
+    const before = this.servicesOut.get(key);
+    const draft = this.groupDrafts.get(key);
+    const after =
+      draft !== undefined && this.liveGroups.has(key) && this.serviceIds.get(key) !== undefined
+        ? toDesiredService(draft, this.serviceIds, this.backendIds)
+        : undefined;
+    if (before !== undefined && isLocalWithoutEndpoints(before)) this.noLocal[before.scope]--;
+    if (after !== undefined && isLocalWithoutEndpoints(after)) this.noLocal[after.scope]++;
+    if (after === undefined) this.servicesOut.delete(key);
+    else this.servicesOut.set(key, after);
+    return { before, after };
+  }
+
+  private emitFrontend(claimKey: string, out: Map<string, ItemChange<DesiredFrontend>>): void {
+    const oldKey = this.frontendKeyOfClaim.get(claimKey);
+    const before = oldKey === undefined ? undefined : this.frontendsOut.get(oldKey);
+    const winner = this.winners.get(claimKey);
+    const id = winner === undefined ? undefined : this.serviceIds.get(winner.group.key);
+    const after = winner === undefined || id === undefined ? undefined : toDesiredFrontend(winner, id, this.masquerade);
+    if (oldKey !== undefined) {
+      this.frontendsOut.delete(oldKey);
+      this.frontendKeyOfClaim.delete(claimKey);
+      // The same claim key can change kind (ClusterIP → ExternalIP winner): two output keys.
+      if (after === undefined || after.key !== oldKey) out.set(oldKey, { before, after: undefined });
+    }
+    if (after !== undefined) {
+      this.frontendsOut.set(after.key, after);
+      this.frontendKeyOfClaim.set(claimKey, after.key);
+      out.set(after.key, { before: after.key === oldKey ? before : undefined, after });
+    }
+  }
+
+  private emitAll(
+    frontends: Map<string, ItemChange<DesiredFrontend>>,
+    services: Map<string, ItemChange<DesiredService>>,
+    backends: Map<string, ItemChange<DesiredBackend>>,
+  ): void {
+    for (const key of new Set([...this.backendClaims.keys(), ...this.backendsOut.keys()])) {
+      const change = this.emitBackend(key);
+      backends.set(key, { before: backends.get(key)?.before ?? change.before, after: change.after });
+    }
+    for (const key of new Set([...this.groupDrafts.keys(), ...this.servicesOut.keys()])) {
+      const change = this.emitService(key);
+      services.set(key, { before: services.get(key)?.before ?? change.before, after: change.after });
+    }
+    const again = new Map<string, ItemChange<DesiredFrontend>>();
+    for (const claimKey of new Set([...this.winners.keys(), ...this.frontendKeyOfClaim.keys()])) this.emitFrontend(claimKey, again);
+    for (const [key, change] of again) frontends.set(key, { before: frontends.get(key)?.before ?? change.before, after: change.after });
+  }
+
+  /** Re-decides health check ports: whether any served check, or any conflict, changed. */
+  private decideHealthChecks(ports: Iterable<number>): { changed: boolean; problemsChanged: boolean } {
+    let changed = false;
+    let problemsChanged = false;
+    for (const port of ports) {
+      const claims = this.healthClaims.get(port) ?? [];
+      const before = this.healthOut.get(port);
+      if (this.healthProblems.has(port)) problemsChanged = true;
+      if (claims.length === 0) {
+        this.healthClaims.delete(port);
+        this.healthOut.delete(port);
+        this.healthProblems.delete(port);
+        changed ||= before !== undefined;
+        continue;
+      }
+      const ordered = [...claims].sort(compareHealthChecks);
+      this.healthOut.set(port, ordered[0]!);
+      // As the full computation words it: each loser names the claim sorted just before it.
+      if (ordered.length > 1) this.healthProblems.set(port, ordered.slice(1).map((check, i) => healthCheckConflictProblem(check, ordered[i]!)));
+      else this.healthProblems.delete(port);
+      if (this.healthProblems.has(port)) problemsChanged = true;
+      changed ||= before !== ordered[0];
+    }
+    return { changed, problemsChanged };
+  }
+}
+
+export { backendKey };
