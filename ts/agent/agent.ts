@@ -24,7 +24,7 @@ import { splitBindAddress, type AgentConfig } from './config.js';
 import { registerDataplaneMetrics } from './dataplane-metrics.js';
 import { datapathConfigFor, loaderMapSizes } from './datapath-config.js';
 import { healthServer, listen, metricsServer, ProxierHealth, type Listening } from './health.js';
-import { HealthCheckNodePorts } from './healthcheck-nodeports.js';
+import { HealthCheckNodePorts, type HealthCheck } from './healthcheck-nodeports.js';
 import { defaultRouteInterface, interfaceAddresses, LinkMonitor } from './host-network.js';
 import { createLogger, type Logger } from './logger.js';
 import { AgentMetrics } from './metrics.js';
@@ -34,6 +34,8 @@ import { Syncer, type SyncOutcome } from './syncer.js';
 
 /** This process's own network namespace, for attachDatapath's setns (a no-op round trip). */
 const OWN_NETNS = '/proc/thread-self/ns/net';
+/** Every sync between full ones writes only what changed; kube-proxy's iptables mode: 1 h. */
+const FULL_SYNC_PERIOD_MS = 60 * 60 * 1000;
 
 export interface AgentDeps {
   /** The cluster source (default: the one the configuration names). */
@@ -62,6 +64,8 @@ export class Agent {
   readonly ready: Promise<void>;
   private markReady!: () => void;
   private isReady = false;
+  private lastFullSyncAt = 0;
+  private wantedHealthChecks: HealthCheck[] = [];
   private sourceSynced = false;
   private readonly log: Logger;
   private source!: ClusterSource;
@@ -294,14 +298,16 @@ export class Agent {
     const startedAt = Date.now();
     let outcome: SyncOutcome;
     try {
-      outcome = this.syncer.sync();
+      const full = Date.now() - this.lastFullSyncAt >= FULL_SYNC_PERIOD_MS;
+      outcome = this.syncer.sync({ full });
+      if (outcome.full) this.lastFullSyncAt = Date.now();
     } catch (e) {
       this.metrics.syncErrors.inc({ stage: 'sync' });
       this.metrics.syncs.inc({ reason, result: 'error' });
       this.log.error({ err: e, reason }, 'sync failed');
       throw e;
     }
-    const { state, result } = outcome;
+    const { result, summary } = outcome;
     const m = this.metrics;
     m.syncDuration.observe(outcome.durationMs / 1000);
     m.serviceChangesPending.set(this.syncer.services.pendingCount);
@@ -316,22 +322,27 @@ export class Agent {
       );
     }
     if (result.failures.length > 0) m.syncErrors.inc({ stage: 'apply' });
-    this.reportProblems(state.problems);
-    m.noLocalEndpoints.set({ traffic_policy: 'internal' }, state.services.filter((s) => s.scope === 'internal' && s.trafficPolicy === 'Local' && s.action === 'drop').length);
-    m.noLocalEndpoints.set({ traffic_policy: 'external' }, state.services.filter((s) => s.scope === 'external' && s.trafficPolicy === 'Local' && s.action === 'drop').length);
+    if (outcome.problemsChanged) this.reportProblems(outcome.problems);
+    m.noLocalEndpoints.set({ traffic_policy: 'internal' }, summary.noLocalEndpoints.internal);
+    m.noLocalEndpoints.set({ traffic_policy: 'external' }, summary.noLocalEndpoints.external);
 
     // Everything that could be written is: the proxy is up to date, whatever single entries failed.
     this.health.updated(startedAt);
     m.lastSync.setToCurrentTime();
     const now = Date.now();
     for (const t of outcome.triggerTimes) if (t <= now) m.networkProgrammingDuration.observe((now - t) / 1000);
-    await this.healthChecks.sync(state.healthChecks.map((h) => ({ port: h.port, namespace: h.namespace, name: h.name, localEndpoints: h.localEndpoints })));
+    if (outcome.healthChecks !== undefined) {
+      this.wantedHealthChecks = outcome.healthChecks.map((h) => ({ port: h.port, namespace: h.namespace, name: h.name, localEndpoints: h.localEndpoints }));
+    }
+    // Every sync: a port that could not be bound last time is tried again.
+    await this.healthChecks.sync(this.wantedHealthChecks);
     m.healthCheckNodePorts.set(this.healthChecks.ports().length);
 
     const fields = {
       reason,
-      frontends: state.frontends.length,
-      backends: state.backends.length,
+      full: outcome.full,
+      frontends: summary.frontends,
+      backends: summary.backends,
       written: result.written,
       deleted: result.deleted,
       failures: result.failures.length,

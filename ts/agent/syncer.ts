@@ -1,18 +1,31 @@
 /**
  * The sync path of the agent, kube-proxy's syncProxyRules: change trackers hold what the source
- * reported; a sync drains them, computes the desired state from every current object (a pure
- * function), turns it into map entries and lets the reconciler write the difference.
+ * reported; a sync drains them into the incremental model, turns what changed into map entries and
+ * lets the reconciler write them. Source handlers only record (`events`); nothing is computed there.
  *
- * Source handlers only record (`events`); nothing is computed there. The first sync of a Syncer
- * over maps a previous agent left rebuilds the id bookkeeping from them (recover-ids.ts), so that
- * an unchanged cluster means no writes at all.
+ * Most syncs are partial: only the Services and slices that changed are recomputed and written.
+ * A full sync (every entry diffed against the reconciler's shadow of the maps) runs on the first
+ * sync, when this node's own Node changes (locality, zone, node port addresses), when asked (the
+ * agent asks every fullSyncPeriod, like kube-proxy's hourly full resync) and after any failed
+ * write (the retry). The first sync of a Syncer over maps a previous agent left rebuilds the id
+ * bookkeeping from them (recover-ids.ts), so that an unchanged cluster means no writes at all.
  */
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 
+import { EntryTracker } from '../dataplane/entry-changes.js';
 import { computeEntries } from '../dataplane/entries.js';
 import type { Datapath } from '../dataplane/loader.js';
 import type { ApplyResult, Reconciler } from '../dataplane/reconciler.js';
-import { computeDesiredState, type DesiredState, type IdState, type ProxyConfig } from '../model/index.js';
+import {
+  computeDesiredState,
+  IncrementalModel,
+  type DesiredHealthCheck,
+  type DesiredState,
+  type IdState,
+  type ModelSummary,
+  type Problem,
+  type ProxyConfig,
+} from '../model/index.js';
 import { objectKey } from '../sources/source.js';
 import { ChangeTracker } from './change-tracker.js';
 import { nodeDeletionReason, nodeInfoFrom, type NodeView } from './node-info.js';
@@ -31,9 +44,16 @@ export interface SyncerOptions {
 }
 
 export interface SyncOutcome {
-  state: DesiredState;
+  /** Whole-state sync (every entry diffed) or partial (only what changed). */
+  full: boolean;
   result: ApplyResult;
   node: NodeView;
+  summary: ModelSummary;
+  /** Every current problem (the same list, unchanged, when problemsChanged is false). */
+  problems: readonly Problem[];
+  problemsChanged: boolean;
+  /** Health check node ports to serve, when they changed in this sync. */
+  healthChecks: DesiredHealthCheck[] | undefined;
   serviceChanges: number;
   endpointChanges: number;
   /** last-change-trigger-time of the EndpointSlices this sync applied (ms since epoch). */
@@ -49,7 +69,12 @@ export class Syncer {
   readonly nodes = new ChangeTracker<V1Node>(objectKey);
   private ids: IdState | undefined;
   private idsChecked: boolean;
-  private last: DesiredState | undefined;
+  private model: IncrementalModel | undefined;
+  /** The node view the model was built for. */
+  private modelNode = '';
+  private readonly entries: EntryTracker;
+  /** The last sync failed some write: the next one is full. */
+  private retryFull = false;
 
   constructor(
     private readonly dp: Datapath,
@@ -57,11 +82,12 @@ export class Syncer {
     private readonly opts: SyncerOptions,
   ) {
     this.idsChecked = opts.recoverIds === false;
+    this.entries = new EntryTracker(opts.proxy.maglevTableSize);
   }
 
-  /** The desired state of the last sync. */
+  /** The desired state of the last sync (materialized on demand, cached until a change). */
   get lastState(): DesiredState | undefined {
-    return this.last;
+    return this.model?.state();
   }
 
   /** This node's Node object, if the source has one. */
@@ -78,30 +104,46 @@ export class Syncer {
     return nodeDeletionReason(this.ownNode());
   }
 
-  sync(): SyncOutcome {
+  sync(opts: { full?: boolean } = {}): SyncOutcome {
     const started = performance.now();
-    const serviceChanges = this.services.drain().length;
+    const serviceChanges = this.services.drain();
     const endpointChanges = this.endpointSlices.drain();
     this.nodes.drain();
     const node = this.nodeView();
-    const services = this.services.current();
-    const endpointSlices = this.endpointSlices.current();
-    const compute = (previousIds: IdState | undefined) =>
-      computeDesiredState({ services, endpointSlices, node: node.info, config: this.opts.proxy, ...(previousIds ? { previousIds } : {}) });
+    const nodeKey = JSON.stringify(node.info);
 
     let recoveredIds = false;
-    if (!this.idsChecked) {
-      this.idsChecked = true;
-      const mapIds = readMapIds(this.dp);
-      if (mapIds.frontends.size > 0 || mapIds.backends.size > 0 || mapIds.maxServiceId > 0 || mapIds.maxBackendId > 0) {
-        this.ids = recoverIds(mapIds, compute);
-        recoveredIds = true;
+    let full = opts.full === true || this.retryFull;
+    let delta;
+    if (this.model === undefined || nodeKey !== this.modelNode) {
+      const services = this.services.current();
+      const endpointSlices = this.endpointSlices.current();
+      const input = { services, endpointSlices, node: node.info, config: this.opts.proxy };
+      if (!this.idsChecked) {
+        this.idsChecked = true;
+        const mapIds = readMapIds(this.dp);
+        if (mapIds.frontends.size > 0 || mapIds.backends.size > 0 || mapIds.maxServiceId > 0 || mapIds.maxBackendId > 0) {
+          this.ids = recoverIds(mapIds, (previousIds) => computeDesiredState({ ...input, previousIds }));
+          recoveredIds = true;
+        }
       }
+      this.model = IncrementalModel.build({ ...input, previousIds: this.model?.ids() ?? this.ids });
+      this.modelNode = nodeKey;
+      full = true;
+    } else {
+      delta = this.model.update({ services: serviceChanges, endpointSlices: endpointChanges });
     }
-    const state = compute(this.ids);
-    const result = this.reconciler.apply(computeEntries(state, this.opts.proxy.maglevTableSize));
-    this.ids = state.ids;
-    this.last = state;
+
+    const model = this.model;
+    let result: ApplyResult;
+    if (full || delta === undefined) {
+      const state = model.state();
+      result = this.reconciler.apply(computeEntries(state, this.opts.proxy.maglevTableSize));
+      this.entries.reset(state);
+    } else {
+      result = this.reconciler.applyChanges(this.entries.changes(delta, model));
+    }
+    this.retryFull = result.failures.length > 0;
 
     const triggerTimes: number[] = [];
     for (const c of endpointChanges) {
@@ -109,10 +151,14 @@ export class Syncer {
       if (Number.isFinite(t)) triggerTimes.push(t);
     }
     return {
-      state,
+      full,
       result,
       node,
-      serviceChanges,
+      summary: model.summary(),
+      problems: model.problems(),
+      problemsChanged: full || delta!.problemsChanged,
+      healthChecks: full || delta!.healthChecksChanged ? model.healthChecks() : undefined,
+      serviceChanges: serviceChanges.length,
       endpointChanges: endpointChanges.length,
       triggerTimes,
       recoveredIds,
@@ -120,4 +166,3 @@ export class Syncer {
     };
   }
 }
-

@@ -18,7 +18,8 @@ import { Cleanup } from '../lab/cleanup.js';
 import { mountPrivateBpffs } from '../lab/bpffs.js';
 import { runId } from '../lab/netns.js';
 import { whileRunning } from './interrupt.js';
-import { computeDesiredState, type IdState, type NodeInfo, type ProxyConfig } from '../model/index.js';
+import { EntryTracker } from '../dataplane/entry-changes.js';
+import { IncrementalModel, type NodeInfo, type ObjectChange, type ProxyConfig } from '../model/index.js';
 
 /** What a bpfproxy programming step is given: the same objects the baselines are generated from. */
 export interface ProgramInput {
@@ -78,7 +79,9 @@ export class BpfproxyPath {
     readonly mapSizes: Partial<Record<MapKey, number>>,
     /** The first sync, into empty maps. */
     readonly initial: ProgramTiming,
-    private ids: IdState | undefined,
+    private readonly model: IncrementalModel,
+    private readonly entryTracker: EntryTracker,
+    private current: ProgramInput,
   ) {}
 
   /**
@@ -93,7 +96,8 @@ export class BpfproxyPath {
     try {
       const pinDir = await mountPrivateBpffs(mkdtempSync(join(tmpdir(), `bpfproxy-bench-${runId()}-`)), cleanup);
       const t0 = performance.now();
-      const state = computeDesiredState(opts.input);
+      const model = IncrementalModel.build(opts.input);
+      const state = model.state();
       const t1 = performance.now();
       const entries = computeEntries(state, opts.input.config.maglevTableSize);
       const t2 = performance.now();
@@ -118,23 +122,30 @@ export class BpfproxyPath {
         deleted: result.deleted,
         failures: result.failures,
       };
-      return new BpfproxyPath(dp, reconciler, cleanup, pinDir, mapSizes, initial, state.ids);
+      const entryTracker = new EntryTracker(opts.input.config.maglevTableSize);
+      entryTracker.reset(state);
+      return new BpfproxyPath(dp, reconciler, cleanup, pinDir, mapSizes, initial, model, entryTracker, opts.input);
     } catch (e) {
       await cleanup.run().catch(() => {});
       throw e;
     }
   }
 
-  /** One sync as the agent does it: the whole model, then only the changed entries written. */
+  /**
+   * One partial sync as the agent's Syncer does it (model update, entries of what changed, writes
+   * of those), for the objects that differ from the last input. Which objects differ is found here,
+   * untimed: in the agent the change trackers are handed them by the informers.
+   */
   program(input: ProgramInput): ProgramTiming {
+    const changes = { services: changedObjects(this.current.services, input.services), endpointSlices: changedObjects(this.current.endpointSlices, input.endpointSlices) };
+    this.current = input;
     const t0 = performance.now();
-    const state = computeDesiredState({ ...input, ...(this.ids ? { previousIds: this.ids } : {}) });
+    const delta = this.model.update(changes);
     const t1 = performance.now();
-    const entries = computeEntries(state, input.config.maglevTableSize);
+    const entryChanges = this.entryTracker.changes(delta, this.model);
     const t2 = performance.now();
-    const result = this.reconciler.apply(entries);
+    const result = this.reconciler.applyChanges(entryChanges);
     const t3 = performance.now();
-    this.ids = state.ids;
     return { ms: t3 - t0, modelMs: t1 - t0, entriesMs: t2 - t1, writeMs: t3 - t2, written: result.written, deleted: result.deleted, failures: result.failures };
   }
 
@@ -153,4 +164,19 @@ export class BpfproxyPath {
     await this.cleanup.run();
     rmSync(this.pinDir, { recursive: true, force: true });
   }
+}
+
+/** Objects added, replaced (a different object under the same namespace/name) or removed. */
+function changedObjects<T extends { metadata?: { namespace?: string; name?: string } }>(before: readonly T[], after: readonly T[]): ObjectChange<T>[] {
+  const key = (o: T): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+  const old = new Map(before.map((o) => [key(o), o]));
+  const changes: ObjectChange<T>[] = [];
+  for (const o of after) {
+    const k = key(o);
+    const previous = old.get(k);
+    old.delete(k);
+    if (previous !== o) changes.push({ previous, current: o });
+  }
+  for (const previous of old.values()) changes.push({ previous, current: undefined });
+  return changes;
 }

@@ -59,11 +59,68 @@ function frontendFlags(f: DesiredFrontend): number {
   return flags;
 }
 
+/** Backend id of "ip:port" (how frontends list endpoints) under a protocol. */
+export type BackendIdOf = (endpoint: string, protocol: Protocol) => number;
+
+/** A served frontend's svc4_v1 master and slots. */
+export function frontendEntries(f: DesiredFrontend, idOf: BackendIdOf): FrontendEntries {
+  const all = f.clusterEndpoints.map((ep) => idOf(ep, f.protocol));
+  const local = f.localEndpoints.map((ep) => idOf(ep, f.protocol));
+  const base = { addr: f.address, port: f.port, proto: PROTO[f.protocol] };
+  const slotEntry = (scope: number, slot: number, backendId: number): Entry => ({
+    key: svc4Key.encode({ ...base, scope, backend_slot: slot }),
+    value: svc4Value.encode({ backend_id: backendId, svc_id: f.serviceId }),
+  });
+  return {
+    frontend: f.key,
+    svcId: f.serviceId,
+    master: {
+      key: frontendMasterKey(f),
+      value: svc4Value.encode({
+        svc_id: f.serviceId,
+        affinity_timeout: f.sessionAffinity?.timeoutSeconds ?? 0,
+        count: all.length,
+        local_count: local.length,
+        flags: frontendFlags(f),
+        kind: KIND[f.kind],
+      }),
+    },
+    slots: [...all.map((id, i) => slotEntry(SvcScope.ALL, i + 1, id)), ...local.map((id, i) => slotEntry(SvcScope.LOCAL, i + 1, id))],
+  };
+}
+
+export function frontendMasterKey(f: DesiredFrontend): Buffer {
+  return svc4Key.encode({ addr: f.address, port: f.port, proto: PROTO[f.protocol], scope: SvcScope.ALL, backend_slot: 0 });
+}
+
+/** Backend ids a served frontend can pick for new flows. */
+export function selectableIds(f: DesiredFrontend, idOf: BackendIdOf): number[] {
+  return [...f.clusterEndpoints, ...f.localEndpoints].map((ep) => idOf(ep, f.protocol));
+}
+
+/** srcr4_v1 entries of a LoadBalancer frontend with source ranges. */
+export function sourceRangeEntries(f: DesiredFrontend): Entry[] {
+  return f.loadBalancerSourceRanges.map((cidr) => {
+    const [addr, len] = cidr.split('/') as [string, string];
+    return { key: srcr4Key.encode({ prefixlen: 32 + Number(len), svc_id: f.serviceId, addr }), value: u8.encode(1) };
+  });
+}
+
+/** be_v1 entry; a backend no frontend can pick for new flows is marked terminating. */
+export function backendEntry(b: DesiredBackend, selectable: boolean): Entry {
+  const flags = (b.local ? BackendFlags.LOCAL : 0) | (selectable ? 0 : BackendFlags.TERMINATING);
+  return { key: u32.encode(b.id), value: backend4.encode({ addr: b.address, port: b.port, proto: PROTO[b.protocol], flags }) };
+}
+
+export function nodeAddressEntries(addresses: readonly string[]): Map<string, Entry> {
+  return new Map(addresses.map((a) => [a, { key: ipv4.encode(a), value: nodeaddr4Value.encode({ flags: 0 }) }]));
+}
+
 export function computeEntries(state: DesiredState, maglevTableSize: number): DesiredEntries {
   const backendsByKey = new Map<string, DesiredBackend>(state.backends.map((b) => [b.key, b]));
   const backendsById = new Map<number, DesiredBackend>(state.backends.map((b) => [b.id, b]));
   // Frontends list endpoints as "ip:port"; backends are keyed "ip:port/PROTOCOL".
-  const idOf = (endpoint: string, protocol: Protocol): number => {
+  const idOf: BackendIdOf = (endpoint, protocol) => {
     const b = backendsByKey.get(`${endpoint}/${protocol}`) ?? backendsByKey.get(endpoint);
     if (!b) throw new RangeError(`frontend names unknown backend ${endpoint}/${protocol}`);
     return b.id;
@@ -74,48 +131,20 @@ export function computeEntries(state: DesiredState, maglevTableSize: number): De
   const frontends = new Map<string, FrontendEntries>();
   const sourceRanges = new Map<string, Entry>();
   for (const f of served) {
-    const all = f.clusterEndpoints.map((ep) => idOf(ep, f.protocol));
-    const local = f.localEndpoints.map((ep) => idOf(ep, f.protocol));
-    for (const id of [...all, ...local]) selectable.add(id);
-    const base = { addr: f.address, port: f.port, proto: PROTO[f.protocol] };
-    const slotEntry = (scope: number, slot: number, backendId: number): Entry => ({
-      key: svc4Key.encode({ ...base, scope, backend_slot: slot }),
-      value: svc4Value.encode({ backend_id: backendId, svc_id: f.serviceId }),
-    });
-    frontends.set(f.key, {
-      frontend: f.key,
-      svcId: f.serviceId,
-      master: {
-        key: svc4Key.encode({ ...base, scope: SvcScope.ALL, backend_slot: 0 }),
-        value: svc4Value.encode({
-          svc_id: f.serviceId,
-          affinity_timeout: f.sessionAffinity?.timeoutSeconds ?? 0,
-          count: all.length,
-          local_count: local.length,
-          flags: frontendFlags(f),
-          kind: KIND[f.kind],
-        }),
-      },
-      slots: [...all.map((id, i) => slotEntry(SvcScope.ALL, i + 1, id)), ...local.map((id, i) => slotEntry(SvcScope.LOCAL, i + 1, id))],
-    });
-    for (const cidr of f.loadBalancerSourceRanges) {
-      const [addr, len] = cidr.split('/') as [string, string];
-      const key = srcr4Key.encode({ prefixlen: 32 + Number(len), svc_id: f.serviceId, addr });
-      sourceRanges.set(key.toString('hex'), { key, value: u8.encode(1) });
-    }
+    for (const id of selectableIds(f, idOf)) selectable.add(id);
+    frontends.set(f.key, frontendEntries(f, idOf));
+    for (const e of sourceRangeEntries(f)) sourceRanges.set(e.key.toString('hex'), e);
   }
 
   const backends = new Map<number, Entry>();
   for (const b of state.backends) {
     if (b.protocol === 'SCTP') continue;
-    const flags = (b.local ? BackendFlags.LOCAL : 0) | (selectable.has(b.id) ? 0 : BackendFlags.TERMINATING);
-    backends.set(b.id, { key: u32.encode(b.id), value: backend4.encode({ addr: b.address, port: b.port, proto: PROTO[b.protocol], flags }) });
+    backends.set(b.id, backendEntry(b, selectable.has(b.id)));
   }
 
   // Where NodePorts answer: only needed, and only written, while some NodePort exists.
-  const nodeAddresses = new Map<string, Entry>();
   const anyNodePort = served.some((f) => f.kind === 'NodePort');
-  for (const a of anyNodePort ? state.nodePortAddresses : []) nodeAddresses.set(a, { key: ipv4.encode(a), value: nodeaddr4Value.encode({ flags: 0 }) });
+  const nodeAddresses = nodeAddressEntries(anyNodePort ? state.nodePortAddresses : []);
 
   const maglev = new Map<number, Uint32Array>();
   const maglevIds = new Set(served.filter((f) => f.maglev).map((f) => f.serviceId));

@@ -13,12 +13,17 @@
  *
  * A failed write (a full map, say) is reported with its map and errno and leaves that frontend as
  * it was (slots it had just created are removed again); every other frontend is still written.
+ *
+ * apply() takes the whole desired content (a full sync); applyChanges() only what one partial sync
+ * changed (entry-changes.ts), in the same order.
  */
 import { BpfError } from '../addon/index.js';
 import { u32 } from '../abi/codec.js';
+import { SvcScope } from '../abi/constants.js';
 import { native, type BpfMapNative } from '../addon/index.js';
 import type { Datapath } from './loader.js';
-import type { DesiredEntries, Entry } from './entries.js';
+import type { EntryChanges } from './entry-changes.js';
+import type { DesiredEntries, Entry, FrontendEntries } from './entries.js';
 
 export interface WriteFailure {
   map: string;
@@ -48,6 +53,15 @@ function masterHexOf(keyHex: string): string {
   k.writeUInt16LE(0, SVC_MASTER_SLOT_OFFSET);
   return k.toString('hex');
 }
+
+/** The key of one slot of the frontend whose master key is given. */
+function slotKeyHex(masterKey: Buffer, scope: number, slot: number): string {
+  const k = Buffer.from(masterKey);
+  k[SVC_SCOPE_OFFSET] = scope;
+  k.writeUInt16LE(slot, SVC_MASTER_SLOT_OFFSET);
+  return k.toString('hex');
+}
+
 
 /** Snapshot of a map as key hex → value hex. */
 function readAll(map: BpfMapNative): Map<string, string> {
@@ -130,58 +144,14 @@ export class Reconciler {
     this.upsert(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...desired.sourceRanges.values()], result);
     this.upsert(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...desired.nodeAddresses.values()], result);
 
-    // 2. Slots, frontend by frontend so that a failure stays with its frontend. A frontend that
-    //    needs more new entries than the map has room for is not started at all: writing part of
-    //    it would only take the room others need (we are the only writer, so the count is exact).
-    const svcMap = maps.svc4.raw;
-    const capacity = svcMap.info.maxEntries;
-    let reservedMasters = 0;
-    const failedMasters = new Set<string>();
-    const createdSlots = new Map<string, Buffer[]>();
+    // 2–3. Slots, then masters whose slots are all in.
     const desiredSvc = new Map<string, string>();
     for (const fe of desired.frontends.values()) {
-      const masterHex = fe.master.key.toString('hex');
-      desiredSvc.set(masterHex, fe.master.value.toString('hex'));
+      desiredSvc.set(fe.master.key.toString('hex'), fe.master.value.toString('hex'));
       for (const s of fe.slots) desiredSvc.set(s.key.toString('hex'), s.value.toString('hex'));
-      const slotsToWrite = fe.slots.filter((s) => this.svc.get(s.key.toString('hex')) !== s.value.toString('hex'));
-      const newKeys = slotsToWrite.map((s) => s.key).filter((k) => !this.svc.has(k.toString('hex')));
-      const masterIsNew = !this.svc.has(masterHex);
-      const need = newKeys.length + (masterIsNew ? 1 : 0);
-      const free = capacity - this.svc.size - reservedMasters;
-      if (need > free) {
-        failedMasters.add(masterHex);
-        result.failures.push({
-          map: 'svc4_v1',
-          code: 'E2BIG',
-          message: `svc4_v1 is full: ${fe.frontend} needs ${need} more entries, ${Math.max(free, 0)} of ${capacity} are free (raise mapSizes.services)`,
-          frontend: fe.frontend,
-        });
-        continue;
-      }
-      const failed = this.writeEntries(svcMap, 'svc4_v1', this.svc, slotsToWrite, result, fe.frontend);
-      if (failed) {
-        failedMasters.add(masterHex);
-        // Slots this attempt created are counted by no master (a master only ever counts slots
-        // that exist): take them out again, so that a frontend that cannot be written does not
-        // keep the room other frontends need.
-        this.rollback(svcMap, newKeys);
-      } else {
-        createdSlots.set(masterHex, newKeys);
-        if (masterIsNew) reservedMasters++;
-      }
     }
-    // 3. Masters whose slots are all in.
-    const toWrite = [...desired.frontends.values()].filter(
-      (fe) => !failedMasters.has(fe.master.key.toString('hex')) && this.svc.get(fe.master.key.toString('hex')) !== fe.master.value.toString('hex'),
-    );
-    for (const fe of toWrite) {
-      const masterHex = fe.master.key.toString('hex');
-      const wasThere = this.svc.has(masterHex);
-      if (this.writeEntries(svcMap, 'svc4_v1', this.svc, [fe.master], result, fe.frontend)) {
-        failedMasters.add(masterHex);
-        if (!wasThere) this.rollback(svcMap, createdSlots.get(masterHex) ?? []);
-      }
-    }
+    const failedMasters = this.writeFrontends([...desired.frontends.values()], result);
+    const svcMap = maps.svc4.raw;
 
     // 4. Removed masters first, then slots nothing counts any more (but never under a master that
     //    failed to move to its new count, which may still count them).
@@ -214,6 +184,148 @@ export class Reconciler {
       result,
     );
     return result;
+  }
+
+  /**
+   * Writes the frontends of one incremental sync (EntryChanges), in the same order as apply():
+   * referenced things first, slots, masters, then what is no longer referenced. Only the changed
+   * frontends are looked at; their stale slots are found from the shadow (slots are numbered from
+   * 1 without gaps). Backends are only deleted when every frontend write succeeded, since a master
+   * left at its old count may still point at them (the retry is a full sync, which cleans up).
+   */
+  applyChanges(changes: EntryChanges): ApplyResult {
+    const result: ApplyResult = { written: 0, deleted: 0, failures: [] };
+    const maps = this.dp.maps;
+    const present = <T>(m: Map<T, Entry | null>): Entry[] => [...m.values()].filter((e): e is Entry => e !== null);
+    const absent = <T>(m: Map<T, Entry | null>): T[] => [...m].filter(([, e]) => e === null).map(([k]) => k);
+
+    // 1. Things services refer to.
+    this.upsert(maps.backends.raw, 'be_v1', this.backends, present(changes.backends), result);
+    for (const [svcId, table] of changes.maglev) {
+      if (table === null || sameTable(this.maglev.get(svcId), table)) continue;
+      try {
+        this.dp.setMaglevTable(svcId, table);
+        this.maglev.set(svcId, table);
+        result.written++;
+      } catch (e) {
+        result.failures.push(failureOf('maglev_v1', e));
+      }
+    }
+    this.upsert(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, present(changes.sourceRanges), result);
+    if (changes.nodeAddresses !== null) this.upsert(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...changes.nodeAddresses.values()], result);
+
+    // 2–3. Slots, then masters.
+    const writes = [...changes.frontends.values()].flatMap((c) => (c.entries === null ? [] : [c.entries]));
+    const failedMasters = this.writeFrontends(writes, result);
+
+    // 4. Masters of removed frontends, then slots beyond what each master now counts.
+    const svcMap = maps.svc4.raw;
+    const staleMasters: string[] = [];
+    const staleSlots: string[] = [];
+    for (const change of changes.frontends.values()) {
+      const masterHex = change.masterKey.toString('hex');
+      if (failedMasters.has(masterHex)) continue;
+      const counts = { all: 0, local: 0 };
+      if (change.entries === null) {
+        if (this.svc.has(masterHex)) staleMasters.push(masterHex);
+      } else {
+        for (const slot of change.entries.slots) {
+          if (slot.key[SVC_SCOPE_OFFSET] === SvcScope.ALL) counts.all++;
+          else counts.local++;
+        }
+      }
+      for (const [scope, from] of [
+        [SvcScope.ALL, counts.all],
+        [SvcScope.LOCAL, counts.local],
+      ] as const) {
+        for (let slot = from + 1; ; slot++) {
+          const hex = slotKeyHex(change.masterKey, scope, slot);
+          if (!this.svc.has(hex)) break;
+          staleSlots.push(hex);
+        }
+      }
+    }
+    this.remove(svcMap, 'svc4_v1', this.svc, staleMasters, result);
+    this.remove(svcMap, 'svc4_v1', this.svc, staleSlots, result);
+
+    // 5. What nothing refers to any more.
+    this.remove(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, absent(changes.sourceRanges).filter((k) => this.sourceRanges.has(k)), result);
+    for (const [svcId, table] of changes.maglev) {
+      if (table !== null || !this.maglev.has(svcId)) continue;
+      try {
+        this.dp.deleteMaglevTable(svcId);
+        this.maglev.delete(svcId);
+        result.deleted++;
+      } catch (e) {
+        result.failures.push(failureOf('maglev_v1', e));
+      }
+    }
+    if (changes.nodeAddresses !== null) {
+      const keep = new Set([...changes.nodeAddresses.values()].map((e) => e.key.toString('hex')));
+      this.remove(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...this.nodeAddresses.keys()].filter((k) => !keep.has(k)), result);
+    }
+    if (failedMasters.size === 0) {
+      const gone = absent(changes.backends)
+        .map((id) => u32.encode(id).toString('hex'))
+        .filter((k) => this.backends.has(k));
+      this.remove(maps.backends.raw, 'be_v1', this.backends, gone, result);
+    }
+    return result;
+  }
+
+  /**
+   * Slots, frontend by frontend so that a failure stays with its frontend, then the masters whose
+   * slots are all in. A frontend that needs more new entries than the map has room for is not
+   * started at all: writing part of it would only take the room others need (we are the only
+   * writer, so the count is exact). Returns the masters that could not be written.
+   */
+  private writeFrontends(frontends: readonly FrontendEntries[], result: ApplyResult): Set<string> {
+    const svcMap = this.dp.maps.svc4.raw;
+    const capacity = svcMap.info.maxEntries;
+    let reservedMasters = 0;
+    const failedMasters = new Set<string>();
+    const createdSlots = new Map<string, Buffer[]>();
+    for (const fe of frontends) {
+      const masterHex = fe.master.key.toString('hex');
+      const slotsToWrite = fe.slots.filter((s) => this.svc.get(s.key.toString('hex')) !== s.value.toString('hex'));
+      const newKeys = slotsToWrite.map((s) => s.key).filter((k) => !this.svc.has(k.toString('hex')));
+      const masterIsNew = !this.svc.has(masterHex);
+      const need = newKeys.length + (masterIsNew ? 1 : 0);
+      const free = capacity - this.svc.size - reservedMasters;
+      if (need > free) {
+        failedMasters.add(masterHex);
+        result.failures.push({
+          map: 'svc4_v1',
+          code: 'E2BIG',
+          message: `svc4_v1 is full: ${fe.frontend} needs ${need} more entries, ${Math.max(free, 0)} of ${capacity} are free (raise mapSizes.services)`,
+          frontend: fe.frontend,
+        });
+        continue;
+      }
+      const failed = this.writeEntries(svcMap, 'svc4_v1', this.svc, slotsToWrite, result, fe.frontend);
+      if (failed) {
+        failedMasters.add(masterHex);
+        // Slots this attempt created are counted by no master (a master only ever counts slots
+        // that exist): take them out again, so that a frontend that cannot be written does not
+        // keep the room other frontends need.
+        this.rollback(svcMap, newKeys);
+      } else {
+        createdSlots.set(masterHex, newKeys);
+        if (masterIsNew) reservedMasters++;
+      }
+    }
+    const masters = frontends.filter(
+      (fe) => !failedMasters.has(fe.master.key.toString('hex')) && this.svc.get(fe.master.key.toString('hex')) !== fe.master.value.toString('hex'),
+    );
+    for (const fe of masters) {
+      const masterHex = fe.master.key.toString('hex');
+      const wasThere = this.svc.has(masterHex);
+      if (this.writeEntries(svcMap, 'svc4_v1', this.svc, [fe.master], result, fe.frontend)) {
+        failedMasters.add(masterHex);
+        if (!wasThere) this.rollback(svcMap, createdSlots.get(masterHex) ?? []);
+      }
+    }
+    return failedMasters;
   }
 
   private rollback(map: BpfMapNative, keys: Buffer[]): void {

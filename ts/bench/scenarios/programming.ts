@@ -5,8 +5,9 @@
  *  - iptables-restore, legacy and nft backends: the full sync kube-proxy sends at start; the change
  *    as kube-proxy's partial sync (incremental.ts);
  *  - nft -f: the first full transaction; the change as an incremental transaction;
- *  - bpfproxy: model → entries → Reconciler batch writes into real maps sized for the load, timed
- *    end to end (the model runs over every Service on each sync, as the agent does).
+ *  - bpfproxy: the full load is the agent's first sync (model built, every entry computed and
+ *    batch-written into real maps sized for the load); the change is its partial sync (the
+ *    incremental model updates the one Service, only its entries are computed and written).
  * Only the tool's own run is timed for the baselines (kube-proxy's Go code generating the text is
  * not), so the comparison favours them. Each tool gets a fresh namespace.
  */
@@ -53,7 +54,7 @@ async function measureTool(tool: Tool, input: BaselineInput, changed: BaselineIn
       return {
         fullMs: full.ms,
         changeMs: change.ms,
-        changeKind: 'one sync: model over all Services, entries, reconciler writes the difference',
+        changeKind: 'one partial sync: the incremental model updates the changed Service, entries of what changed are written',
         detail: {
           fullModelMs: full.modelMs, fullEntriesMs: full.entriesMs, fullWriteMs: full.writeMs, fullEntriesWritten: full.written,
           changeModelMs: change.modelMs, changeEntriesMs: change.entriesMs, changeWriteMs: change.writeMs, changeEntriesWritten: change.written + change.deleted,
