@@ -5,6 +5,8 @@
  */
 import { isIPv4 } from 'node:net';
 
+import { parseIPv4 } from '../model/ip.js';
+
 /** u*: host (little-endian) order; be16/be32: network order numbers; ipv4: dotted quad, network order. */
 export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | 'ipv4';
 
@@ -55,7 +57,13 @@ function writeField(buf: Buffer, at: number, f: FieldSpec, v: unknown): void {
     case 'u64': buf.writeBigUInt64LE(BigInt(v as bigint), o); break;
     case 'be16': buf.writeUInt16BE(v as number, o); break;
     case 'be32': buf.writeUInt32BE(v as number, o); break;
-    case 'ipv4': ipv4ToBuffer(v as string).copy(buf, o); break;
+    case 'ipv4': {
+      // Hot in full syncs (one per map entry): parsed straight into the buffer.
+      const value = parseIPv4(v as string);
+      if (value === undefined) throw new TypeError(`not an IPv4 address: '${String(v)}'`);
+      buf.writeUInt32BE(value, o);
+      break;
+    }
   }
 }
 

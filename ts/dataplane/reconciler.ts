@@ -287,8 +287,14 @@ export class Reconciler {
     const createdSlots = new Map<string, Buffer[]>();
     for (const fe of frontends) {
       const masterHex = fe.master.key.toString('hex');
-      const slotsToWrite = fe.slots.filter((s) => this.svc.get(s.key.toString('hex')) !== s.value.toString('hex'));
-      const newKeys = slotsToWrite.map((s) => s.key).filter((k) => !this.svc.has(k.toString('hex')));
+      const slotsToWrite: Entry[] = [];
+      const newKeys: Buffer[] = [];
+      for (const s of fe.slots) {
+        const held = this.svc.get(s.key.toString('hex'));
+        if (held === s.value.toString('hex')) continue;
+        slotsToWrite.push(s);
+        if (held === undefined) newKeys.push(s.key);
+      }
       const masterIsNew = !this.svc.has(masterHex);
       const need = newKeys.length + (masterIsNew ? 1 : 0);
       const free = capacity - this.svc.size - reservedMasters;
