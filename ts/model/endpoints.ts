@@ -112,8 +112,8 @@ export function collectEndpoints(
           ready: conditions.ready ?? true,
           serving: conditions.serving ?? true,
           terminating: conditions.terminating ?? false,
-          zoneHints: new Set((endpoint.hints?.forZones ?? []).map((zone) => zone.name)),
-          nodeHints: new Set((endpoint.hints?.forNodes ?? []).map((node) => node.name)),
+          zoneHints: hintSet(endpoint.hints?.forZones),
+          nodeHints: hintSet(endpoint.hints?.forNodes),
         };
         if (!set.has(info.key) || local) set.set(info.key, info);
       }
@@ -133,6 +133,14 @@ export function collectEndpoints(
 
 export function compareEndpoints(a: { address: string; port: number }, b: { address: string; port: number }): number {
   return compareIPv4Text(a.address, b.address) || a.port - b.port;
+}
+
+// Most endpoints carry no hints: one shared empty set instead of two per endpoint, which the
+// incremental model keeps for every endpoint of the cluster.
+const NO_HINTS: ReadonlySet<string> = new Set();
+
+function hintSet(hints: readonly { name: string }[] | undefined): ReadonlySet<string> {
+  return hints === undefined || hints.length === 0 ? NO_HINTS : new Set(hints.map((h) => h.name));
 }
 
 function sliceId(slice: V1EndpointSlice): string {
