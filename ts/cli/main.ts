@@ -3,6 +3,7 @@ import { Command } from 'commander';
 
 import { native } from '../addon/index.js';
 import { registerAgentCommand } from './agent.js';
+import { registerCleanupCommand } from './cleanup.js';
 import { registerExplainCommand } from './explain.js';
 import { registerBenchCommand } from './bench.js';
 import { runDemo } from './demo.js';
@@ -34,6 +35,7 @@ program
   });
 
 registerAgentCommand(program);
+registerCleanupCommand(program);
 registerServicesCommand(program);
 registerExplainCommand(program);
 registerLabCommands(program);
