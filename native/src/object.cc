@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -333,7 +334,7 @@ Napi::Value BpfObject::Map(const Napi::CallbackInfo& info) {
     if (!loaded_) ThrowSys(EINVAL, "bpf_object__find_map_by_name", "BPF object '" + name_ + "' is not loaded yet");
     struct bpf_map* m = bpf_object__find_map_by_name(obj(), name.c_str());
     if (m == nullptr) ThrowSys(ENOENT, "bpf_object__find_map_by_name", "BPF object '" + name_ + "' has no map '" + name + "'");
-    int fd = CheckRet(dup(bpf_map__fd(m)), "dup", "duplicating the fd of map '" + name + "'");
+    int fd = CheckRet(fcntl(bpf_map__fd(m), F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)", "duplicating the fd of map '" + name + "'");
     return Napi::Value(BpfMap::New(info.Env(), fd));
   });
 }
@@ -344,7 +345,7 @@ Napi::Value BpfObject::Program(const Napi::CallbackInfo& info) {
     if (!loaded_) ThrowSys(EINVAL, "bpf_object__find_program_by_name", "BPF object '" + name_ + "' is not loaded yet");
     struct bpf_program* p = bpf_object__find_program_by_name(obj(), name.c_str());
     if (p == nullptr) ThrowSys(ENOENT, "bpf_object__find_program_by_name", "BPF object '" + name_ + "' has no program '" + name + "'");
-    int fd = CheckRet(dup(bpf_program__fd(p)), "dup", "duplicating the fd of program '" + name + "'");
+    int fd = CheckRet(fcntl(bpf_program__fd(p), F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)", "duplicating the fd of program '" + name + "'");
     return Napi::Value(BpfProgram::New(info.Env(), fd));
   });
 }
