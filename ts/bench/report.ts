@@ -184,7 +184,7 @@ function programmingSection(r: BenchResults, charts: Record<string, string>): st
   return [
     '## 4. Programming time',
     '',
-    'Full load of S Services × 10 endpoints into an empty node, then one change (one endpoint of one Service goes away). Baselines: only the tool\'s run is timed (`iptables-restore --noflush`, `nft -f`), not kube-proxy generating the text; the change is what kube-proxy sends for it (a partial iptables-restore, which still rewrites KUBE-SERVICES; an incremental nft transaction). bpfproxy: the model over all Services, the entries, and the reconciler\'s batch writes into real maps, end to end.',
+    'Full load of S Services × 10 endpoints into an empty node, then one change (one endpoint of one Service goes away). Baselines: only the tool\'s run is timed (`iptables-restore --noflush`, `nft -f`), not kube-proxy generating the text; the change is what kube-proxy sends for it (a partial iptables-restore, which still rewrites KUBE-SERVICES; an incremental nft transaction). bpfproxy: the full load is the agent\'s first sync (model, every entry, batch writes into real maps); the change is its partial sync (the incremental model updates the one Service; only its entries are computed and written).',
     '',
     table(['Services', 'tool', 'full load ms', 'lines', 'one change ms', 'one change is', 'full load × bpfproxy'], rows),
     '',
