@@ -119,7 +119,7 @@ static __always_inline int hook_from_uplink(ctx_t *ctx)
 		v = svc_reply(ctx, &pkt);
 	/* XDP translated it but could not forward it (no neighbour entry yet): tc finishes. Only a
 	 * source of ours needs this; any other translated packet the stack forwards as usual. */
-	if (v == SVC_NONE && !CTX_IS_XDP && node_owns_addr(pkt.saddr) && ct_translated(&pkt, bpf_ktime_get_ns()))
+	if (v == SVC_NONE && !CTX_IS_XDP && node_owns_addr(pkt.saddr) && ct_translated(&pkt, ct_now()))
 		return fib_forward(ctx, &pkt, true);
 	switch (v) {
 	case SVC_FORWARD:

@@ -58,7 +58,7 @@ static __always_inline int svc_icmp_error(ctx_t *ctx, struct pkt4 *pkt)
 	key.dport = ports[0];
 	key.proto = inner.protocol;
 	key.dir = CT_DIR_REPLY;
-	ct = ct_lookup(&key, bpf_ktime_get_ns());
+	ct = ct_lookup(&key, ct_now());
 	if (!ct || pkt->daddr != inner.saddr)
 		return SVC_NONE;
 

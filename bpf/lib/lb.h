@@ -84,7 +84,7 @@ static __always_inline __u32 affinity_lookup(const struct pkt4 *pkt, const struc
 	struct aff4_value *a = bpf_map_lookup_elem(&AFF4_MAP, &key);
 	struct backend4 *be;
 
-	if (!a || now - a->last_seen_ns > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+	if (!a || now > a->last_seen_ns + (__u64)svc->affinity_timeout * NSEC_PER_SEC)
 		return 0;
 	be = bpf_map_lookup_elem(&BACKEND_MAP, &a->backend_id);
 	if (!be || !backend_eligible(be, svc, scope))

@@ -179,17 +179,21 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 	__u64 now;
 
 	svc = svc_lookup(pkt, &frontend);
-	if (!svc)
+	if (!svc) {
+		if (pkt->proto == IPPROTO_TCP && tcp_opens(pkt))
+			ct_retire_closed_clash(pkt, ct_now());
 		return SVC_NONE;
+	}
 	external = origin == FROM_UPLINK && svc_is_external_kind(svc);
 	if ((svc->flags & SVC_F_SOURCE_RANGES) && svc->kind == SVC_KIND_LOAD_BALANCER && !lb_source_allowed(pkt, svc))
 		return svc_drop(ctx, DROP_SOURCE_RANGE);
 
-	now = bpf_ktime_get_ns();
+	now = ct_now();
 	ct_key_of(&key, pkt, CT_DIR_FWD);
 	ct = ct_lookup(&key, now);
-	/* A SYN on a closing entry is the client reusing its port: a new connection. */
-	if (ct && !(tcp_opens(pkt) && (ct->flags & CT_F_CLOSING))) {
+	/* A SYN on a closed flow (FIN or RST seen, either way) is the client reusing its port: a new
+	 * connection, and a fresh pick (conntrack reopens a closed entry the same way). */
+	if (ct && !(tcp_opens(pkt) && ct_flow_closing(&key, ct))) {
 		/* Established flows keep their backend, terminating or not, while it exists. */
 		if (bpf_map_lookup_elem(&BACKEND_MAP, &ct->backend_id)) {
 			ct_refresh(ct, pkt, now);
@@ -206,6 +210,9 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 			return svc_reject(ctx, pkt, DROP_BACKEND_MISSING);
 		}
 	}
+	/* A new flow replaces this one: its reply entry (another backend, maybe a SNAT port) goes. */
+	if (ct)
+		ct_retire_other(&key, ct);
 	return svc_new_flow(ctx, pkt, &frontend, svc, external, now);
 }
 
@@ -226,7 +233,7 @@ static __always_inline int svc_reply(ctx_t *ctx, struct pkt4 *pkt)
 {
 	struct ct4_value *ct;
 	struct ct4_key key;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = ct_now();
 
 	ct_key_of(&key, pkt, CT_DIR_REPLY);
 	ct = ct_lookup(&key, now);

@@ -3,13 +3,15 @@
 // needs to send "the same flow" twice (through one node, then another) and compare the backends.
 // Plain node, run inside the client's namespace:
 //
-//   node fixed-port-client.mjs '{"address":…,"port":…,"protocol":"TCP"|"UDP","localPorts":[…],"payload":"whoami","timeoutMs":…}'
+//   node fixed-port-client.mjs '{"address":…,"port":…,"protocol":"TCP"|"UDP","localPorts":[…],"payload":"whoami","timeoutMs":…,"close":"fin"|"reset"}'
 //
+// A TCP connection ends once the server has closed it: with a FIN of ours ("fin", the default), or
+// with a RST ("reset"), which leaves no TIME_WAIT socket behind on either side.
 // Prints a JSON array: per port, { ok: true, answer } or { ok: false, error }.
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 
-const { address, port, protocol = 'UDP', localPorts, payload = 'whoami', timeoutMs = 1000 } = JSON.parse(process.argv[2] ?? '{}');
+const { address, port, protocol = 'UDP', localPorts, payload = 'whoami', timeoutMs = 1000, close = 'fin' } = JSON.parse(process.argv[2] ?? '{}');
 
 function once(localPort) {
   return new Promise((resolve) => {
@@ -20,6 +22,8 @@ function once(localPort) {
       settled = true;
       clearTimeout(timer);
       if (protocol === 'UDP') socket.close();
+      // resetAndDestroy() waits for a connection still being made: only a finished one is reset.
+      else if (close === 'reset' && result.ok) socket.resetAndDestroy();
       else socket.destroy();
       resolve(result);
     };

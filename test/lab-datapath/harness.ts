@@ -125,7 +125,7 @@ export class DatapathLab {
    */
   async fixedPortRequests(
     from: string,
-    opts: { address: string; port: number; protocol: 'TCP' | 'UDP'; localPorts: number[]; payload?: string; timeoutMs?: number },
+    opts: { address: string; port: number; protocol: 'TCP' | 'UDP'; localPorts: number[]; payload?: string; timeoutMs?: number; close?: 'fin' | 'reset' },
   ): Promise<({ ok: true; answer: string } | { ok: false; error: string })[]> {
     const timeoutMs = opts.timeoutMs ?? 1000;
     const out = await this.lab.exec(from, process.execPath, [FIXED_PORT_CLIENT, JSON.stringify({ ...opts, timeoutMs })], {

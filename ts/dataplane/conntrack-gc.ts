@@ -8,7 +8,8 @@
  * entirely, and its reply entry is also its SNAT port reservation (CT_F_SNAT), so deleting it
  * frees the port. A live entry is never deleted, even if its partner has expired.
  *
- * Deadlines are bpf_ktime_get_ns(), CLOCK_MONOTONIC, which is also what process.hrtime reads.
+ * Deadlines are CLOCK_MONOTONIC (the datapath reads the coarse clock once per tick, so they may lag a
+ * tick); process.hrtime reads the same clock, so an entry may go a few ms early, which is harmless.
  * An entry read as expired is looked up again just before its deletion and kept if it changed:
  * a new flow with the same tuple may have replaced it meanwhile. (A replacement between that
  * second look and the delete itself is possible, in a window of microseconds; it costs that flow
@@ -34,7 +35,7 @@ export interface ConntrackGcResult {
   durationMs: number;
 }
 
-/** The kernel's CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns(). */
+/** The kernel's CLOCK_MONOTONIC in ns, the clock of the datapath's deadlines. */
 export function monotonicNs(): bigint {
   return process.hrtime.bigint();
 }

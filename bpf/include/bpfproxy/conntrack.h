@@ -44,7 +44,7 @@ struct ct4_value {
 	__u16 flags;    /* enum ct_flags */
 	__u8 tcp_seen;  /* TCP flags seen in this direction */
 	__u8 pad;
-	__u64 expires_ns; /* bpf_ktime_get_ns() deadline; user-space GC removes expired entries */
+	__u64 expires_ns; /* CLOCK_MONOTONIC deadline (lib/conntrack.h ct_now); user-space GC removes expired ones */
 };
 
 #endif

@@ -87,7 +87,7 @@ struct aff4_key {
 struct aff4_value {
 	__u32 backend_id;
 	__u32 pad;
-	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last new flow */
+	__u64 last_seen_ns; /* CLOCK_MONOTONIC (lib/conntrack.h ct_now) of the last new flow */
 };
 
 /* maglev_v1: svc_id (u32) -> inner ARRAY of maglev_m u32 backend ids, built in user space over the
