@@ -84,7 +84,7 @@ kubeTest('existing Services, EndpointSlices and the own Node are listed before s
   );
   t.true(await converged(r));
 
-  await apply(c, service('ks', 'web', 80, { tier: 'front' }), service('ks', 'cache', 6379), slice('ks', 'web-1', 'web', ['198.18.129.1']));
+  await apply(c, service('ks', 'web', 8080, { tier: 'front' }), service('ks', 'cache', 6379), slice('ks', 'web-1', 'web', ['198.18.129.1']));
   await c.kubectl(['delete', 'service', '-n', 'ks', 'db']);
   await c.kubectl(['label', 'node', 'node-1', 'bpfproxy.test/changed=yes']);
   await c.kubectl(['label', 'node', 'node-2', 'bpfproxy.test/changed=yes']);
@@ -93,7 +93,9 @@ kubeTest('existing Services, EndpointSlices and the own Node are listed before s
       r.log.includes(l),
     ),
   );
-  t.is((r.services.get('ks/web') as { metadata: { labels: Record<string, string> } }).metadata.labels.tier, 'front');
+  const web = r.services.get('ks/web') as { metadata: { labels?: Record<string, string> }; spec: { ports: { port: number }[] } };
+  t.is(web.spec.ports[0]!.port, 8080, 'the update is delivered');
+  t.is(web.metadata.labels, undefined, 'as a slim copy: a label the agent never reads is not held');
   t.is((r.slices.get('ks/web-1') as { endpoints: unknown[] }).endpoints.length, 1);
   t.false(r.log.some((l) => l.includes('node-2')), 'other nodes are not watched');
   t.false(r.log.some((l) => l.includes('previous mismatch')), r.log.join('\n'));

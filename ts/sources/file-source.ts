@@ -14,15 +14,18 @@
  *     as a problem), so a broken edit never deletes live Services.
  * A directory that cannot be listed (removed, unmounted) keeps every object as it was and reports
  * the source unhealthy until it can be listed again.
+ *
+ * Only slim copies of the objects are kept (slim.ts), made as each document is parsed; neither the
+ * text of a file nor its parsed documents outlive its reading.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
-
+import { slim } from './slim.js';
 import { objectKey, type ClusterEvents, type ClusterSource } from './source.js';
+import { readYamlDocuments } from './yaml-documents.js';
 
 type Kind = 'Service' | 'EndpointSlice' | 'Node';
 type Obj = V1Service | V1EndpointSlice | V1Node;
@@ -210,7 +213,8 @@ export class FileSource implements ClusterSource {
     }
     for (const [key, obj] of seen) {
       const before = this.known.get(key);
-      if (!before || JSON.stringify(before) !== JSON.stringify(obj)) emit(events, kindOf(key), before, obj);
+      // The same object (an unchanged file keeps its version) needs no comparison.
+      if (before !== obj && (!before || JSON.stringify(before) !== JSON.stringify(obj))) emit(events, kindOf(key), before, obj);
     }
     for (const [key, before] of this.known) {
       if (!seen.has(key)) emit(events, kindOf(key), before, undefined);
@@ -229,27 +233,28 @@ export class FileSource implements ClusterSource {
       return undefined;
     }
     const objects = new Map<string, Obj>();
-    const docs = parseAllDocuments(text);
-    const errors = (Array.isArray(docs) ? docs : [docs]).flatMap((d) => d.errors.map((e) => e.message));
+    const unnamed: string[] = [];
+    const errors = readYamlDocuments(text, (value) => {
+      const obj = value as (Obj & { kind?: string }) | null;
+      if (!obj || typeof obj !== 'object') return;
+      const items = obj.kind === 'List' ? ((obj as { items?: Obj[] }).items ?? []) : [obj];
+      for (const item of items) {
+        if (!item || typeof item !== 'object') continue;
+        const kind = (item as { kind?: string }).kind;
+        if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node') continue;
+        if (!item.metadata?.name) {
+          unnamed.push(`a ${kind} without metadata.name`);
+          continue;
+        }
+        if (kind !== 'Node') item.metadata.namespace ??= 'default';
+        objects.set(`${kind}:${objectKey(item)}`, slim(kind, item));
+      }
+    });
     if (errors.length > 0) {
       this.opts.onProblem?.(name, errors.join('; '));
       return undefined;
     }
-    for (const doc of Array.isArray(docs) ? docs : [docs]) {
-      const obj = doc.toJS() as (Obj & { kind?: string }) | null;
-      if (!obj || typeof obj !== 'object') continue;
-      const items = obj.kind === 'List' ? ((obj as { items?: Obj[] }).items ?? []) : [obj];
-      for (const item of items) {
-        const kind = (item as { kind?: string }).kind;
-        if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node') continue;
-        if (!item.metadata?.name) {
-          this.opts.onProblem?.(name, `a ${kind} without metadata.name`);
-          continue;
-        }
-        if (kind !== 'Node') item.metadata.namespace ??= 'default';
-        objects.set(`${kind}:${objectKey(item)}`, item);
-      }
-    }
+    for (const problem of unnamed) this.opts.onProblem?.(name, problem);
     return objects;
   }
 }

@@ -13,8 +13,9 @@
  *   - no event nor bookmark for `stallMs` → the watch is presumed dead (half-open TCP, a hung
  *     apiserver) and restarted; every `resyncMs` a full relist re-diffs everything.
  * `synced` fires once every kind has listed; `health(false, reason)` while any kind is failing,
- * `health(true)` when all work again. Objects are delivered as the API serves them (plain JSON, so
- * timestamps are strings, as with the file source).
+ * `health(true)` when all work again. Objects are delivered as slim copies of what the API serves
+ * (slim.ts: only the fields the agent reads; plain JSON, so timestamps are strings, as with the file
+ * source); the reflector's store holds those same copies, never the full objects.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
@@ -22,6 +23,7 @@ import { createInterface } from 'node:readline';
 
 import type { KubeConfig, V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 
+import { slim } from './slim.js';
 import { objectKey, type ClusterEvents, type ClusterSource } from './source.js';
 
 type Kind = 'Service' | 'EndpointSlice' | 'Node';
@@ -315,19 +317,20 @@ class Reflector {
         }
         throw err;
       }
-      items.push(...(page.items ?? []));
+      // Slim copies page by page: a list of 30 000 full objects is never held at once.
+      for (const item of page.items ?? []) {
+        // List items carry no kind; add it so consumers can tell objects apart (as in YAML).
+        (item as { kind?: string }).kind ??= this.spec.kind;
+        (item as { apiVersion?: string }).apiVersion ??= this.spec.kind === 'EndpointSlice' ? 'discovery.k8s.io/v1' : 'v1';
+        items.push(slim(this.spec.kind, item));
+      }
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?.continue ?? '';
       if (!cont) break;
     }
     this.stats.relists[this.spec.kind][reason]++;
     const fresh = new Map<string, KObject>();
-    for (const item of items) {
-      // List items carry no kind; add it so consumers can tell objects apart (as in YAML).
-      (item as { kind?: string }).kind ??= this.spec.kind;
-      (item as { apiVersion?: string }).apiVersion ??= this.spec.kind === 'EndpointSlice' ? 'discovery.k8s.io/v1' : 'v1';
-      fresh.set(objectKey(item), item);
-    }
+    for (const item of items) fresh.set(objectKey(item), item);
     const old = this.store;
     this.store = fresh;
     for (const [key, obj] of fresh) {
@@ -415,13 +418,15 @@ class Reflector {
         (obj as { kind?: string }).kind ??= this.spec.kind;
         const key = objectKey(obj);
         const before = this.store.get(key);
-        this.store.set(key, obj);
-        this.spec.emit(before, obj);
+        const current = slim(this.spec.kind, obj);
+        this.store.set(key, current);
+        this.spec.emit(before, current);
         break;
       }
       case 'DELETED': {
         const key = objectKey(obj);
-        const before = this.store.get(key) ?? obj;
+        (obj as { kind?: string }).kind ??= this.spec.kind;
+        const before = this.store.get(key) ?? slim(this.spec.kind, obj);
         this.store.delete(key);
         this.spec.emit(before, undefined);
         break;
