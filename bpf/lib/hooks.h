@@ -8,7 +8,8 @@
  *   from the uplink: frontend? forward translation : reply to a masqueraded flow (to cfg_node_ip)
  *   from the node:   (egress of the service device, where the node's own packets to service
  *                    addresses are routed) frontend? forward translation, forwarded by us
- * Everything else passes untouched: non-IPv4, ICMP, SCTP, and traffic of no service.
+ * Everything else passes untouched: non-IPv4, ICMP, SCTP, and traffic of no service. Fragments of
+ * TCP and UDP take the same paths on tc (lib/frag.h gives later fragments their datagram's ports).
  *
  * A translated packet whose source is now one of this node's addresses (masqueraded, or a
  * NodePort's reply) must never reach the stack's input path, which drops it as a martian: the
@@ -17,13 +18,14 @@
 #define BPFPROXY_LIB_HOOKS_H
 
 #include "lib/fib.h"
+#include "lib/frag.h"
 #include "lib/icmp.h"
 #include "lib/l2.h"
 #include "lib/node.h"
 #include "lib/translate.h"
 
 enum hook_pkt {
-	HOOK_L4,    /* TCP or UDP, unfragmented: the service paths */
+	HOOK_L4,    /* TCP or UDP, whole or a fragment whose datagram's ports are known: the service paths */
 	HOOK_ICMP,  /* ICMP, unfragmented: maybe an error about a translated flow */
 	HOOK_OTHER, /* anything else: *verdict says what becomes of it */
 };
@@ -38,8 +40,9 @@ static __always_inline enum hook_pkt hook_parse(ctx_t *ctx, struct pkt4 *pkt, in
 		return HOOK_L4;
 	if (ret == PARSE_OTHER_L4 && pkt->proto == IPPROTO_ICMP)
 		return HOOK_ICMP;
-	if (ret == PARSE_FRAGMENT && svc_fragment(ctx, pkt) == SVC_DROP)
-		*verdict = CTX_DROP;
+	/* Fragments (lib/frag.h) are tc's: XDP passes them on, see hook_from_uplink. */
+	if (ret == PARSE_FRAGMENT && !CTX_IS_XDP && frag_track(ctx, pkt))
+		return HOOK_L4;
 	/* Malformed IPv4 is the stack's to reject; it is nobody's service traffic. */
 	return HOOK_OTHER;
 }
@@ -101,8 +104,12 @@ static __always_inline int hook_from_uplink(ctx_t *ctx)
 
 	switch (hook_parse(ctx, &pkt, &verdict)) {
 	case HOOK_OTHER:
-		/* XDP leaves fragments to tc, which sees them next and decides. */
-		return CTX_IS_XDP ? CTX_PASS : verdict;
+		/* XDP leaves fragments to tc, which sees them next. All fragments of a datagram then
+		 * take one hook (the first fragment's record and its followers' lookups in one place;
+		 * a datagram is never half XDP_TXed, half forwarded by tc, which could reorder it),
+		 * and XDP's program stays as it was: fragments are rare, and the fragment path would
+		 * add verifier states to the hook that must stay the fastest. */
+		return verdict;
 	case HOOK_ICMP:
 		/* Errors are rare: XDP leaves them to tc, which can forward whatever they become. */
 		if (CTX_IS_XDP)

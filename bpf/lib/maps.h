@@ -10,6 +10,7 @@
 
 #include "bpfproxy/conntrack.h"
 #include "bpfproxy/counters.h"
+#include "bpfproxy/frag.h"
 #include "bpfproxy/maps.h"
 #include "bpfproxy/service.h"
 
@@ -86,5 +87,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct svc_stats);
 } SVCSTAT_MAP SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FRAG4_MAP_SIZE);
+	__type(key, struct frag4_key);
+	__type(value, struct frag4_value);
+} FRAG4_MAP SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FRAGSTAT_MAP_SIZE);
+	__type(key, __u32);
+	__type(value, struct frag_stats);
+} FRAGSTAT_MAP SEC(".maps");
 
 #endif

@@ -23,10 +23,10 @@ static __always_inline __u64 l4_csum_flags(const struct pkt4 *pkt)
 	return pkt->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 }
 
-static __always_inline int nat_set_addr(ctx_t *ctx, struct pkt4 *pkt, bool source, __be32 to)
+/* csum_off: the L4 checksum to update for the pseudo header, 0 for none. */
+static __always_inline int nat_set_addr_csum(ctx_t *ctx, struct pkt4 *pkt, bool source, __be32 to, __u32 csum_off)
 {
 	__be32 from = source ? pkt->saddr : pkt->daddr;
-	__u32 csum_off = l4_csum_off(pkt);
 
 	if (from == to)
 		return 0;
@@ -41,6 +41,11 @@ static __always_inline int nat_set_addr(ctx_t *ctx, struct pkt4 *pkt, bool sourc
 	else
 		pkt->daddr = to;
 	return 0;
+}
+
+static __always_inline int nat_set_addr(ctx_t *ctx, struct pkt4 *pkt, bool source, __be32 to)
+{
+	return nat_set_addr_csum(ctx, pkt, source, to, l4_csum_off(pkt));
 }
 
 /* TCP and UDP keep source and destination ports at the same offsets. */
@@ -69,6 +74,19 @@ static __always_inline int nat_apply(ctx_t *ctx, struct pkt4 *pkt, __be32 saddr,
 	if (nat_set_addr(ctx, pkt, true, saddr) || nat_set_addr(ctx, pkt, false, daddr) ||
 	    nat_set_port(ctx, pkt, true, sport) || nat_set_port(ctx, pkt, false, dport))
 		return -1;
+	return 0;
+}
+
+/* nat_apply for a later fragment (lib/frag.h), which has no L4 header: the addresses and the IP
+ * checksum only (the first fragment carried the L4 checksum update for the whole datagram). The
+ * parsed ports follow, so that what comes next (the FIB lookup) sees the datagram's new tuple. */
+static __always_inline int nat_apply_l3(ctx_t *ctx, struct pkt4 *pkt, __be32 saddr, __be16 sport, __be32 daddr,
+					__be16 dport)
+{
+	if (nat_set_addr_csum(ctx, pkt, true, saddr, 0) || nat_set_addr_csum(ctx, pkt, false, daddr, 0))
+		return -1;
+	pkt->sport = sport;
+	pkt->dport = dport;
 	return 0;
 }
 

@@ -42,8 +42,16 @@ enum parse_result {
 	PARSE_OK = 0,
 	PARSE_NOT_IPV4, /* another ethertype: not ours */
 	PARSE_OTHER_L4, /* IPv4 but neither TCP nor UDP (ICMP, SCTP, ...): passed untouched */
-	PARSE_FRAGMENT, /* a fragment: ports are missing or unreliable */
+	PARSE_FRAGMENT, /* a fragment: pkt4.frag says which (lib/frag.h finds its ports) */
 	PARSE_MALFORMED,
+};
+
+/* What struct pkt4 holds of a fragment. */
+enum pkt_frag {
+	PKT_WHOLE = 0,      /* not a fragment */
+	PKT_FRAG_FIRST,     /* offset 0, MF: the L4 header is here (ports valid) */
+	PKT_FRAG_LATER,     /* offset > 0: no L4 header; ports only through lib/frag.h */
+	PKT_FRAG_TRUNCATED, /* offset 0, MF, but too short for its TCP/UDP header: left alone */
 };
 
 struct pkt4 {
@@ -54,14 +62,21 @@ struct pkt4 {
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 ttl;
-	__u8 first_fragment; /* PARSE_FRAGMENT: the fragment with the L4 header (ports valid) */
+	__u8 frag; /* enum pkt_frag */
 	__u16 l4_off;
 	__u16 tot_len; /* IPv4 total length */
 	__u16 tcp_payload; /* bytes of TCP payload (for the acknowledgement of a RST) */
-	__u16 pad;
+	__be16 ip_id; /* IP identification; set for fragments only */
 	__be32 tcp_seq;
 	__be32 tcp_ack_seq;
 };
+
+/* A fragment without its L4 header. Fragments are tc's only (lib/hooks.h): for XDP this is false at
+ * compile time, and the fragment paths vanish from its program. */
+static __always_inline bool pkt_later_fragment(const struct pkt4 *pkt)
+{
+	return !CTX_IS_XDP && pkt->frag == PKT_FRAG_LATER;
+}
 
 #define L3_OFF ETH_HLEN
 #define IP_CSUM_OFF (L3_OFF + offsetof(struct iphdr, check))
@@ -132,14 +147,17 @@ static __always_inline int parse_ipv4(ctx_t *ctx, struct pkt4 *pkt)
 	pkt->tcp_payload = 0;
 	pkt->sport = 0;
 	pkt->dport = 0;
-	pkt->first_fragment = 0;
+	pkt->frag = PKT_WHOLE;
 
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
-		/* Only the first fragment has ports; callers may still want them to name the flow. */
-		if (!(ip->frag_off & bpf_htons(IP_OFFSET))) {
-			pkt->first_fragment = 1;
-			parse_l4(pkt, (void *)ip + ihl, data_end);
-		}
+		/* Only the first fragment has the L4 header; lib/frag.h gives the others its ports. */
+		pkt->ip_id = ip->id;
+		if (ip->frag_off & bpf_htons(IP_OFFSET))
+			pkt->frag = PKT_FRAG_LATER;
+		else if (parse_l4(pkt, (void *)ip + ihl, data_end) == PARSE_MALFORMED)
+			pkt->frag = PKT_FRAG_TRUNCATED;
+		else
+			pkt->frag = PKT_FRAG_FIRST;
 		return PARSE_FRAGMENT;
 	}
 	if (ihl > 60)

@@ -168,6 +168,21 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	return (fwd.flags & CT_F_HAIRPIN) ? SVC_BOUNCE : SVC_FORWARD;
 }
 
+/* A later fragment to a frontend (lib/frag.h gave it the first fragment's ports): the flow the
+ * first fragment found or made, its translation applied to the IP header. Never a new flow (the
+ * first fragment decided; if it made none, it was dropped or rejected and so is this), no backend
+ * check (the first fragment's decision stands, as a whole packet's would), no refresh (no TCP
+ * flags here; the first fragment refreshed the entry). */
+static __always_inline int svc_forward_later(ctx_t *ctx, struct pkt4 *pkt, const struct ct4_value *ct)
+{
+	if (!ct)
+		return svc_drop(ctx, DROP_FRAGMENT);
+	if (nat_apply_l3(ctx, pkt, ct->nat_saddr, ct->nat_sport, ct->nat_daddr, ct->nat_dport))
+		return svc_drop(ctx, DROP_MALFORMED);
+	count_svc(ctx, ct->svc_id, false);
+	return (ct->flags & CT_F_HAIRPIN) ? SVC_BOUNCE : SVC_FORWARD;
+}
+
 /* A packet to a frontend, from a pod of this node or from outside. */
 static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin origin)
 {
@@ -191,6 +206,8 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 	now = ct_now();
 	ct_key_of(&key, pkt, CT_DIR_FWD);
 	ct = ct_lookup(&key, now);
+	if (pkt_later_fragment(pkt))
+		return svc_forward_later(ctx, pkt, ct);
 	/* A SYN on a closed flow (FIN or RST seen, either way) is the client reusing its port: a new
 	 * connection, and a fresh pick (conntrack reopens a closed entry the same way). */
 	if (ct && !(tcp_opens(pkt) && ct_flow_closing(&key, ct))) {
@@ -216,18 +233,6 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 	return svc_new_flow(ctx, pkt, &frontend, svc, external, now);
 }
 
-/* Fragments carry no reliable ports: those of service flows are dropped (the first one names
- * the flow; later ones cannot be told apart from other traffic and pass to fail reassembly). */
-static __always_inline int svc_fragment(const ctx_t *ctx, const struct pkt4 *pkt)
-{
-	struct svc4_key frontend;
-
-	if (pkt->first_fragment && (pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP) &&
-	    svc_lookup(pkt, &frontend))
-		return svc_drop(ctx, DROP_FRAGMENT);
-	return SVC_NONE;
-}
-
 /* A reply of a tracked flow: restore the frontend as source (and the client as destination). */
 static __always_inline int svc_reply(ctx_t *ctx, struct pkt4 *pkt)
 {
@@ -239,6 +244,12 @@ static __always_inline int svc_reply(ctx_t *ctx, struct pkt4 *pkt)
 	ct = ct_lookup(&key, now);
 	if (!ct)
 		return SVC_NONE;
+	if (pkt_later_fragment(pkt)) {
+		/* No TCP flags to account (its first fragment refreshed the entry); no L4 header. */
+		if (nat_apply_l3(ctx, pkt, ct->nat_saddr, ct->nat_sport, ct->nat_daddr, ct->nat_dport))
+			return svc_drop(ctx, DROP_MALFORMED);
+		return (ct->flags & CT_F_HAIRPIN) ? SVC_BOUNCE : SVC_FORWARD;
+	}
 	ct_refresh(ct, pkt, now);
 	if (nat_apply(ctx, pkt, ct->nat_saddr, ct->nat_sport, ct->nat_daddr, ct->nat_dport))
 		return svc_drop(ctx, DROP_MALFORMED);

@@ -11,7 +11,7 @@ import test from 'ava';
 
 import { embeddedObject, native, type BpfObjectNative } from '../../ts/addon/index.js';
 import {
-  allStructs, cEnums, DropReason, DROP_REASON_SLOTS, fieldSize, mapSpecs, rodataVariables,
+  allStructs, cEnums, DropReason, DROP_REASON_SLOTS, FRAG_STAT_SLOTS, fieldSize, mapSpecs, rodataVariables,
 } from '../../ts/abi/index.js';
 import { datapathObjects } from '../../ts/dataplane/loader.js';
 
@@ -82,6 +82,7 @@ test('maps: names, types, key and value sizes match the objects', (t) => {
       t.is(m.valueSize, spec.value.size, `${name}: ${spec.name} value size`);
     }
     t.is(have.get(mapSpecs.drops.name)?.maxEntries, DROP_REASON_SLOTS, 'drops_v1 size');
+    t.is(have.get(mapSpecs.fragstat.name)?.maxEntries, FRAG_STAT_SLOTS, 'fragstat_v1 size');
   }
 });
 
@@ -106,9 +107,14 @@ test('enum drop_reason: TypeScript and C agree, value by value', (t) => {
 });
 
 test('flags and kinds: TypeScript and C agree', (t) => {
-  const text = ['service.h', 'conntrack.h'].map(header).join('\n');
+  const text = ['service.h', 'conntrack.h', 'frag.h'].map(header).join('\n');
   for (const [cName, { prefix, values }] of Object.entries(cEnums)) {
     const c = parseCEnum(text, cName);
+    // A counter count, not a value: FRAG_STAT_MAX follows the last counter.
+    if (c.has(`${prefix}MAX`)) {
+      t.is(c.get(`${prefix}MAX`), Object.keys(values).length, `${cName}: ${prefix}MAX follows the last value`);
+      c.delete(`${prefix}MAX`);
+    }
     t.deepEqual(new Map(Object.entries(values).map(([k, v]) => [prefix + k, v])), c, `enum ${cName}`);
   }
 });

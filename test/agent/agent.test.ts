@@ -54,6 +54,7 @@ privilegedSerial('YAML in, maps out: the agent programs, attaches, reports ready
   t.is(await node.metric('bpfproxy_pod_interfaces'), 1);
   t.is(await node.metric('bpfproxy_source_healthy'), 1);
   t.is(await node.metric('bpfproxy_drop_packets_total{reason="NO_ENDPOINTS"}'), 0, 'every drop reason is exported, by name');
+  t.is(await node.metric('bpfproxy_fragment_packets_total{result="NO_FIRST"}'), 0, 'fragment counters are exported, by name');
   t.is(await node.metric('bpfproxy_service_packets_total{namespace="default",service="web",port="http",protocol="TCP",scope="internal"}'), 0);
   t.true((await node.metric('proxy_healthz_total{code="200"}'))! >= 1);
   t.is(await node.metric('bpfproxy_conntrack_gc_runs_total{result="ok"}'), 1, 'conntrack is collected once the agent is ready');

@@ -131,6 +131,10 @@ export function drops(dp: Datapath, reason: DropReason): bigint {
   return sumPerCpu(dp.maps.drops.getPerCpu(reason))?.packets ?? 0n;
 }
 
+export function fragStat(dp: Datapath, stat: number): bigint {
+  return sumPerCpu(dp.maps.fragstat.getPerCpu(stat))?.packets ?? 0n;
+}
+
 export function svcStats(dp: Datapath, svcId: number) {
   return sumPerCpu(dp.maps.svcstat.getPerCpu(svcId));
 }

@@ -140,6 +140,12 @@ export class DatapathLab {
     return nodes.reduce((sum, n) => sum + (sumPerCpu(n.dp.maps.drops.getPerCpu(reason))?.packets ?? 0n), 0n);
   }
 
+  /** fragstat_v1 counter `stat` (FragStat), on one node or summed over all. */
+  fragStat(stat: number, node?: string): bigint {
+    const nodes = node ? [this.nodeOf(node)] : this.nodes;
+    return nodes.reduce((sum, n) => sum + (sumPerCpu(n.dp.maps.fragstat.getPerCpu(stat))?.packets ?? 0n), 0n);
+  }
+
   private nodeOf(name: string): NodeDatapath {
     const n = this.nodes.find((x) => x.node.name === name);
     if (!n) throw new Error(`no node ${name}`);

@@ -29,6 +29,19 @@ export const CtDir = { FWD: 0, REPLY: 1 } as const;
 /** enum ct_flags */
 export const CtFlags = { SNAT: 1 << 0, HAIRPIN: 1 << 1, EXTERNAL: 1 << 2, CLOSING: 1 << 3 } as const;
 
+/** enum frag_stat: the counters of fragstat_v1 (stable numbers, append only). */
+export const FragStat = {
+  /** First fragments (offset 0, MF) of TCP/UDP: ports recorded in frag4_v1. */
+  FIRST: 0,
+  /** Later fragments whose first fragment's ports were found. */
+  LATER: 1,
+  /** Later fragments whose first fragment was not seen: passed untouched. */
+  NO_FIRST: 2,
+} as const;
+
+/** fragstat_v1's size (FRAGSTAT_MAP_SIZE): room for counters to come. */
+export const FRAG_STAT_SLOTS = 8;
+
 /** The C enums above, by C name and with the C prefix of their members, for the drift test. */
 export const cEnums: Record<string, { prefix: string; values: Record<string, number> }> = {
   svc_scope: { prefix: 'SVC_SCOPE_', values: SvcScope },
@@ -37,6 +50,7 @@ export const cEnums: Record<string, { prefix: string; values: Record<string, num
   backend_flags: { prefix: 'BACKEND_F_', values: BackendFlags },
   ct_dir: { prefix: 'CT_DIR_', values: CtDir },
   ct_flags: { prefix: 'CT_F_', values: CtFlags },
+  frag_stat: { prefix: 'FRAG_STAT_', values: FragStat },
 };
 
 /** The size of every Maglev table unless configured (MAGLEV_M_DEFAULT). */

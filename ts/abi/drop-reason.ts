@@ -12,6 +12,7 @@ export enum DropReason {
   SNAT_EXHAUSTED = 6,
   CT_CREATE = 7,
   BACKEND_MISSING = 8,
+  /** A later IPv4 fragment of a service flow whose first fragment made no flow (dropped or rejected). Was: every fragment of a service flow (before fragments were supported). */
   FRAGMENT = 9,
   REJECT_FAILED = 10,
   NO_ELIGIBLE_BACKEND = 11,

@@ -86,6 +86,25 @@ export const dropStats = defineStruct('drop_stats', 16, [
   { name: 'bytes', offset: 8, type: 'u64' },
 ]);
 
+/** bpfproxy/frag.h: what every fragment of a datagram shares (RFC 791), and its first fragment's ports. */
+export const frag4Key = defineStruct('frag4_key', 12, [
+  { name: 'saddr', offset: 0, type: 'ipv4' },
+  { name: 'daddr', offset: 4, type: 'ipv4' },
+  { name: 'id', offset: 8, type: 'be16' },
+  { name: 'proto', offset: 10, type: 'u8' },
+  { name: 'pad', offset: 11, type: 'u8' },
+]);
+
+export const frag4Value = defineStruct('frag4_value', 4, [
+  { name: 'sport', offset: 0, type: 'be16' },
+  { name: 'dport', offset: 2, type: 'be16' },
+]);
+
+export const fragStats = defineStruct('frag_stats', 16, [
+  { name: 'packets', offset: 0, type: 'u64' },
+  { name: 'bytes', offset: 8, type: 'u64' },
+]);
+
 export type Svc4Key = ReturnType<typeof svc4Key.decode>;
 export type Svc4Value = ReturnType<typeof svc4Value.decode>;
 export type Backend4 = ReturnType<typeof backend4.decode>;
@@ -96,8 +115,12 @@ export type Aff4Key = ReturnType<typeof aff4Key.decode>;
 export type Aff4Value = ReturnType<typeof aff4Value.decode>;
 export type SvcStats = ReturnType<typeof svcStats.decode>;
 export type DropStats = ReturnType<typeof dropStats.decode>;
+export type Frag4Key = ReturnType<typeof frag4Key.decode>;
+export type Frag4Value = ReturnType<typeof frag4Value.decode>;
+export type FragStats = ReturnType<typeof fragStats.decode>;
 
 /** Every struct codec, for the drift test. */
 export const allStructs: readonly StructCodec<unknown>[] = [
   svc4Key, svc4Value, backend4, ct4Key, ct4Value, srcr4Key, nodeaddr4Value, aff4Key, aff4Value, svcStats, dropStats,
+  frag4Key, frag4Value, fragStats,
 ] as unknown as readonly StructCodec<unknown>[];

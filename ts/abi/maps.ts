@@ -4,7 +4,8 @@
  */
 import { ipv4, u8, u32, type ScalarCodec, type StructCodec } from './codec.js';
 import {
-  aff4Key, aff4Value, backend4, ct4Key, ct4Value, dropStats, nodeaddr4Value, srcr4Key, svc4Key, svc4Value, svcStats,
+  aff4Key, aff4Value, backend4, ct4Key, ct4Value, dropStats, frag4Key, frag4Value, fragStats, nodeaddr4Value, srcr4Key,
+  svc4Key, svc4Value, svcStats,
 } from './layouts.js';
 
 export interface MapSpec<K, V> {
@@ -31,6 +32,10 @@ export const mapSpecs = {
   maglev: spec('maglev_v1', 'hash_of_maps', u32, u32),
   drops: spec('drops_v1', 'percpu_array', u32, dropStats),
   svcstat: spec('svcstat_v1', 'percpu_array', u32, svcStats),
+  /** (saddr, daddr, IP id, proto) -> the first fragment's ports (bpf/lib/frag.h). */
+  frag4: spec('frag4_v1', 'lru_hash', frag4Key, frag4Value),
+  /** FragStat -> packets and bytes. */
+  fragstat: spec('fragstat_v1', 'percpu_array', u32, fragStats),
 } as const;
 
 export type MapKey = keyof typeof mapSpecs;

@@ -1,11 +1,12 @@
 /**
  * The datapath's own counters as Prometheus metrics, read from the maps when /metrics is scraped
  * (collect callbacks), never copied on a timer: per service group (svcstat_v1, by svc_id:
- * packets, bytes and new flows in the forward direction) and per drop reason (drops_v1, named as
- * the shared DropReason enum), plus how full each map is.
+ * packets, bytes and new flows in the forward direction), per drop reason (drops_v1, named as
+ * the shared DropReason enum), what became of IPv4 fragments (fragstat_v1), plus how full each map is.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
+import { FragStat } from '../abi/constants.js';
 import { sumPerCpu } from '../dataplane/typed-map.js';
 import type { Datapath } from '../dataplane/loader.js';
 import { DROP_REASONS } from '../explain/services.js';
@@ -62,6 +63,20 @@ export function registerDataplaneMetrics(registry: Registry, src: DataplaneMetri
     });
   perDrop('bpfproxy_drop_packets_total', 'Packets dropped or rejected by the datapath, by reason (docs/datapath.md)', 'packets');
   perDrop('bpfproxy_drop_bytes_total', 'Bytes dropped or rejected by the datapath, by reason', 'bytes');
+
+  new Counter({
+    name: 'bpfproxy_fragment_packets_total',
+    help: 'IPv4 fragments of TCP and UDP seen on tc, by result: FIRST (its ports recorded), LATER (translated as its datagram), NO_FIRST (its first fragment not seen: passed untouched)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [result, index] of Object.entries(FragStat)) {
+        const stat = sumPerCpu(src.dp.maps.fragstat.getPerCpu(index));
+        this.inc({ result }, stat ? Number(stat.packets) : 0);
+      }
+    },
+  });
 
   new Gauge({
     name: 'bpfproxy_map_entries',

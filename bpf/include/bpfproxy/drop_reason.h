@@ -15,7 +15,7 @@ enum drop_reason {
 	DROP_SNAT_EXHAUSTED = 6,       /* no free SNAT port after the bounded retries */
 	DROP_CT_CREATE = 7,            /* conntrack insert failed */
 	DROP_BACKEND_MISSING = 8,      /* a service slot names a backend that does not exist */
-	DROP_FRAGMENT = 9,             /* IPv4 fragment of a service flow: not supported */
+	DROP_FRAGMENT = 9,             /* later IPv4 fragment of a service flow whose first fragment made no flow (dropped or rejected) */
 	DROP_REJECT_FAILED = 10,       /* a reject reply could not be built; the packet is dropped instead */
 	DROP_NO_ELIGIBLE_BACKEND = 11, /* every probed backend is terminating */
 	DROP_REASON_MAX                /* not a reason: the size of drops_v1 */

@@ -6,6 +6,7 @@
 #define BPFPROXY_MAPS_H
 
 #include "bpfproxy/drop_reason.h"
+#include "bpfproxy/frag.h"
 
 #define SVC4_MAP       svc4_v1
 #define BACKEND_MAP    be_v1
@@ -16,6 +17,8 @@
 #define MAGLEV_MAP     maglev_v1
 #define DROPS_MAP      drops_v1
 #define SVCSTAT_MAP    svcstat_v1
+#define FRAG4_MAP      frag4_v1
+#define FRAGSTAT_MAP   fragstat_v1
 
 #define SVC4_MAP_SIZE      65536
 #define BACKEND_MAP_SIZE   65536
@@ -26,7 +29,10 @@
 #define MAGLEV_MAP_SIZE    4096
 #define SVCSTAT_MAP_SIZE   65536 /* svc_id < this */
 #define DROPS_MAP_SIZE     64    /* room for new reasons without a new map */
+#define FRAG4_MAP_SIZE     8192  /* datagrams in flight in fragments (LRU) */
+#define FRAGSTAT_MAP_SIZE  8     /* room for new counters without a new map */
 
 _Static_assert(DROP_REASON_MAX <= DROPS_MAP_SIZE, "drops_v1 is too small for enum drop_reason");
+_Static_assert(FRAG_STAT_MAX <= FRAGSTAT_MAP_SIZE, "fragstat_v1 is too small for enum frag_stat");
 
 #endif
