@@ -27,6 +27,8 @@ import { whileRunning } from './interrupt.js';
 import type { BenchTools } from './tools.js';
 
 export const SINK_PORT = 8080;
+/** The sinks' listen backlog (bench/sink.c listens with the largest the namespace allows). */
+const SINK_BACKLOG = 65535;
 /** The port the lab's idle hostname servers take (a pod must declare one). */
 const IDLE_PORT = 9376;
 
@@ -149,7 +151,14 @@ export class BenchTopology {
       for (const short of ['fabric', node.name, outside.name, clientPod.name, ...backendPods.map((p) => p.name)]) {
         await steerSoftirq(lab.netns(short), opts.cpus.datapath);
       }
-      for (const p of backendPods) sinks.push(await Sink.start(p.netns, opts.cpus.datapath, opts.tools.sink, opts.maxSeconds ?? 3600));
+      for (const p of backendPods) {
+        // A full accept queue drops SYNs (ListenOverflows), and each drop stalls a load generator
+        // slot for the 1 s SYN retransmission: the sink, sharing the datapath core with the
+        // softirq work, falls behind in bursts, and the connection rate would measure those stalls
+        // rather than the path. somaxconn is per namespace; this one is the backend pod's.
+        await lab.netns(p.name).sysctl('net.core.somaxconn', SINK_BACKLOG);
+        sinks.push(await Sink.start(p.netns, opts.cpus.datapath, opts.tools.sink, opts.maxSeconds ?? 3600));
+      }
       return new BenchTopology(lab, node, clientPod, backendPods, outside, sinks, opts, forget);
     } catch (e) {
       for (const s of sinks) s.stop();
