@@ -48,7 +48,11 @@ export interface ConnectionPoint {
 export interface NodePortPoint {
   path: PathName;
   crr?: LoadgenResult;
-  udp?: { sent: LoadgenResult; receivedRate: number; received: number };
+  /**
+   * forwarded: packets the backend pods' interfaces received (what the node forwarded; absent in
+   * results from before it was measured); received: what the sinks read.
+   */
+  udp?: { sent: LoadgenResult; receivedRate: number; received: number; forwarded?: number; forwardedRate?: number };
   stream?: { sent: LoadgenResult; receivedBytesPerS: number };
   error?: string;
 }

@@ -202,6 +202,17 @@ export class BenchTopology {
     );
   }
 
+  /**
+   * Packets the backend pods' interfaces have received: what the node forwarded into them, after
+   * the proxy's work, whether or not the sinks got the CPU to read them (veth counts a packet on
+   * the pod side once it is queued for the pod).
+   */
+  async backendRxPackets(): Promise<number> {
+    let n = 0;
+    for (const p of this.backendPods) n += Number((await this.lab.netns(p.name).exec('cat', ['/sys/class/net/eth0/statistics/rx_packets'])).trim());
+    return n;
+  }
+
   /** Runs a command in the node namespace (where the proxy lives). */
   nodeExec(cmd: string, args: string[], input?: string): Promise<string> {
     return run('ip', ['netns', 'exec', this.node.netns, cmd, ...args], { timeoutMs: 600_000, ...(input !== undefined ? { input } : {}) });

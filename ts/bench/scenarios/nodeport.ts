@@ -1,7 +1,8 @@
 /**
  * Scenario 2: a NodePort from an outside client (client-1 → node-1:30080/30081 across the fabric
  * bridge), backends on the node: request rate (a connection per request), small-packet rate (64-byte
- * UDP frames over `udpFlows` flows, counted where they arrive: at the sinks) and single-stream TCP
+ * UDP frames over `udpFlows` flows, counted as the backend pods' interfaces receive them — what the
+ * node forwarded — and at the sinks) and single-stream TCP
  * throughput (counted at the sinks) — through iptables (both backends), nftables, bpfproxy on tc,
  * bpfproxy with XDP (generic mode: on the lab's veth uplink native XDP cannot redirect), and the
  * direct path (the client routed to the pod IP, no proxy).
@@ -37,9 +38,11 @@ export async function nodePortScenario(p: Profile, tools: BenchTools, cpus: CpuP
         const crr = await topo.loadgen(from, 'crr', address, tcpPort, { parallel: p.parallel, seconds: p.pointSeconds });
 
         const u0 = await topo.sinkCounters();
+        const f0 = await topo.backendRxPackets();
         const sent = await topo.loadgen(from, 'udp', address, udpPort, { parallel: p.udpFlows, seconds: p.pointSeconds, payload: 18 });
         await new Promise((r) => setTimeout(r, 200)); // what is still queued arrives
         const u1 = await topo.sinkCounters();
+        const forwarded = (await topo.backendRxPackets()) - f0;
         const received = u1.udpPackets - u0.udpPackets;
 
         const s0 = await topo.sinkCounters();
@@ -50,11 +53,11 @@ export async function nodePortScenario(p: Profile, tools: BenchTools, cpus: CpuP
         points.push({
           path,
           crr,
-          udp: { sent, received, receivedRate: received / sent.seconds },
+          udp: { sent, received, receivedRate: received / sent.seconds, forwarded, forwardedRate: forwarded / sent.seconds },
           stream: { sent: stream, receivedBytesPerS: stream.seconds > 0 ? (s1.tcpBytes - s0.tcpBytes) / stream.seconds : 0 },
         });
         progress.stepDone(
-          `${Math.round(crr.rate)} req/s · UDP ${Math.round(received / sent.seconds)} pkt/s arrived of ${Math.round(sent.rate)} sent · ` +
+          `${Math.round(crr.rate)} req/s · UDP ${Math.round(forwarded / sent.seconds)} pkt/s forwarded, ${Math.round(received / sent.seconds)} arrived of ${Math.round(sent.rate)} sent · ` +
             `${((8 * (s1.tcpBytes - s0.tcpBytes)) / Math.max(stream.seconds, 1e-9) / 1e9).toFixed(2)} Gbit/s`,
         );
       } finally {
