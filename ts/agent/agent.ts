@@ -185,7 +185,7 @@ export class Agent {
     collectDefaultMetrics({ register: this.metrics.registry });
     registerDataplaneMetrics(this.metrics.registry, {
       dp: this.dp,
-      services: () => this.syncer.lastState?.services ?? [],
+      services: () => this.syncer.serviceList(),
       entryCounts: () => this.reconciler.entryCounts(),
     });
     this.metrics.sourceHealthy.set(1);

@@ -20,6 +20,7 @@ import {
   computeDesiredState,
   IncrementalModel,
   type DesiredHealthCheck,
+  type DesiredService,
   type DesiredState,
   type IdState,
   type ModelSummary,
@@ -90,6 +91,11 @@ export class Syncer {
     return this.model?.state();
   }
 
+  /** The Service groups of the last sync, sorted by key (without materializing the whole state). */
+  serviceList(): readonly DesiredService[] {
+    return this.model?.serviceList() ?? [];
+  }
+
   /** This node's Node object, if the source has one. */
   ownNode(): V1Node | undefined {
     return this.nodes.current().find((n) => n.metadata?.name === this.opts.nodeName);
@@ -137,7 +143,8 @@ export class Syncer {
     const model = this.model;
     let result: ApplyResult;
     if (full || delta === undefined) {
-      const state = model.state();
+      // Not cached in the model: the whole state is only needed for this sync.
+      const state = model.state({ cache: false });
       result = this.reconciler.apply(computeEntries(state, this.opts.proxy.maglevTableSize));
       this.entries.reset(state);
     } else {

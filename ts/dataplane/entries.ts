@@ -5,7 +5,7 @@
  * them against what the maps hold.
  */
 import { backend4, nodeaddr4Value, srcr4Key, svc4Key, svc4Value } from '../abi/layouts.js';
-import { ipv4, u8, u32 } from '../abi/codec.js';
+import { ipv4, u8, type StructCodec } from '../abi/codec.js';
 import { BackendFlags, IPPROTO, SvcFlags, SvcKind, SvcScope } from '../abi/constants.js';
 import { maglevTableFor } from '../model/maglev-tables.js';
 import type { DesiredBackend, DesiredFrontend, DesiredState, FrontendKind, Protocol } from '../model/types.js';
@@ -33,6 +33,24 @@ export interface DesiredEntries {
   nodeAddresses: Map<string, Entry>;
   /** maglev_v1: svc id → table of backend ids. */
   maglev: Map<number, Uint32Array>;
+}
+
+/**
+ * A key or value in Node's shared Buffer pool (zeroed, then encoded). codec.encode's Buffer.alloc
+ * gives every Buffer an ArrayBuffer of its own, a backing store allocated outside the JS heap;
+ * a full sync makes one per key and per value (over a million at 30k Services × 10 endpoints),
+ * which leaves the process's malloc arenas large long after the entries are garbage.
+ */
+function encode<T>(codec: StructCodec<T>, value: Partial<T>): Buffer {
+  const buf = Buffer.allocUnsafe(codec.size).fill(0);
+  codec.encodeInto(value, buf, 0);
+  return buf;
+}
+
+function u32Key(v: number): Buffer {
+  const buf = Buffer.allocUnsafe(4);
+  buf.writeUInt32LE(v, 0);
+  return buf;
 }
 
 const PROTO: Record<Protocol, number> = { TCP: IPPROTO.TCP, UDP: IPPROTO.UDP, SCTP: IPPROTO.SCTP };
@@ -66,17 +84,17 @@ export type BackendIdOf = (endpoint: string, protocol: Protocol) => number;
 export function frontendEntries(f: DesiredFrontend, idOf: BackendIdOf): FrontendEntries {
   const all = f.clusterEndpoints.map((ep) => idOf(ep, f.protocol));
   const local = f.localEndpoints.map((ep) => idOf(ep, f.protocol));
-  const base = { addr: f.address, port: f.port, proto: PROTO[f.protocol] };
+  const proto = PROTO[f.protocol];
   const slotEntry = (scope: number, slot: number, backendId: number): Entry => ({
-    key: svc4Key.encode({ ...base, scope, backend_slot: slot }),
-    value: svc4Value.encode({ backend_id: backendId, svc_id: f.serviceId }),
+    key: encode(svc4Key, { addr: f.address, port: f.port, proto, scope, backend_slot: slot }),
+    value: encode(svc4Value, { backend_id: backendId, svc_id: f.serviceId }),
   });
   return {
     frontend: f.key,
     svcId: f.serviceId,
     master: {
       key: frontendMasterKey(f),
-      value: svc4Value.encode({
+      value: encode(svc4Value, {
         svc_id: f.serviceId,
         affinity_timeout: f.sessionAffinity?.timeoutSeconds ?? 0,
         count: all.length,
@@ -90,7 +108,7 @@ export function frontendEntries(f: DesiredFrontend, idOf: BackendIdOf): Frontend
 }
 
 export function frontendMasterKey(f: DesiredFrontend): Buffer {
-  return svc4Key.encode({ addr: f.address, port: f.port, proto: PROTO[f.protocol], scope: SvcScope.ALL, backend_slot: 0 });
+  return encode(svc4Key, { addr: f.address, port: f.port, proto: PROTO[f.protocol], scope: SvcScope.ALL, backend_slot: 0 });
 }
 
 /** Backend ids a served frontend can pick for new flows. */
@@ -102,14 +120,14 @@ export function selectableIds(f: DesiredFrontend, idOf: BackendIdOf): number[] {
 export function sourceRangeEntries(f: DesiredFrontend): Entry[] {
   return f.loadBalancerSourceRanges.map((cidr) => {
     const [addr, len] = cidr.split('/') as [string, string];
-    return { key: srcr4Key.encode({ prefixlen: 32 + Number(len), svc_id: f.serviceId, addr }), value: u8.encode(1) };
+    return { key: encode(srcr4Key, { prefixlen: 32 + Number(len), svc_id: f.serviceId, addr }), value: u8.encode(1) };
   });
 }
 
 /** be_v1 entry; a backend no frontend can pick for new flows is marked terminating. */
 export function backendEntry(b: DesiredBackend, selectable: boolean): Entry {
   const flags = (b.local ? BackendFlags.LOCAL : 0) | (selectable ? 0 : BackendFlags.TERMINATING);
-  return { key: u32.encode(b.id), value: backend4.encode({ addr: b.address, port: b.port, proto: PROTO[b.protocol], flags }) };
+  return { key: u32Key(b.id), value: encode(backend4, { addr: b.address, port: b.port, proto: PROTO[b.protocol], flags }) };
 }
 
 export function nodeAddressEntries(addresses: readonly string[]): Map<string, Entry> {
@@ -131,8 +149,10 @@ export function computeEntries(state: DesiredState, maglevTableSize: number): De
   const frontends = new Map<string, FrontendEntries>();
   const sourceRanges = new Map<string, Entry>();
   for (const f of served) {
-    for (const id of selectableIds(f, idOf)) selectable.add(id);
-    frontends.set(f.key, frontendEntries(f, idOf));
+    const fe = frontendEntries(f, idOf);
+    // The slots name exactly selectableIds(f): read them back rather than look every id up twice.
+    for (const slot of fe.slots) selectable.add(slot.value.readUInt32LE(0)); // svc4_value.backend_id
+    frontends.set(f.key, fe);
     for (const e of sourceRangeEntries(f)) sourceRanges.set(e.key.toString('hex'), e);
   }
 

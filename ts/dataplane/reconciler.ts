@@ -42,35 +42,48 @@ export interface ApplyResult {
 const SVC_MASTER_SLOT_OFFSET = 8; // svc4_key.backend_slot
 const SVC_SCOPE_OFFSET = 7; // svc4_key.scope
 
-function isMaster(key: Buffer): boolean {
-  return key.readUInt16LE(SVC_MASTER_SLOT_OFFSET) === 0 && key[SVC_SCOPE_OFFSET] === 0;
+/**
+ * The shadow holds keys and values as latin1 strings: one character per byte, the most compact
+ * string V8 has (a one-byte string of n characters), half of a hex string and exact both ways.
+ */
+function bin(b: Buffer): string {
+  return b.toString('latin1');
+}
+
+function unbin(s: string): Buffer {
+  return Buffer.from(s, 'latin1');
+}
+
+function isMaster(key: string): boolean {
+  return key.charCodeAt(SVC_MASTER_SLOT_OFFSET) === 0 && key.charCodeAt(SVC_MASTER_SLOT_OFFSET + 1) === 0 && key.charCodeAt(SVC_SCOPE_OFFSET) === 0;
 }
 
 /** The master key of the frontend a slot key belongs to. */
-function masterHexOf(keyHex: string): string {
-  const k = Buffer.from(keyHex, 'hex');
-  k[SVC_SCOPE_OFFSET] = 0;
-  k.writeUInt16LE(0, SVC_MASTER_SLOT_OFFSET);
-  return k.toString('hex');
+function masterOf(key: string): string {
+  return key.slice(0, SVC_SCOPE_OFFSET) + '\0\0\0' + key.slice(SVC_MASTER_SLOT_OFFSET + 2);
 }
 
 /** The key of one slot of the frontend whose master key is given. */
-function slotKeyHex(masterKey: Buffer, scope: number, slot: number): string {
+function slotKey(masterKey: Buffer, scope: number, slot: number): string {
   const k = Buffer.from(masterKey);
   k[SVC_SCOPE_OFFSET] = scope;
   k.writeUInt16LE(slot, SVC_MASTER_SLOT_OFFSET);
-  return k.toString('hex');
+  return bin(k);
 }
 
+/** A u32 key (be_v1, little endian) from its latin1 form. */
+function u32Of(key: string): number {
+  return (key.charCodeAt(0) | (key.charCodeAt(1) << 8) | (key.charCodeAt(2) << 16) | (key.charCodeAt(3) << 24)) >>> 0;
+}
 
-/** Snapshot of a map as key hex → value hex. */
+/** Snapshot of a map as key → value (latin1). */
 function readAll(map: BpfMapNative): Map<string, string> {
   const { keys, values, count } = map.dump();
   const ks = keys.length / Math.max(count, 1);
   const vs = values.length / Math.max(count, 1);
   const out = new Map<string, string>();
   for (let i = 0; i < count; i++) {
-    out.set(keys.subarray(i * ks, (i + 1) * ks).toString('hex'), values.subarray(i * vs, (i + 1) * vs).toString('hex'));
+    out.set(keys.toString('latin1', i * ks, (i + 1) * ks), values.toString('latin1', i * vs, (i + 1) * vs));
   }
   return out;
 }
@@ -96,13 +109,13 @@ export class Reconciler {
     this.sourceRanges = readAll(this.dp.maps.srcr4.raw);
     this.nodeAddresses = readAll(this.dp.maps.nodeaddr4.raw);
     this.maglev = new Map();
-    for (const [keyHex, idHex] of readAll(this.dp.maps.maglev.raw)) {
-      const inner = native.BpfMap.fromId(Buffer.from(idHex, 'hex').readUInt32LE(0));
+    for (const [key, id] of readAll(this.dp.maps.maglev.raw)) {
+      const inner = native.BpfMap.fromId(unbin(id).readUInt32LE(0));
       try {
         const { values, count } = inner.dump();
         const table = new Uint32Array(count);
         for (let i = 0; i < count; i++) table[i] = values.readUInt32LE(4 * i);
-        this.maglev.set(Buffer.from(keyHex, 'hex').readUInt32LE(0), table);
+        this.maglev.set(unbin(key).readUInt32LE(0), table);
       } finally {
         inner.close();
       }
@@ -145,24 +158,44 @@ export class Reconciler {
     this.upsert(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...desired.nodeAddresses.values()], result);
 
     // 2–3. Slots, then masters whose slots are all in.
-    const desiredSvc = new Map<string, string>();
-    for (const fe of desired.frontends.values()) {
-      desiredSvc.set(fe.master.key.toString('hex'), fe.master.value.toString('hex'));
-      for (const s of fe.slots) desiredSvc.set(s.key.toString('hex'), s.value.toString('hex'));
-    }
     const failedMasters = this.writeFrontends([...desired.frontends.values()], result);
     const svcMap = maps.svc4.raw;
 
     // 4. Removed masters first, then slots nothing counts any more (but never under a master that
-    //    failed to move to its new count, which may still count them).
-    const stale = [...this.svc.keys()].filter((k) => !desiredSvc.has(k));
-    const staleMasters = stale.filter((k) => isMaster(Buffer.from(k, 'hex')));
-    const staleSlots = stale.filter((k) => !isMaster(Buffer.from(k, 'hex')) && !failedMasters.has(masterHexOf(k)));
+    //    failed to move to its new count, which may still count them). Which svc4 keys are desired
+    //    is known from the masters and each one's slot counts (slots are numbered from 1 without
+    //    gaps), without a set of every desired key.
+    const desiredSlots = new Map<string, { all: number; local: number }>();
+    for (const fe of desired.frontends.values()) {
+      const master = bin(fe.master.key);
+      const counts = desiredSlots.get(master) ?? { all: 0, local: 0 };
+      for (const s of fe.slots) {
+        const slot = s.key.readUInt16LE(SVC_MASTER_SLOT_OFFSET);
+        if (s.key[SVC_SCOPE_OFFSET] === SvcScope.ALL) counts.all = Math.max(counts.all, slot);
+        else counts.local = Math.max(counts.local, slot);
+      }
+      desiredSlots.set(master, counts);
+    }
+    const staleMasters: string[] = [];
+    const staleSlots: string[] = [];
+    for (const k of this.svc.keys()) {
+      if (isMaster(k)) {
+        if (!desiredSlots.has(k)) staleMasters.push(k);
+        continue;
+      }
+      const master = masterOf(k);
+      const counts = desiredSlots.get(master);
+      const scope = k.charCodeAt(SVC_SCOPE_OFFSET);
+      const slot = k.charCodeAt(SVC_MASTER_SLOT_OFFSET) | (k.charCodeAt(SVC_MASTER_SLOT_OFFSET + 1) << 8);
+      const wanted = counts !== undefined && slot >= 1 && ((scope === SvcScope.ALL && slot <= counts.all) || (scope === SvcScope.LOCAL && slot <= counts.local));
+      if (!wanted && !failedMasters.has(master)) staleSlots.push(k);
+    }
     this.remove(svcMap, 'svc4_v1', this.svc, staleMasters, result);
     this.remove(svcMap, 'svc4_v1', this.svc, staleSlots, result);
 
     // 5. What nothing refers to any more.
-    this.remove(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...this.sourceRanges.keys()].filter((k) => !desired.sourceRanges.has(k)), result);
+    const desiredRanges = new Set([...desired.sourceRanges.values()].map((e) => bin(e.key)));
+    this.remove(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...this.sourceRanges.keys()].filter((k) => !desiredRanges.has(k)), result);
     for (const svcId of [...this.maglev.keys()].filter((id) => !desired.maglev.has(id))) {
       try {
         this.dp.deleteMaglevTable(svcId);
@@ -172,15 +205,16 @@ export class Reconciler {
         result.failures.push(failureOf('maglev_v1', e));
       }
     }
-    const desiredAddrs = new Set([...desired.nodeAddresses.values()].map((e) => e.key.toString('hex')));
+    const desiredAddrs = new Set([...desired.nodeAddresses.values()].map((e) => bin(e.key)));
     this.remove(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...this.nodeAddresses.keys()].filter((k) => !desiredAddrs.has(k)), result);
-    const desiredBackends = new Set([...desired.backends.keys()].map((id) => u32.encode(id).toString('hex')));
-    const stillReferenced = new Set([...this.svc.values()].map((v) => v.slice(0, 8))); // svc4_value.backend_id
+    const desiredBackends = new Set(desired.backends.keys());
+    const stillReferenced = new Set<string>();
+    for (const v of this.svc.values()) stillReferenced.add(v.slice(0, 4)); // svc4_value.backend_id
     this.remove(
       maps.backends.raw,
       'be_v1',
       this.backends,
-      [...this.backends.keys()].filter((k) => !desiredBackends.has(k) && !stillReferenced.has(k)),
+      [...this.backends.keys()].filter((k) => !desiredBackends.has(u32Of(k)) && !stillReferenced.has(k)),
       result,
     );
     return result;
@@ -223,11 +257,11 @@ export class Reconciler {
     const staleMasters: string[] = [];
     const staleSlots: string[] = [];
     for (const change of changes.frontends.values()) {
-      const masterHex = change.masterKey.toString('hex');
-      if (failedMasters.has(masterHex)) continue;
+      const master = bin(change.masterKey);
+      if (failedMasters.has(master)) continue;
       const counts = { all: 0, local: 0 };
       if (change.entries === null) {
-        if (this.svc.has(masterHex)) staleMasters.push(masterHex);
+        if (this.svc.has(master)) staleMasters.push(master);
       } else {
         for (const slot of change.entries.slots) {
           if (slot.key[SVC_SCOPE_OFFSET] === SvcScope.ALL) counts.all++;
@@ -239,9 +273,9 @@ export class Reconciler {
         [SvcScope.LOCAL, counts.local],
       ] as const) {
         for (let slot = from + 1; ; slot++) {
-          const hex = slotKeyHex(change.masterKey, scope, slot);
-          if (!this.svc.has(hex)) break;
-          staleSlots.push(hex);
+          const key = slotKey(change.masterKey, scope, slot);
+          if (!this.svc.has(key)) break;
+          staleSlots.push(key);
         }
       }
     }
@@ -249,7 +283,15 @@ export class Reconciler {
     this.remove(svcMap, 'svc4_v1', this.svc, staleSlots, result);
 
     // 5. What nothing refers to any more.
-    this.remove(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, absent(changes.sourceRanges).filter((k) => this.sourceRanges.has(k)), result);
+    this.remove(
+      maps.srcr4.raw,
+      'srcr4_v1',
+      this.sourceRanges,
+      absent(changes.sourceRanges)
+        .map((hex) => bin(Buffer.from(hex, 'hex')))
+        .filter((k) => this.sourceRanges.has(k)),
+      result,
+    );
     for (const [svcId, table] of changes.maglev) {
       if (table !== null || !this.maglev.has(svcId)) continue;
       try {
@@ -261,12 +303,12 @@ export class Reconciler {
       }
     }
     if (changes.nodeAddresses !== null) {
-      const keep = new Set([...changes.nodeAddresses.values()].map((e) => e.key.toString('hex')));
+      const keep = new Set([...changes.nodeAddresses.values()].map((e) => bin(e.key)));
       this.remove(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...this.nodeAddresses.keys()].filter((k) => !keep.has(k)), result);
     }
     if (failedMasters.size === 0) {
       const gone = absent(changes.backends)
-        .map((id) => u32.encode(id).toString('hex'))
+        .map((id) => bin(u32.encode(id)))
         .filter((k) => this.backends.has(k));
       this.remove(maps.backends.raw, 'be_v1', this.backends, gone, result);
     }
@@ -286,20 +328,20 @@ export class Reconciler {
     const failedMasters = new Set<string>();
     const createdSlots = new Map<string, Buffer[]>();
     for (const fe of frontends) {
-      const masterHex = fe.master.key.toString('hex');
+      const master = bin(fe.master.key);
       const slotsToWrite: Entry[] = [];
       const newKeys: Buffer[] = [];
       for (const s of fe.slots) {
-        const held = this.svc.get(s.key.toString('hex'));
-        if (held === s.value.toString('hex')) continue;
+        const held = this.svc.get(bin(s.key));
+        if (held !== undefined && held === bin(s.value)) continue;
         slotsToWrite.push(s);
         if (held === undefined) newKeys.push(s.key);
       }
-      const masterIsNew = !this.svc.has(masterHex);
+      const masterIsNew = !this.svc.has(master);
       const need = newKeys.length + (masterIsNew ? 1 : 0);
       const free = capacity - this.svc.size - reservedMasters;
       if (need > free) {
-        failedMasters.add(masterHex);
+        failedMasters.add(master);
         result.failures.push({
           map: 'svc4_v1',
           code: 'E2BIG',
@@ -310,25 +352,25 @@ export class Reconciler {
       }
       const failed = this.writeEntries(svcMap, 'svc4_v1', this.svc, slotsToWrite, result, fe.frontend);
       if (failed) {
-        failedMasters.add(masterHex);
+        failedMasters.add(master);
         // Slots this attempt created are counted by no master (a master only ever counts slots
         // that exist): take them out again, so that a frontend that cannot be written does not
         // keep the room other frontends need.
         this.rollback(svcMap, newKeys);
       } else {
-        createdSlots.set(masterHex, newKeys);
+        createdSlots.set(master, newKeys);
         if (masterIsNew) reservedMasters++;
       }
     }
     const masters = frontends.filter(
-      (fe) => !failedMasters.has(fe.master.key.toString('hex')) && this.svc.get(fe.master.key.toString('hex')) !== fe.master.value.toString('hex'),
+      (fe) => !failedMasters.has(bin(fe.master.key)) && this.svc.get(bin(fe.master.key)) !== bin(fe.master.value),
     );
     for (const fe of masters) {
-      const masterHex = fe.master.key.toString('hex');
-      const wasThere = this.svc.has(masterHex);
+      const master = bin(fe.master.key);
+      const wasThere = this.svc.has(master);
       if (this.writeEntries(svcMap, 'svc4_v1', this.svc, [fe.master], result, fe.frontend)) {
-        failedMasters.add(masterHex);
-        if (!wasThere) this.rollback(svcMap, createdSlots.get(masterHex) ?? []);
+        failedMasters.add(master);
+        if (!wasThere) this.rollback(svcMap, createdSlots.get(master) ?? []);
       }
     }
     return failedMasters;
@@ -341,12 +383,12 @@ export class Reconciler {
       } catch {
         // not there (the write never happened): nothing to undo
       }
-      this.svc.delete(k.toString('hex'));
+      this.svc.delete(bin(k));
     }
   }
 
   private upsert(map: BpfMapNative, name: string, shadow: Map<string, string>, entries: Entry[], result: ApplyResult): void {
-    this.writeEntries(map, name, shadow, entries.filter((e) => shadow.get(e.key.toString('hex')) !== e.value.toString('hex')), result);
+    this.writeEntries(map, name, shadow, entries.filter((e) => shadow.get(bin(e.key)) !== bin(e.value)), result);
   }
 
   /** Writes in one batch, falling back to entry by entry to find what failed. Returns whether any failed. */
@@ -354,7 +396,7 @@ export class Reconciler {
     if (entries.length === 0) return false;
     try {
       map.updateBatch(Buffer.concat(entries.map((e) => e.key)), Buffer.concat(entries.map((e) => e.value)), entries.length);
-      for (const e of entries) shadow.set(e.key.toString('hex'), e.value.toString('hex'));
+      for (const e of entries) shadow.set(bin(e.key), bin(e.value));
       result.written += entries.length;
       return false;
     } catch {
@@ -362,7 +404,7 @@ export class Reconciler {
       for (const e of entries) {
         try {
           map.update(e.key, e.value);
-          shadow.set(e.key.toString('hex'), e.value.toString('hex'));
+          shadow.set(bin(e.key), bin(e.value));
           result.written++;
         } catch (err) {
           failed = true;
@@ -374,17 +416,17 @@ export class Reconciler {
     }
   }
 
-  private remove(map: BpfMapNative, name: string, shadow: Map<string, string>, keysHex: string[], result: ApplyResult): void {
-    if (keysHex.length === 0) return;
+  private remove(map: BpfMapNative, name: string, shadow: Map<string, string>, keys: string[], result: ApplyResult): void {
+    if (keys.length === 0) return;
     try {
-      map.deleteBatch(Buffer.concat(keysHex.map((k) => Buffer.from(k, 'hex'))), keysHex.length);
-      for (const k of keysHex) shadow.delete(k);
-      result.deleted += keysHex.length;
+      map.deleteBatch(Buffer.concat(keys.map(unbin)), keys.length);
+      for (const k of keys) shadow.delete(k);
+      result.deleted += keys.length;
     } catch {
       // Not every map type has batch deletes (nor every kernel): one by one, in the same order.
-      for (const k of keysHex) {
+      for (const k of keys) {
         try {
-          map.delete(Buffer.from(k, 'hex'));
+          map.delete(unbin(k));
           shadow.delete(k);
           result.deleted++;
         } catch (e) {

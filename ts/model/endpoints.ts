@@ -104,7 +104,8 @@ export function collectEndpoints(
         const info: EndpointInfo = {
           address,
           port: port.port,
-          key: `${address}:${port.port}`,
+          // One flat string (a template literal makes cons strings): kept for every endpoint.
+          key: [address, ':', port.port].join(''),
           nodeName: endpoint.nodeName ?? null,
           zone: endpoint.zone ?? null,
           local,

@@ -20,7 +20,6 @@ import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import type { NodeInfo, ProxyConfig } from './config.js';
 import { selectNodePortAddresses } from './config.js';
 import {
-  addBackend,
   backendKey,
   clusterIPMasqueradeOf,
   compareBackends,
@@ -38,7 +37,6 @@ import {
   orderFrontendClaims,
   toDesiredFrontend,
   toDesiredService,
-  type BackendDraft,
   type FrontendDraft,
   type GroupDraft,
 } from './desired-state.js';
@@ -46,7 +44,7 @@ import { collectEndpoints, LABEL_SERVICE_NAME, portKey, serviceKey, type Endpoin
 import { IdAllocator } from './ids.js';
 import { ProblemList, type Problem } from './problems.js';
 import { isProxied, parseService, serviceNamespace } from './service.js';
-import type { DesiredBackend, DesiredFrontend, DesiredHealthCheck, DesiredService, DesiredState, IdState, Masquerade } from './types.js';
+import type { DesiredBackend, DesiredFrontend, DesiredHealthCheck, DesiredService, DesiredState, IdState, Masquerade, Protocol } from './types.js';
 
 /** One object's change, as the change trackers report it. */
 export interface ObjectChange<T> {
@@ -83,11 +81,26 @@ export interface ModelSummary {
   noLocalEndpoints: { internal: number; external: number };
 }
 
+/**
+ * A Service's claim on a backend: the endpoint itself (what computeDesiredState copies into a
+ * BackendDraft; the protocol is the backend key's), so that a fragment adds no object per backend.
+ */
+type BackendClaim = Pick<EndpointInfo, 'address' | 'port' | 'nodeName' | 'local'>;
+
+/** The protocol of a backend key ("ip:port/PROTOCOL"), as one of the constant strings. */
+function protocolOfKey(key: string): Protocol {
+  if (key.endsWith('/TCP')) return 'TCP';
+  if (key.endsWith('/UDP')) return 'UDP';
+  if (key.endsWith('/SCTP')) return 'SCTP';
+  throw new RangeError(`not a backend key: ${key}`);
+}
+
 interface Fragment {
   readonly problems: readonly Problem[];
   readonly groups: readonly GroupDraft[];
   readonly frontends: readonly FrontendDraft[];
-  readonly backends: ReadonlyMap<string, BackendDraft>;
+  /** Backend key → this Service's claim (addBackend's rule: a local endpoint wins). */
+  readonly backends: ReadonlyMap<string, BackendClaim>;
   readonly healthCheck: DesiredHealthCheck | null;
 }
 
@@ -147,8 +160,11 @@ export class IncrementalModel {
   private readonly wonFrontends = new Map<string, number>();
   private readonly liveGroups = new Set<string>();
 
-  /** Backend key → claiming Service key → its claim. */
-  private readonly backendClaims = new Map<string, Map<string, BackendDraft>>();
+  /**
+   * Backend key → the Services claiming it: the one Service's key when there is one (its draft is
+   * in its fragment: no Map per backend), else claiming Service key → its claim.
+   */
+  private readonly backendClaims = new Map<string, string | Map<string, BackendClaim>>();
   private readonly healthClaims = new Map<number, DesiredHealthCheck[]>();
   private readonly healthProblems = new Map<number, Problem[]>();
 
@@ -283,13 +299,11 @@ export class IncrementalModel {
         touchedClaims.add(claimKey);
       }
       for (const backend of before.backends.keys()) {
-        this.backendClaims.get(backend)!.delete(key);
+        this.dropBackendClaim(backend, key);
         touchedBackends.add(backend);
       }
       for (const [backend, draft] of after.backends) {
-        let claims = this.backendClaims.get(backend);
-        if (claims === undefined) this.backendClaims.set(backend, (claims = new Map()));
-        claims.set(key, draft);
+        this.addBackendClaim(backend, key, draft);
         touchedBackends.add(backend);
       }
       if (before.healthCheck !== null) {
@@ -355,11 +369,8 @@ export class IncrementalModel {
     const addedBackends: string[] = [...this.exhaustedBackends];
     const removedBackends: string[] = [];
     for (const key of touchedBackends) {
-      const claims = this.backendClaims.get(key)!;
-      if (claims.size === 0) {
-        this.backendClaims.delete(key);
-        removedBackends.push(key);
-      } else addedBackends.push(key);
+      if (this.backendClaims.has(key)) addedBackends.push(key);
+      else removedBackends.push(key);
     }
     const hadExhausted = this.exhaustedServices.size + this.exhaustedBackends.size > 0;
     const groupIds = this.serviceIds.update(addedGroups.filter((k) => this.liveGroups.has(k)), removedGroups);
@@ -392,9 +403,14 @@ export class IncrementalModel {
     return { frontends, services, backends, healthChecksChanged, problemsChanged };
   }
 
-  /** The whole desired state, sorted as computeDesiredState sorts it (cached until a change). */
-  state(): DesiredState {
-    this.materialized ??= {
+  /**
+   * The whole desired state, sorted as computeDesiredState sorts it (cached until a change; with
+   * `cache: false` an existing cache is used but none is made, for a one-off use such as a full
+   * sync, so that the model does not hold a second copy of every output item's list).
+   */
+  state(opts: { cache?: boolean } = {}): DesiredState {
+    if (this.materialized !== undefined) return this.materialized;
+    const state: DesiredState = {
       frontends: [...this.frontendsOut.values()].sort(compareFrontends),
       services: [...this.servicesOut.values()].sort((a, b) => compareText(a.key, b.key)),
       backends: [...this.backendsOut.values()].sort(compareBackends),
@@ -403,7 +419,13 @@ export class IncrementalModel {
       problems: this.problems(),
       ids: this.ids(),
     };
-    return this.materialized;
+    if (opts.cache !== false) this.materialized = state;
+    return state;
+  }
+
+  /** Every current Service group, sorted by key as in state(). */
+  serviceList(): readonly DesiredService[] {
+    return this.materialized?.services ?? [...this.servicesOut.values()].sort((a, b) => compareText(a.key, b.key));
   }
 
   problems(): readonly Problem[] {
@@ -473,10 +495,15 @@ export class IncrementalModel {
     const serviceEndpoints = this.endpoints.get(key)?.byPort ?? new Map<string, EndpointInfo[]>();
     const groups: GroupDraft[] = [];
     const frontends: FrontendDraft[] = [];
-    const backends = new Map<string, BackendDraft>();
+    const backends = new Map<string, BackendClaim>();
     for (const port of info.ports) {
       const endpoints = serviceEndpoints.get(portKey(port.ref.portName, port.ref.protocol)) ?? [];
-      for (const ep of endpoints) addBackend(backends, ep, port.ref.protocol);
+      for (const ep of endpoints) {
+        // addBackend (desired-state.ts), keeping the endpoint rather than a copy of its fields.
+        const backend = backendKey(ep.address, ep.port, port.ref.protocol);
+        const existing = backends.get(backend);
+        if (existing === undefined || (ep.local && !existing.local)) backends.set(backend, ep);
+      }
       const drafts = groupsForPort(info, port, endpoints, this.node);
       groups.push(drafts.internal);
       if (drafts.external !== null) groups.push(drafts.external);
@@ -498,6 +525,30 @@ export class IncrementalModel {
     return [];
   }
 
+  private addBackendClaim(backend: string, service: string, draft: BackendClaim): void {
+    const claims = this.backendClaims.get(backend);
+    if (claims === undefined) this.backendClaims.set(backend, service);
+    else if (typeof claims !== 'string') claims.set(service, draft);
+    else if (claims === service) return;
+    else {
+      // A second Service: the first one's draft is in its fragment.
+      const many = new Map<string, BackendClaim>([[claims, this.fragments.get(claims)!.backends.get(backend)!]]);
+      many.set(service, draft);
+      this.backendClaims.set(backend, many);
+    }
+  }
+
+  private dropBackendClaim(backend: string, service: string): void {
+    const claims = this.backendClaims.get(backend)!;
+    if (typeof claims === 'string') {
+      if (claims === service) this.backendClaims.delete(backend);
+      return;
+    }
+    claims.delete(service);
+    if (claims.size === 0) this.backendClaims.delete(backend);
+    else if (claims.size === 1) this.backendClaims.set(backend, claims.keys().next().value!);
+  }
+
   private countWin(groupKey: string, by: number): void {
     const n = (this.wonFrontends.get(groupKey) ?? 0) + by;
     if (n === 0) this.wonFrontends.delete(groupKey);
@@ -512,14 +563,19 @@ export class IncrementalModel {
     const id = this.backendIds.get(key);
     let after: DesiredBackend | undefined;
     if (claims !== undefined && id !== undefined) {
-      // In Service key order, the first claim saying "local", else the first: what the full
-      // computation's single pass over sorted Services keeps.
-      let chosen: BackendDraft | undefined;
-      for (const svc of claims.size === 1 ? claims.keys() : [...claims.keys()].sort(compareText)) {
-        const draft = claims.get(svc)!;
-        if (chosen === undefined || (draft.local && !chosen.local)) chosen = draft;
+      let chosen: BackendClaim | undefined;
+      if (typeof claims === 'string') chosen = this.fragments.get(claims)!.backends.get(key)!;
+      else {
+        // In Service key order, the first claim saying "local", else the first: what the full
+        // computation's single pass over sorted Services keeps.
+        for (const svc of [...claims.keys()].sort(compareText)) {
+          const draft = claims.get(svc)!;
+          if (chosen === undefined || (draft.local && !chosen.local)) chosen = draft;
+        }
       }
-      after = { id, key, ...chosen! };
+      // Spelled out, not spread: a spread gives every backend an out-of-object property array.
+      const c = chosen!;
+      after = { id, key, address: c.address, port: c.port, protocol: protocolOfKey(key), nodeName: c.nodeName, local: c.local };
     }
     if (before !== undefined) this.backendKeyById.delete(before.id);
     if (after === undefined) this.backendsOut.delete(key);
