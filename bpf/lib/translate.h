@@ -80,6 +80,16 @@ static __always_inline __be32 svc_snat_source(const struct pkt4 *pkt, const stru
 	return 0;
 }
 
+/* The backend generation (begen_v1, see bpfproxy/service.h). An ARRAY lookup with a constant key:
+ * the verifier inlines it into a bounds check and a load. */
+static __always_inline __u32 backend_generation(void)
+{
+	__u32 zero = 0;
+	struct begen_value *g = bpf_map_lookup_elem(&BEGEN_MAP, &zero);
+
+	return g ? *(volatile __u32 *)&g->generation : 0;
+}
+
 /* A new flow: choose the backend, take conntrack entries (and a SNAT port), translate. */
 static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const struct svc4_key *frontend,
 					const struct svc4_value *svc, bool external, __u64 now)
@@ -94,6 +104,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	__u32 backend_id = 0;
 	__be32 snat_addr;
 	bool hairpin;
+	__u32 gen;
 
 	if (pkt->proto == IPPROTO_TCP && !tcp_opens(pkt)) {
 		/* A segment of no tracked connection (out of window, after expiry, a stray RST): NATing
@@ -111,6 +122,13 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 		return svc_drop(ctx, scope == SVC_SCOPE_LOCAL ? DROP_NO_LOCAL_ENDPOINTS : DROP_NO_ENDPOINTS);
 	}
 
+	/* The generation is read BEFORE the pick, and the flow records it: the backend existed at that
+	 * generation or later. Read after the pick, it could be a generation that already covers the
+	 * backend's deletion: pick (backend found), control plane deletes it and bumps, read (the new
+	 * generation) — the flow would then pass every later generation check with a backend that is
+	 * gone, until the next bump. Read before, a deletion racing the pick leaves the flow with an
+	 * older generation, so its next packet looks the backend up (and finds it gone). */
+	gen = backend_generation();
 	if (svc->flags & SVC_F_AFFINITY)
 		backend_id = affinity_lookup(pkt, svc, scope, now, &be);
 	if (!backend_id) {
@@ -129,6 +147,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	rev.nat_daddr = pkt->saddr;
 	rev.nat_dport = pkt->sport;
 	rev.backend_id = backend_id;
+	rev.be_gen = gen;
 	rev.svc_id = svc->svc_id;
 	rev.flags = (snat_addr ? CT_F_SNAT : 0) | (external ? CT_F_EXTERNAL : 0) |
 		    (hairpin ? CT_F_HAIRPIN : 0);
@@ -153,6 +172,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	fwd.nat_daddr = be.addr;
 	fwd.nat_dport = be.port;
 	fwd.backend_id = backend_id;
+	fwd.be_gen = gen;
 	fwd.svc_id = svc->svc_id;
 	fwd.flags = rev.flags;
 	ct_init(&fwd, pkt, now);
@@ -181,6 +201,27 @@ static __always_inline int svc_forward_later(ctx_t *ctx, struct pkt4 *pkt, const
 		return svc_drop(ctx, DROP_MALFORMED);
 	count_svc(ctx, ct->svc_id, false);
 	return (ct->flags & CT_F_HAIRPIN) ? SVC_BOUNCE : SVC_FORWARD;
+}
+
+/* Does the backend of a forward entry still exist? While no backend was deleted or overwritten
+ * since the entry last knew its backend (the generation has not moved), yes, without a hash
+ * lookup: the common case. Otherwise be_v1 decides: the id must exist and still name the address
+ * the flow was translated to (a FWD entry's nat_daddr is its backend's address: an id reused for
+ * another endpoint no longer passes); if it does, the entry learns the current generation.
+ * The window: a backend deleted without a bump (the control plane bumps right after its deletes)
+ * is still used by established flows until the bump. */
+static __always_inline bool ct_backend_valid(struct ct4_value *ct)
+{
+	__u32 gen = backend_generation();
+	struct backend4 *be;
+
+	if (ct->be_gen == gen)
+		return true;
+	be = bpf_map_lookup_elem(&BACKEND_MAP, &ct->backend_id);
+	if (!be || be->addr != ct->nat_daddr)
+		return false;
+	ct->be_gen = gen;
+	return true;
 }
 
 /* A packet to a frontend, from a pod of this node or from outside. */
@@ -212,7 +253,7 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 	 * connection, and a fresh pick (conntrack reopens a closed entry the same way). */
 	if (ct && !(tcp_opens(pkt) && ct_flow_closing(&key, ct))) {
 		/* Established flows keep their backend, terminating or not, while it exists. */
-		if (bpf_map_lookup_elem(&BACKEND_MAP, &ct->backend_id)) {
+		if (ct_backend_valid(ct)) {
 			ct_refresh(ct, pkt, now);
 			if (nat_apply(ctx, pkt, ct->nat_saddr, ct->nat_sport, ct->nat_daddr, ct->nat_dport))
 				return svc_drop(ctx, DROP_MALFORMED);

@@ -4,6 +4,8 @@
 // writes into empty maps from the final state alone. Ids may differ (they are never reused at
 // once), so the maps are compared with every id replaced by what it names (canonicalServiceDump).
 // Restarts in the middle (a new Syncer adopting the maps) must write nothing and change nothing.
+// Along the way, every sync moves the backend generation (begen_v1) exactly when it deleted a
+// backend or gave its id another address, since established flows only look at be_v1 then.
 import type { ExecutionContext } from 'ava';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import fc from 'fast-check';
@@ -12,6 +14,7 @@ import { privilegedSerial } from '../helpers/env.js';
 import { scope } from '../helpers/scope.js';
 
 import { Syncer } from '../../ts/agent/syncer.js';
+import { backendGeneration } from '../../ts/dataplane/backend-generation.js';
 import { canonicalServiceDump, dumpServiceMaps } from '../../ts/dataplane/dump.js';
 import { computeEntries } from '../../ts/dataplane/entries.js';
 import { loadDatapath, type Datapath } from '../../ts/dataplane/loader.js';
@@ -150,9 +153,17 @@ privilegedSerial('random change sequences through the sync path end where a from
         return new Syncer(dp, reconciler, { proxy, nodeName: NODE.name, fallbackAddresses: () => NODE.addresses, recoverIds });
       };
       let syncer = newSyncer(false);
+      const backendAddresses = () => new Map(dp.maps.backends.entries().map(([id, b]) => [id, b.addr]));
       const sync = () => {
+        const before = backendAddresses();
+        const generation = backendGeneration(dp);
         const { result } = syncer.sync();
         if (result.failures.length > 0) throw new Error(`write failures: ${JSON.stringify(result.failures)}`);
+        const after = backendAddresses();
+        const goneOrMoved = [...before].some(([id, addr]) => after.get(id) !== addr);
+        if (goneOrMoved !== (backendGeneration(dp) !== generation)) {
+          throw new Error(`backend generation ${generation} → ${backendGeneration(dp)}, yet a backend was ${goneOrMoved ? '' : 'not '}deleted or re-addressed`);
+        }
       };
       for (const c of commands) {
         switch (c.op) {
@@ -182,7 +193,9 @@ privilegedSerial('random change sequences through the sync path end where a from
             syncer = newSyncer(true);
             for (const s of services.values()) syncer.services.record(undefined, s);
             for (const s of slices.values()) syncer.endpointSlices.record(undefined, s);
+            const generation = backendGeneration(dp);
             const outcome = syncer.sync();
+            if (backendGeneration(dp) !== generation) throw new Error('a restart over unchanged state moved the backend generation');
             if (outcome.result.written + outcome.result.deleted !== 0 || outcome.result.failures.length > 0) {
               throw new Error(`a restart over unchanged state wrote ${JSON.stringify(outcome.result)}`);
             }

@@ -4,6 +4,7 @@
  * vanished backends.
  */
 import { DropReason, IPPROTO, SvcFlags } from '../../ts/abi/index.js';
+import { bumpBackendGeneration } from '../../ts/dataplane/backend-generation.js';
 import { parsePacket } from '../../ts/packet/index.js';
 import { NET, TC, drops, expectPacket, rootTest, setup, spread, writeBackend, writeService } from './_harness.js';
 import { rewrite, tcp, udp } from './_packets.js';
@@ -114,13 +115,15 @@ rootTest('a vanished backend: UDP flows pick again, TCP flows are reset', async 
   const syn = tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['SYN'], { seq: 5000 });
   env.send('tcPodIngress', syn);
 
-  // The endpoints move: new backends, the old ones deleted (slots first, then backends).
+  // The endpoints move: new backends, the old ones deleted (slots first, then backends), then the
+  // backend generation bumped (established flows check their backend again).
   writeBackend(env.dp, { id: 2, addr: NET.pod2b, port: 5353, proto: IPPROTO.UDP });
   writeBackend(env.dp, { id: 4, addr: NET.pod2b, port: 8080 });
   writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 53, proto: IPPROTO.UDP, backends: [2] });
   writeService(env.dp, { svcId: 2, addr: NET.clusterIp, port: 80, backends: [4] });
   env.dp.maps.backends.delete(1);
   env.dp.maps.backends.delete(3);
+  bumpBackendGeneration(env.dp);
 
   expectPacket(t, env.send('tcPodIngress', q).out, rewrite(q, { dst: NET.pod2b, dport: 5353 }), 'no stale UDP flow');
   const ack = tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['ACK'], { seq: 5001, ack: 77 });

@@ -41,7 +41,8 @@ export const ct4Key = defineStruct('ct4_key', 16, [
   { name: 'pad', offset: 14, type: 'u16' },
 ]);
 
-export const ct4Value = defineStruct('ct4_value', 32, [
+/** ct4_v2's value (ct4_v1's was its first 32 bytes, ct4ValueV1Size: the loader's migration copies them). */
+export const ct4Value = defineStruct('ct4_value', 40, [
   { name: 'nat_saddr', offset: 0, type: 'ipv4' },
   { name: 'nat_daddr', offset: 4, type: 'ipv4' },
   { name: 'nat_sport', offset: 8, type: 'be16' },
@@ -52,6 +53,16 @@ export const ct4Value = defineStruct('ct4_value', 32, [
   { name: 'tcp_seen', offset: 22, type: 'u8' },
   { name: 'pad', offset: 23, type: 'u8' },
   { name: 'expires_ns', offset: 24, type: 'u64' },
+  { name: 'be_gen', offset: 32, type: 'u32' },
+  { name: 'pad2', offset: 36, type: 'u32' },
+]);
+
+/** ct4_v1's value (no be_gen): only read, by the loader's migration to ct4_v2. Not in BTF any more. */
+export const ct4ValueV1Size = 32;
+
+/** begen_v1's one value: the backend generation (bpfproxy/service.h). */
+export const begenValue = defineStruct('begen_value', 4, [
+  { name: 'generation', offset: 0, type: 'u32' },
 ]);
 
 export const srcr4Key = defineStruct('srcr4_key', 12, [
@@ -110,6 +121,7 @@ export type Svc4Value = ReturnType<typeof svc4Value.decode>;
 export type Backend4 = ReturnType<typeof backend4.decode>;
 export type Ct4Key = ReturnType<typeof ct4Key.decode>;
 export type Ct4Value = ReturnType<typeof ct4Value.decode>;
+export type BegenValue = ReturnType<typeof begenValue.decode>;
 export type Srcr4Key = ReturnType<typeof srcr4Key.decode>;
 export type Aff4Key = ReturnType<typeof aff4Key.decode>;
 export type Aff4Value = ReturnType<typeof aff4Value.decode>;
@@ -122,5 +134,5 @@ export type FragStats = ReturnType<typeof fragStats.decode>;
 /** Every struct codec, for the drift test. */
 export const allStructs: readonly StructCodec<unknown>[] = [
   svc4Key, svc4Value, backend4, ct4Key, ct4Value, srcr4Key, nodeaddr4Value, aff4Key, aff4Value, svcStats, dropStats,
-  frag4Key, frag4Value, fragStats,
+  frag4Key, frag4Value, fragStats, begenValue,
 ] as unknown as readonly StructCodec<unknown>[];

@@ -4,7 +4,7 @@
  */
 import { ipv4, u8, u32, type ScalarCodec, type StructCodec } from './codec.js';
 import {
-  aff4Key, aff4Value, backend4, ct4Key, ct4Value, dropStats, frag4Key, frag4Value, fragStats, nodeaddr4Value, srcr4Key,
+  aff4Key, aff4Value, backend4, begenValue, ct4Key, ct4Value, dropStats, frag4Key, frag4Value, fragStats, nodeaddr4Value, srcr4Key,
   svc4Key, svc4Value, svcStats,
 } from './layouts.js';
 
@@ -24,7 +24,8 @@ function spec<K, V>(name: string, type: string, key: StructCodec<K> | ScalarCode
 export const mapSpecs = {
   svc4: spec('svc4_v1', 'hash', svc4Key, svc4Value),
   backends: spec('be_v1', 'hash', u32, backend4),
-  ct4: spec('ct4_v1', 'lru_hash', ct4Key, ct4Value),
+  /** v2: the value gained be_gen; a pinned ct4_v1 is migrated by the loader. */
+  ct4: spec('ct4_v2', 'lru_hash', ct4Key, ct4Value),
   aff4: spec('aff4_v1', 'lru_hash', aff4Key, aff4Value),
   srcr4: spec('srcr4_v1', 'lpm_trie', srcr4Key, u8),
   nodeaddr4: spec('nodeaddr4_v1', 'hash', ipv4, nodeaddr4Value),
@@ -36,6 +37,11 @@ export const mapSpecs = {
   frag4: spec('frag4_v1', 'lru_hash', frag4Key, frag4Value),
   /** FragStat -> packets and bytes. */
   fragstat: spec('fragstat_v1', 'percpu_array', u32, fragStats),
+  /** Key 0 -> the backend generation, bumped after be_v1 deletions and overwrites (bumpBackendGeneration). */
+  begen: spec('begen_v1', 'array', u32, begenValue),
 } as const;
+
+/** Kernel names of maps an older agent pinned that the loader converts and unpins. */
+export const legacyMapNames = { ct4V1: 'ct4_v1' } as const;
 
 export type MapKey = keyof typeof mapSpecs;

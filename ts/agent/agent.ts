@@ -14,7 +14,7 @@ import { collectDefaultMetrics } from 'prom-client';
 
 import { attachDatapath, type AttachedDatapath } from '../dataplane/attach.js';
 import { collectConntrack } from '../dataplane/conntrack-gc.js';
-import { loadDatapath, type Datapath } from '../dataplane/loader.js';
+import { describeMigration, loadDatapath, migrateLegacyMaps, type Datapath } from '../dataplane/loader.js';
 import { Reconciler } from '../dataplane/reconciler.js';
 import { ensureBpffs } from '../lab/bpffs.js';
 import type { DesiredState, Problem } from '../model/index.js';
@@ -148,7 +148,7 @@ export class Agent {
     const { config: dpConfig, notes } = datapathConfigFor(c, this.nodeIp);
     for (const note of notes) this.log.warn({ uplink }, note);
     if (c.mapSizes.snat !== undefined) this.log.warn('mapSizes.snat is ignored: SNAT ports are conntrack reply entries, sized by mapSizes.conntrack');
-    this.dp = await loadDatapath({ pinDir: c.bpffsDir, config: dpConfig, mapSizes: loaderMapSizes(c.mapSizes) });
+    this.dp = await loadDatapath({ pinDir: c.bpffsDir, config: dpConfig, mapSizes: loaderMapSizes(c.mapSizes), deferMigration: true });
     this.attached = attachDatapath(this.dp, {
       netnsPath: OWN_NETNS,
       uplink,
@@ -156,6 +156,13 @@ export class Agent {
       xdpMode: c.xdpMode,
       ...(c.serviceInterface ? { serviceDevice: c.serviceInterface } : {}),
     });
+    // An older agent's conntrack (a map whose layout changed since), once its programs are off the hooks.
+    try {
+      const migration = migrateLegacyMaps(c.bpffsDir, this.dp.maps);
+      if (migration) this.log.info({ migration }, describeMigration(migration));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'an older agent\'s conntrack could not be migrated: its flows are not carried over');
+    }
     this.reconciler = new Reconciler(this.dp);
     this.reconciler.adopt();
     const adopted = this.reconciler.entryCounts();

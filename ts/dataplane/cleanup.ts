@@ -26,7 +26,7 @@ import { readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, existsSync,
 import { request } from 'node:http';
 import { join } from 'node:path';
 
-import { mapSpecs } from '../abi/maps.js';
+import { legacyMapNames, mapSpecs } from '../abi/maps.js';
 import { native, type BpfLinkNative } from '../addon/index.js';
 import { CommandError, run } from '../util/exec.js';
 import { datapathPrograms } from './loader.js';
@@ -109,7 +109,8 @@ function ourProgramName(name: string): string | undefined {
 function isOurProgramName(name: string): boolean {
   return ourProgramName(name) !== undefined;
 }
-const MAP_PIN_NAMES: readonly string[] = Object.values(mapSpecs).map((s) => s.name);
+/** Ours too: the pins of older layouts an agent that never ran this version may have left (ct4_v1). */
+const MAP_PIN_NAMES: readonly string[] = [...Object.values(mapSpecs).map((s) => s.name), ...Object.values(legacyMapNames)];
 const LINK_PIN = /^(.+)_(ingress|egress|xdp)$/;
 /** bpffs refuses names with a dot; a temporary pin to inspect an unpinned link. */
 const INSPECT_PIN_PREFIX = 'cleanup_inspect_';

@@ -4,13 +4,15 @@
  * (the first load creates and pins, the next ones reuse the pins; an incompatible pin fails the
  * load instead of being replaced). Returns typed handles to maps and programs.
  */
+import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { embeddedObject, native, type BpfObjectNative, type BpfProgramNative } from '../addon/index.js';
 import { BPF_F_INNER_MAP, MAGLEV_M_DEFAULT } from '../abi/constants.js';
 import { rodataOf, type DatapathConfig } from '../abi/config.js';
-import { mapSpecs, type MapKey } from '../abi/maps.js';
+import { legacyMapNames, mapSpecs, type MapKey } from '../abi/maps.js';
 import { u32 } from '../abi/codec.js';
+import { ct4Key, ct4Value, ct4ValueV1Size } from '../abi/layouts.js';
 import { TypedMap } from './typed-map.js';
 
 export const datapathObjects = ['tc_pod', 'tc_uplink', 'xdp_uplink'] as const;
@@ -31,6 +33,29 @@ export interface LoadDatapathOptions {
   config: DatapathConfig;
   /** max_entries per map, by map key (svc4, ct4, ...) or kernel name; defaults are the C ones. */
   mapSizes?: Partial<Record<MapKey, number>>;
+  /** Told what the load migrated from an older agent's pins (see Datapath.migration). */
+  log?: (message: string) => void;
+  /**
+   * Leave the migration of older pins to the caller (migrateLegacyMaps), to run once the new
+   * programs are attached: the old programs stop writing the old maps only then, so flows they
+   * create in between are carried over too. The agent does this; by default the load migrates.
+   */
+  deferMigration?: boolean;
+}
+
+/** What a load carried over from maps an older agent pinned (null: nothing to migrate). */
+export interface DatapathMigration {
+  /** ct4_v1 (no be_gen) → ct4_v2: entries copied, with be_gen = the generation at load. */
+  ct4V1: {
+    /** Live entries copied into ct4_v2. */
+    copied: number;
+    /** Entries left behind because they had expired (GC would delete them). */
+    expired: number;
+    /** Entries left behind because ct4_v2 holds their key already (an interrupted earlier migration). */
+    present: number;
+    /** The be_gen they got: begen_v1's value at load (0 in a fresh begen_v1: "known good now"). */
+    generation: number;
+  };
 }
 
 export type DatapathMaps = { [K in MapKey]: TypedMap<ReturnType<(typeof mapSpecs)[K]['key']['decode']>, ReturnType<(typeof mapSpecs)[K]['value']['decode']>> };
@@ -42,6 +67,8 @@ export interface Datapath {
   readonly programs: Record<DatapathProgramKey, BpfProgramNative>;
   /** The loaded objects, for BTF introspection (typeLayout, rodataVariables). */
   readonly objects: Record<DatapathObjectName, BpfObjectNative>;
+  /** What this load migrated from an older agent's pinned maps, or null. */
+  readonly migration: DatapathMigration | null;
   /** Creates (or replaces) the Maglev table of a service from the backend ids of its M entries. */
   setMaglevTable(svcId: number, table: ArrayLike<number>): void;
   deleteMaglevTable(svcId: number): void;
@@ -79,6 +106,17 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
     programs[key] = objects[p.object].program(p.name);
   }
 
+  let migration: DatapathMigration | null = null;
+  try {
+    if (!opts.deferMigration) migration = migrateLegacyMaps(opts.pinDir, maps as unknown as DatapathMaps);
+  } catch (e) {
+    for (const m of Object.values(maps)) m.raw.close();
+    for (const p of Object.values(programs)) p.close();
+    for (const o of Object.values(objects)) o.close();
+    throw e;
+  }
+  if (migration) opts.log?.(describeMigration(migration));
+
   const maglevM = opts.config.maglevM ?? MAGLEV_M_DEFAULT;
   return {
     pinDir: opts.pinDir,
@@ -86,6 +124,7 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
     maps: maps as unknown as DatapathMaps,
     programs,
     objects,
+    migration,
     setMaglevTable(svcId, table) {
       if (table.length !== maglevM) throw new RangeError(`a Maglev table has ${maglevM} entries, got ${table.length}`);
       const inner = native.BpfMap.create({ type: 'array', name: `mgl_${svcId}`.slice(0, 15), keySize: 4, valueSize: 4, maxEntries: maglevM, flags: BPF_F_INNER_MAP });
@@ -112,4 +151,73 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
       for (const o of Object.values(objects)) o.close();
     },
   };
+}
+
+/** One line on what a migration did, for logs. */
+export function describeMigration(m: DatapathMigration): string {
+  const c = m.ct4V1;
+  return (
+    `migrated ${legacyMapNames.ct4V1} to ${mapSpecs.ct4.name}: ${c.copied} entries copied (be_gen ${c.generation}), ` +
+    `${c.expired} expired and ${c.present} already present left behind; ${legacyMapNames.ct4V1} unpinned`
+  );
+}
+
+/**
+ * Conntrack survives an upgrade: a ct4_v1 pinned by an older agent (value without be_gen) is copied
+ * into ct4_v2, each value extended with be_gen = the current backend generation (0 in a fresh
+ * begen_v1: the backend is taken as known good now; the next bump makes every copied flow check
+ * it), then unpinned. Expired entries are left (GC would delete them), and so are keys ct4_v2
+ * already holds (a migration interrupted after some copies, or a flow the new programs made
+ * meanwhile: the newer entry wins). Run before the new programs are attached (the load's default),
+ * flows the old programs create until then are not carried over; run after (deferMigration, as the
+ * agent does), they are, and packets of established flows that arrive between the attach and the
+ * copy find no entry (a TCP segment is dropped as CT_INVALID and retransmitted; for
+ * milliseconds).
+ */
+export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathMigration | null {
+  const pin = join(pinDir, legacyMapNames.ct4V1);
+  if (!existsSync(pin)) return null;
+  const old = native.BpfMap.fromPin(pin);
+  try {
+    const { keySize, valueSize } = old.info;
+    if (keySize !== ct4Key.size || valueSize !== ct4ValueV1Size) {
+      throw new Error(`${pin}: key/value sizes ${keySize}/${valueSize}, expected ct4_v1's ${ct4Key.size}/${ct4ValueV1Size}; not migrated (remove the pin to drop it)`);
+    }
+    const generation = maps.begen.get(0)?.generation ?? 0;
+    const present = new Set<string>();
+    {
+      const { keys, count } = maps.ct4.raw.keys();
+      for (let i = 0; i < count; i++) present.add(keys.toString('hex', i * keySize, (i + 1) * keySize));
+    }
+    const now = process.hrtime.bigint(); // CLOCK_MONOTONIC, the datapath's clock (ct_now)
+    const { keys, values, count } = old.dump();
+    const outKeys = Buffer.alloc(count * keySize);
+    const outValues = Buffer.alloc(count * ct4Value.size);
+    let copied = 0;
+    let expired = 0;
+    let already = 0;
+    for (let i = 0; i < count; i++) {
+      const key = keys.subarray(i * keySize, (i + 1) * keySize);
+      const v1 = values.subarray(i * valueSize, (i + 1) * valueSize);
+      // ct4_v2's value is ct4_v1's, byte for byte, followed by be_gen and pad2.
+      if (v1.readBigUInt64LE(24) <= now) {
+        expired++;
+        continue;
+      }
+      if (present.has(key.toString('hex'))) {
+        already++;
+        continue;
+      }
+      key.copy(outKeys, copied * keySize);
+      const at = copied * ct4Value.size;
+      v1.copy(outValues, at);
+      outValues.writeUInt32LE(generation, at + ct4ValueV1Size);
+      copied++;
+    }
+    if (copied > 0) maps.ct4.raw.updateBatch(outKeys.subarray(0, copied * keySize), outValues.subarray(0, copied * ct4Value.size), copied);
+    unlinkSync(pin);
+    return { ct4V1: { copied, expired, present: already, generation } };
+  } finally {
+    old.close();
+  }
 }

@@ -21,6 +21,7 @@ import { BpfError } from '../addon/index.js';
 import { u32 } from '../abi/codec.js';
 import { SvcScope } from '../abi/constants.js';
 import { native, type BpfMapNative } from '../addon/index.js';
+import { bumpBackendGeneration } from './backend-generation.js';
 import type { Datapath } from './loader.js';
 import type { EntryChanges } from './entry-changes.js';
 import type { DesiredEntries, Entry, FrontendEntries } from './entries.js';
@@ -143,7 +144,9 @@ export class Reconciler {
     const maps = this.dp.maps;
 
     // 1. Things services refer to.
-    this.upsert(maps.backends.raw, 'be_v1', this.backends, [...desired.backends.values()], result);
+    const backends = [...desired.backends.values()];
+    const readdressed = this.readdresses(backends);
+    this.upsert(maps.backends.raw, 'be_v1', this.backends, backends, result);
     for (const [svcId, table] of desired.maglev) {
       if (sameTable(this.maglev.get(svcId), table)) continue;
       try {
@@ -210,6 +213,7 @@ export class Reconciler {
     const desiredBackends = new Set(desired.backends.keys());
     const stillReferenced = new Set<string>();
     for (const v of this.svc.values()) stillReferenced.add(v.slice(0, 4)); // svc4_value.backend_id
+    const deletedBefore = result.deleted;
     this.remove(
       maps.backends.raw,
       'be_v1',
@@ -217,6 +221,7 @@ export class Reconciler {
       [...this.backends.keys()].filter((k) => !desiredBackends.has(u32Of(k)) && !stillReferenced.has(k)),
       result,
     );
+    if (readdressed || result.deleted > deletedBefore) this.bumpBackendGeneration(result);
     return result;
   }
 
@@ -234,7 +239,9 @@ export class Reconciler {
     const absent = <T>(m: Map<T, Entry | null>): T[] => [...m].filter(([, e]) => e === null).map(([k]) => k);
 
     // 1. Things services refer to.
-    this.upsert(maps.backends.raw, 'be_v1', this.backends, present(changes.backends), result);
+    const backends = present(changes.backends);
+    const readdressed = this.readdresses(backends);
+    this.upsert(maps.backends.raw, 'be_v1', this.backends, backends, result);
     for (const [svcId, table] of changes.maglev) {
       if (table === null || sameTable(this.maglev.get(svcId), table)) continue;
       try {
@@ -306,13 +313,38 @@ export class Reconciler {
       const keep = new Set([...changes.nodeAddresses.values()].map((e) => bin(e.key)));
       this.remove(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...this.nodeAddresses.keys()].filter((k) => !keep.has(k)), result);
     }
+    let backendsDeleted = false;
     if (failedMasters.size === 0) {
       const gone = absent(changes.backends)
         .map((id) => bin(u32.encode(id)))
         .filter((k) => this.backends.has(k));
+      const deletedBefore = result.deleted;
       this.remove(maps.backends.raw, 'be_v1', this.backends, gone, result);
+      backendsDeleted = result.deleted > deletedBefore;
     }
+    if (readdressed || backendsDeleted) this.bumpBackendGeneration(result);
     return result;
+  }
+
+  /** Whether writing these be_v1 entries gives an existing id another address (an id reused for another endpoint). */
+  private readdresses(entries: readonly Entry[]): boolean {
+    return entries.some((e) => {
+      const held = this.backends.get(bin(e.key));
+      return held !== undefined && held.slice(0, 4) !== bin(e.value.subarray(0, 4)); // backend4.addr
+    });
+  }
+
+  /**
+   * After be_v1 deletions or re-addressings, never before: established flows check their backend
+   * only when the generation has moved (backend-generation.ts), so until this write they keep
+   * using what was deleted; a failure is reported like a failed map write (the sync is retried).
+   */
+  private bumpBackendGeneration(result: ApplyResult): void {
+    try {
+      bumpBackendGeneration(this.dp);
+    } catch (e) {
+      result.failures.push(failureOf('begen_v1', e));
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Connection tracking of service flows. A flow has two entries in ct4_v1:
+/* Connection tracking of service flows. A flow has two entries in ct4_v2:
  *   CT_DIR_FWD   keyed by the tuple as the client sent it (client -> frontend); holds the backend;
  *   CT_DIR_REPLY keyed by the tuple as the reply arrives (backend -> client or SNAT address); holds
  *                what the reply must become. The reply entries double as the SNAT port table: a
@@ -45,6 +45,11 @@ struct ct4_value {
 	__u8 tcp_seen;  /* TCP flags seen in this direction */
 	__u8 pad;
 	__u64 expires_ns; /* CLOCK_MONOTONIC deadline (lib/conntrack.h ct_now); user-space GC removes expired ones */
+	/* ct4_v2. The backend generation (begen_v1) at which backend_id was last known to exist with
+	 * address nat_daddr (FWD); the REPLY entry gets the same value at creation and is not kept up to
+	 * date (the reply path does not check the backend). */
+	__u32 be_gen;
+	__u32 pad2;
 };
 
 #endif

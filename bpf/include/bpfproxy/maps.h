@@ -10,7 +10,7 @@
 
 #define SVC4_MAP       svc4_v1
 #define BACKEND_MAP    be_v1
-#define CT4_MAP        ct4_v1
+#define CT4_MAP        ct4_v2 /* v2: ct4_value.be_gen (v1 is migrated by the loader) */
 #define AFF4_MAP       aff4_v1
 #define SRCR4_MAP      srcr4_v1
 #define NODEADDR4_MAP  nodeaddr4_v1
@@ -19,6 +19,7 @@
 #define SVCSTAT_MAP    svcstat_v1
 #define FRAG4_MAP      frag4_v1
 #define FRAGSTAT_MAP   fragstat_v1
+#define BEGEN_MAP      begen_v1
 
 #define SVC4_MAP_SIZE      65536
 #define BACKEND_MAP_SIZE   65536
@@ -31,6 +32,7 @@
 #define DROPS_MAP_SIZE     64    /* room for new reasons without a new map */
 #define FRAG4_MAP_SIZE     8192  /* datagrams in flight in fragments (LRU) */
 #define FRAGSTAT_MAP_SIZE  8     /* room for new counters without a new map */
+#define BEGEN_MAP_SIZE     1     /* one generation for every backend */
 
 _Static_assert(DROP_REASON_MAX <= DROPS_MAP_SIZE, "drops_v1 is too small for enum drop_reason");
 _Static_assert(FRAG_STAT_MAX <= FRAGSTAT_MAP_SIZE, "fragstat_v1 is too small for enum frag_stat");

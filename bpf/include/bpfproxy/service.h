@@ -66,6 +66,16 @@ enum backend_flags {
 	BACKEND_F_TERMINATING = 1 << 1, /* kept for established flows, never picked for new ones */
 };
 
+/* begen_v1 (ARRAY, one entry, key 0): the backend generation. The control plane increments it
+ * after each batch of deletions or overwrites in be_v1 (never before: a packet must not see the new
+ * generation while the old backend is still there). A conntrack entry remembers the generation at
+ * which its backend was last known to exist (ct4_value.be_gen): while the generation has not moved,
+ * an established packet skips the backend lookup. Only a change is meaningful, so wrapping is fine
+ * (an entry idle across a multiple of 2^32 bumps would skip one check). */
+struct begen_value {
+	__u32 generation;
+};
+
 /* srcr4_v1 (LPM trie): svc_id then source prefix. prefixlen counts svc_id's 32 bits too. */
 struct srcr4_key {
 	__u32 prefixlen;
