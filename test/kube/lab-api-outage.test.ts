@@ -41,7 +41,7 @@ interface Svc {
 }
 
 labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degraded, maps are never flushed, changes made on its return converge within seconds', async (t) => {
-  t.timeout(5 * 60_000);
+  t.timeout(6 * 60_000);
   const k = kube!;
   const L = lab!;
   const agents = k.agents!;
@@ -164,11 +164,15 @@ labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degr
     const last = L.nodes.map((n) => samples.filter((s) => s.node === n.name).at(-1));
     return last.every((s) => s && s.at > upAt && !s.doomed);
   }, 10_000);
-  // The scale goes through the controller manager, the lab kubelet and the EndpointSlice controller too.
+  // The scale goes through the controller manager, the lab kubelet and the EndpointSlice controller
+  // too. After a 60 s outage the controller manager's informers back off on client-go's schedule
+  // (800 ms doubling to 30 s, with as much again of jitter), and the ReplicaSet and EndpointSlice
+  // controllers each wait for theirs: 70 s here, over 90 s on a busy machine. The agents' own
+  // convergence is bounded above (10 s); this bound only proves the whole chain arrives.
   await converged('the third pod is in both nodes\' maps', async () => {
     const last = L.nodes.map((n) => samples.filter((s) => s.node === n.name).at(-1));
     return last.every((s) => s && s.at > upAt && s.backends === 3);
-  }, 90_000);
+  }, 150_000);
   for (const n of L.nodes) {
     await waitFor(`${n.name} healthy again`, async () => {
       const h = await agents.health(n.name);
