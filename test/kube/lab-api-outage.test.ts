@@ -4,7 +4,8 @@
  *   - every request made meanwhile, from an outside client (NodePort) and from a pod (ClusterIP),
  *     is answered: the dataplane serves what it has;
  *   - the agents report the source degraded (/healthz detail, bpfproxy_source_healthy 0);
- *   - the maps are never flushed: sampled all along, the Service's frontend always has backends;
+ *   - the maps are never flushed: sampled all along, the Service's frontend keeps both backends
+ *     until the API server returns, and is never empty after;
  *   - once the API server is back, changes made right away (a Service deleted, one created, a
  *     Deployment scaled) reach the maps within seconds, and the agents are healthy again.
  */
@@ -98,6 +99,10 @@ labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degr
     for (const p of pins) p.close();
   });
 
+  // The outage starts once both nodes hold both backends (an agent may still be writing the
+  // second one when the Service first answers); from then on the maps must never lose them.
+  await waitFor('both backends in both nodes\' maps', async () => L.nodes.every((n) => samples.filter((x) => x.node === n.name).at(-1)?.backends === 2), 30_000);
+  const convergedAt = Date.now();
   await sleep(2000);
   // A crash: gone at once, not a 15 s graceful drain during which it still answers.
   await k.controlPlane.stopApiServer({ kill: true });
@@ -192,9 +197,17 @@ labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degr
   t.deepEqual(failed.map((l) => ({ at: l.at - downAt, from: l.from, errors: tally(l.answers).byError })), [], 'every request was answered');
 
   const perNode = L.nodes.map((n) => samples.filter((s) => s.node === n.name));
-  t.log(`${samples.length} map samples; fewest backends seen: ${perNode.map((s, i) => `${L.nodes[i]!.name} ${Math.min(...s.map((x) => x.backends))}`).join(', ')}`);
+  t.log(`${samples.length} map samples; fewest backends seen once both nodes had both: ${perNode.map((s, i) => `${L.nodes[i]!.name} ${Math.min(...s.filter((x) => x.at >= convergedAt).map((x) => x.backends))}`).join(', ')}`);
+  const dips = samples.filter((x) => x.at >= convergedAt && x.backends < 2).map((x) => `${x.node} ${x.backends} at ${((x.at - downAt) / 1000).toFixed(1)} s`);
+  t.log(`samples with fewer than 2 backends (times from the API server's stop; back at ${((upAt - downAt) / 1000).toFixed(1)} s): ${dips.slice(0, 20).join(', ') || 'none'}`);
   for (const s of perNode) {
     t.true(s.filter((x) => x.at > downAt && x.at < upAt).length > 50, 'sampled during the outage');
-    t.true(s.every((x) => x.backends >= 2), 'the frontend never lost its backends (no flush)');
+    // Until the API server is back nothing can change the endpoints: both stay, whatever the
+    // agent goes through. After its return Kubernetes itself may legitimately take one away for
+    // a moment (the node lifecycle controller can find the lab nodes' heartbeats 60 s old and mark
+    // their pods not ready until the lab kubelet's next status lands), so from then on the
+    // frontend must only never be empty.
+    t.true(s.filter((x) => x.at >= convergedAt && x.at < upAt).every((x) => x.backends >= 2), 'both backends stay until the API server returns (no flush)');
+    t.true(s.filter((x) => x.at >= convergedAt).every((x) => x.backends >= 1), 'the frontend never lost all its backends (no flush)');
   }
 });
