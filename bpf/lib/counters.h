@@ -28,4 +28,16 @@ static __always_inline void count_svc(const ctx_t *ctx, __u32 svc_id, bool new_f
 	}
 }
 
+/* What became of an IPv4 fragment (lib/frag.h). */
+static __always_inline void count_frag(const ctx_t *ctx, enum frag_stat stat)
+{
+	__u32 key = stat;
+	struct frag_stats *s = bpf_map_lookup_elem(&FRAGSTAT_MAP, &key);
+
+	if (s) {
+		s->packets++;
+		s->bytes += ctx_len(ctx);
+	}
+}
+
 #endif

@@ -20,20 +20,10 @@
 #ifndef BPFPROXY_LIB_FRAG_H
 #define BPFPROXY_LIB_FRAG_H
 
+#include "lib/counters.h"
 #include "lib/ctx.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
-
-static __always_inline void count_frag(const ctx_t *ctx, enum frag_stat stat)
-{
-	__u32 key = stat;
-	struct frag_stats *s = bpf_map_lookup_elem(&FRAGSTAT_MAP, &key);
-
-	if (s) {
-		s->packets++;
-		s->bytes += ctx_len(ctx);
-	}
-}
 
 /* A fragment (PARSE_FRAGMENT): true when pkt now carries its datagram's ports and may take the TCP
  * and UDP paths (a later fragment's L4 fields other than the ports stay zero: no TCP flags);
