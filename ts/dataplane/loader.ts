@@ -13,6 +13,8 @@ import { rodataOf, type DatapathConfig } from '../abi/config.js';
 import { legacyMapNames, mapSpecs, type MapKey } from '../abi/maps.js';
 import { u32 } from '../abi/codec.js';
 import { ct4Key, ct4Value, ct4ValueV1Size } from '../abi/layouts.js';
+import { backendGeneration } from './backend-generation.js';
+import { monotonicNs } from './conntrack-gc.js';
 import { TypedMap } from './typed-map.js';
 
 export const datapathObjects = ['tc_pod', 'tc_uplink', 'xdp_uplink'] as const;
@@ -153,6 +155,11 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
   };
 }
 
+/** Where ct4_value keeps its deadline (the same in both layouts) and, since ct4_v2, be_gen. */
+const fieldOffset = (name: string) => ct4Value.fields.find((f) => f.name === name)!.offset;
+const CT4_EXPIRES_OFFSET = fieldOffset('expires_ns');
+const CT4_BE_GEN_OFFSET = fieldOffset('be_gen');
+
 /** One line on what a migration did, for logs. */
 export function describeMigration(m: DatapathMigration): string {
   const c = m.ct4V1;
@@ -183,13 +190,13 @@ export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathM
     if (keySize !== ct4Key.size || valueSize !== ct4ValueV1Size) {
       throw new Error(`${pin}: key/value sizes ${keySize}/${valueSize}, expected ct4_v1's ${ct4Key.size}/${ct4ValueV1Size}; not migrated (remove the pin to drop it)`);
     }
-    const generation = maps.begen.get(0)?.generation ?? 0;
+    const generation = backendGeneration({ maps });
     const present = new Set<string>();
     {
       const { keys, count } = maps.ct4.raw.keys();
       for (let i = 0; i < count; i++) present.add(keys.toString('hex', i * keySize, (i + 1) * keySize));
     }
-    const now = process.hrtime.bigint(); // CLOCK_MONOTONIC, the datapath's clock (ct_now)
+    const now = monotonicNs(); // the datapath's clock (ct_now)
     const { keys, values, count } = old.dump();
     const outKeys = Buffer.alloc(count * keySize);
     const outValues = Buffer.alloc(count * ct4Value.size);
@@ -200,7 +207,7 @@ export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathM
       const key = keys.subarray(i * keySize, (i + 1) * keySize);
       const v1 = values.subarray(i * valueSize, (i + 1) * valueSize);
       // ct4_v2's value is ct4_v1's, byte for byte, followed by be_gen and pad2.
-      if (v1.readBigUInt64LE(24) <= now) {
+      if (v1.readBigUInt64LE(CT4_EXPIRES_OFFSET) <= now) {
         expired++;
         continue;
       }
@@ -211,7 +218,7 @@ export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathM
       key.copy(outKeys, copied * keySize);
       const at = copied * ct4Value.size;
       v1.copy(outValues, at);
-      outValues.writeUInt32LE(generation, at + ct4ValueV1Size);
+      outValues.writeUInt32LE(generation, at + CT4_BE_GEN_OFFSET);
       copied++;
     }
     if (copied > 0) maps.ct4.raw.updateBatch(outKeys.subarray(0, copied * keySize), outValues.subarray(0, copied * ct4Value.size), copied);
