@@ -48,7 +48,16 @@ static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt, bool must)
 	fib.l4_protocol = pkt->proto;
 	fib.sport = pkt->sport;
 	fib.dport = pkt->dport;
+#if CTX_IS_XDP
+	/* XDP's frame is what leaves: too big (a GRO aggregate under generic XDP) is FRAG_NEEDED,
+	 * and the packet goes on to tc, which forwards aggregates whole (below). */
 	fib.tot_len = pkt->tot_len;
+#else
+	/* 0: the kernel checks the skb itself against the egress MTU, and GSO-aware
+	 * (is_skb_forwardable): a TSO/GRO aggregate whose segments fit is forwarded whole, as the
+	 * stack would. Its IP tot_len is the aggregate's and would always fail the check. */
+	fib.tot_len = 0;
+#endif
 	fib.ipv4_src = pkt->saddr;
 	fib.ipv4_dst = pkt->daddr;
 	fib.ifindex = ctx_ifindex(ctx);

@@ -65,12 +65,12 @@ static __always_inline int hook_from_pod(ctx_t *ctx)
 		break;
 	}
 	v = svc_forward(ctx, &pkt, FROM_POD);
-	if (v == SVC_NONE) {
+	if (v == SVC_NONE)
 		v = svc_reply(ctx, &pkt);
-		/* A local backend answering a NodePort: the reply now comes from a node address. */
-		if (v == SVC_FORWARD && node_owns_addr(pkt.saddr))
-			return fib_forward(ctx, &pkt, true);
-	}
+	/* Now from a node address: a masqueraded flow (masqueradeAll, a pod outside the cluster
+	 * CIDRs), or a local backend answering a NodePort. The stack would take it for a martian. */
+	if (v == SVC_FORWARD && node_owns_addr(pkt.saddr))
+		return fib_forward(ctx, &pkt, true);
 	switch (v) {
 	case SVC_BOUNCE:
 		return l2_bounce(ctx);

@@ -6,39 +6,11 @@
  * martian: tc forwards it, from the uplink and from a pod's veth. Routes and neighbours live in
  * the test's private namespace only.
  */
-import { execFileSync } from 'node:child_process';
-import { basename } from 'node:path';
-
 import { SvcKind } from '../../ts/abi/index.js';
 import { parsePacket, type PacketSpec } from '../../ts/packet/index.js';
-import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
+import { CLIENT_MAC, NODE2_MAC, UPLINK_MAC, forwarded, wireNode1 } from './_node1.js';
 import { fromPeer, rewrite, tcp } from './_packets.js';
-
-const UPLINK_MAC = '02:00:00:00:00:0b';
-const NODE2_MAC = '02:00:00:00:00:12';
-const CLIENT_MAC = '02:00:00:00:00:64';
-const UNKNOWN_NODE = '198.18.0.13'; // a node whose MAC nobody knows yet
-
-/** up0 (node 1's uplink, 198.18.0.11/24), node 2 and the client with known MACs, node 3 unknown. */
-function wireNode1(env: Env): void {
-  const ns = basename(env.netns);
-  const ip = (...args: string[]) => execFileSync('ip', ['-n', ns, ...args]);
-  ip('link', 'set', 'lo', 'up');
-  ip('link', 'add', 'up0', 'address', UPLINK_MAC, 'type', 'veth', 'peer', 'name', 'fabric0');
-  ip('link', 'set', 'fabric0', 'up');
-  ip('link', 'set', 'up0', 'up');
-  ip('addr', 'add', `${NET.node1}/24`, 'dev', 'up0');
-  ip('neigh', 'add', NET.node2, 'lladdr', NODE2_MAC, 'dev', 'up0', 'nud', 'permanent');
-  ip('neigh', 'add', NET.client, 'lladdr', CLIENT_MAC, 'dev', 'up0', 'nud', 'permanent');
-  ip('route', 'add', '198.18.130.0/24', 'via', NET.node2);
-  ip('route', 'add', '198.18.131.0/24', 'via', UNKNOWN_NODE);
-  execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-}
-
-/** What forwarding makes of a translated frame: TTL one less, and the next hop's MACs if known. */
-function forwarded(spec: PacketSpec, eth?: { src: string; dst: string }): PacketSpec {
-  return { ...spec, ...(eth ? { eth } : {}), ip: { ...spec.ip, ttl: (spec.ip.ttl ?? 64) - 1 } };
-}
 
 rootTest('FIB: translated packets leave by redirect to the next hop; an unknown neighbour: redirect_neigh on tc, the stack-bound pass on XDP', async (t) => {
   const env = await setup(t);
