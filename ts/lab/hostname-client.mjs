@@ -4,10 +4,13 @@
 //   node hostname-client.mjs request JSON   many short requests; prints one JSON array of results
 //   node hostname-client.mjs stream JSON    one long-lived TCP connection echoing lines; prints JSON
 //                                           events, one a line; stops when stdin says "stop" or ends
+//   node hostname-client.mjs transfer JSON  one bulk TCP transfer (download or upload of N bytes),
+//                                           checked by SHA-256 on both ends; prints one JSON result
 //
 // Every request is its own connection (or UDP socket), so it has its own source port and is its own
 // flow for the load balancer. Errors are classified so that a caller can tell "connection refused"
 // (a RST or ICMP port unreachable: no endpoints) from a timeout (dropped) and from a reset.
+import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 
@@ -188,9 +191,57 @@ function stream() {
   process.stdin.on('end', stop);
 }
 
+/**
+ * download: the server sends "POD SHA\n" then the bytes; they must all come, and hash to SHA.
+ * upload: we send the bytes; the server answers "POD SHA\n" of what it got, which must be ours.
+ */
+function transfer() {
+  const { address, port, direction, bytes, timeoutMs = 30000 } = opts;
+  const started = performance.now();
+  const socket = connect({ host: address, port });
+  const hash = createHash('sha256');
+  const sent = direction === 'upload' ? randomBytes(bytes) : null;
+  const expected = sent ? createHash('sha256').update(sent).digest('hex') : null;
+  let head = Buffer.alloc(0);
+  let backend;
+  let digest;
+  let received = 0;
+  const finish = (result) => {
+    clearTimeout(timer);
+    socket.destroy();
+    process.stdout.write(JSON.stringify({ direction, bytes, received, backend, ms: Math.round(performance.now() - started), ...result }) + '\n');
+    process.exit(0);
+  };
+  const timer = setTimeout(() => finish({ ok: false, error: 'timeout', message: `not done within ${timeoutMs} ms (${received} of ${bytes} bytes)` }), timeoutMs);
+  socket.on('connect', () => {
+    socket.write(`${direction} ${bytes}\n`);
+    if (sent) socket.write(sent);
+  });
+  socket.on('data', (chunk) => {
+    if (backend === undefined) {
+      head = Buffer.concat([head, chunk]);
+      const nl = head.indexOf(10);
+      if (nl < 0) return;
+      [backend, digest] = head.subarray(0, nl).toString('latin1').trim().split(' ');
+      chunk = head.subarray(nl + 1);
+    }
+    received += chunk.length;
+    hash.update(chunk);
+  });
+  socket.on('error', (err) => finish({ ok: false, error: classify(err), message: err.message }));
+  socket.on('end', () => {
+    if (backend === undefined) return finish({ ok: false, error: 'reset', message: 'closed without an answer' });
+    if (sent) return finish(digest === expected ? { ok: true } : { ok: false, error: 'corrupt', message: `the server hashed ${digest}, we sent ${expected}` });
+    if (received !== bytes) return finish({ ok: false, error: 'short', message: `${received} of ${bytes} bytes` });
+    const got = hash.digest('hex');
+    finish(got === digest ? { ok: true } : { ok: false, error: 'corrupt', message: `received bytes hash to ${got}, the server sent ${digest}` });
+  });
+}
+
 if (mode === 'request') await requests();
 else if (mode === 'stream') stream();
+else if (mode === 'transfer') transfer();
 else {
-  process.stderr.write(`usage: hostname-client.mjs request|stream JSON\n`);
+  process.stderr.write(`usage: hostname-client.mjs request|stream|transfer JSON\n`);
   process.exit(2);
 }

@@ -10,10 +10,13 @@
 // GET /clientip); a first line "clientip" gets the client's address; "whoami" gets "POD CLIENT" (both at
 // once: which backend answered and the peer address it saw); a first line "stream" gets "POD\n"
 // and then every byte it sends echoed back for as long as it stays connected (long-lived connections
-// for tests that change backends under them); any other first line gets "POD\n".
+// for tests that change backends under them); "download N" gets "POD SHA256\n" and then N random
+// bytes whose SHA-256 that is; "upload N" reads N bytes and answers "POD SHA256\n" of what came (bulk
+// transfers, checksummed both ways); any other first line gets "POD\n".
 // UDP: "clientip" → the client's address, "whoami" → "POD CLIENT", "echo X" → X, anything else → POD.
 //
 // "ready\n" on stdout means every socket is listening; the parent waits for it.
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 
@@ -44,12 +47,40 @@ const { name, ports } = parseArgs(process.argv.slice(2));
 process.stdout.on('error', () => {});
 
 const HTTP_REQUEST_LINE = /^[A-Z]+ (\S+) HTTP\/1\.[01]\r?$/;
+const BULK_LINE = /^(download|upload) (\d{1,10})$/;
+/** Bulk transfers are bounded: a lab test moves megabytes, not gigabytes. */
+const BULK_MAX_BYTES = 256 * 1024 * 1024;
+
+/** "download N": the digest first, then the bytes, in chunks that respect backpressure. */
+function download(socket, bytes) {
+  const data = randomBytes(bytes);
+  socket.write(`${name} ${createHash('sha256').update(data).digest('hex')}\n`);
+  socket.end(data);
+}
+
+/** "upload N": hash N bytes (`rest` is what came with the command line), then answer the digest. */
+function upload(socket, bytes, rest) {
+  const hash = createHash('sha256');
+  let left = bytes;
+  const take = (chunk) => {
+    const part = chunk.subarray(0, left);
+    hash.update(part);
+    left -= part.length;
+    if (left === 0) {
+      socket.removeListener('data', take);
+      socket.end(`${name} ${hash.digest('hex')}\n`);
+    }
+  };
+  socket.on('data', take);
+  if (rest.length > 0) take(rest);
+  else if (bytes === 0) take(Buffer.alloc(0));
+}
 
 function clientAddress(socket) {
   return `${socket.remoteAddress}:${socket.remotePort}`;
 }
 
-function answerFirstLine(socket, line) {
+function answerFirstLine(socket, line, rest) {
   const http = HTTP_REQUEST_LINE.exec(line);
   if (http) {
     const body = http[1] === '/clientip' ? clientAddress(socket) : name;
@@ -59,7 +90,11 @@ function answerFirstLine(socket, line) {
     return;
   }
   const command = line.trim();
-  if (command === 'clientip') socket.end(`${clientAddress(socket)}\n`);
+  const bulk = BULK_LINE.exec(command);
+  if (bulk && Number(bulk[2]) <= BULK_MAX_BYTES) {
+    if (bulk[1] === 'download') download(socket, Number(bulk[2]));
+    else upload(socket, Number(bulk[2]), rest);
+  } else if (command === 'clientip') socket.end(`${clientAddress(socket)}\n`);
   else if (command === 'whoami') socket.end(`${name} ${clientAddress(socket)}\n`);
   else if (command === 'stream') {
     socket.write(`${name}\n`);
@@ -77,10 +112,10 @@ function onConnection(socket) {
     clearTimeout(grace);
     clearTimeout(maxWait);
     socket.removeListener('data', onData);
-    answerFirstLine(socket, line);
-    // In stream mode the rest of the first segment, after the command line, is echoed too.
-    const rest = buffered.slice(buffered.indexOf('\n') + 1);
-    if (line.trim() === 'stream' && buffered.includes('\n') && rest.length > 0) socket.write(rest);
+    // What came after the command line in the same segment: echoed in stream mode, hashed by upload.
+    const rest = buffered.includes('\n') ? Buffer.from(buffered.slice(buffered.indexOf('\n') + 1), 'latin1') : Buffer.alloc(0);
+    answerFirstLine(socket, line, rest);
+    if (line.trim() === 'stream' && rest.length > 0) socket.write(rest);
   };
   const onData = (chunk) => {
     clearTimeout(grace);

@@ -45,7 +45,16 @@ import { Netns, runId } from './netns.js';
 import { CLIENT_INTERFACE, FABRIC_BRIDGE, SERVICE_DEVICE, UPLINK, attachToFabric, vethBetween, wireClient, wireFabric, wireNode } from './node-network.js';
 import { wirePod } from './pod-network.js';
 import { labNetns, teardownLab } from './teardown.js';
-import { StreamConnection, request, type Answer, type RequestOptions, type StreamOptions } from './traffic.js';
+import {
+  StreamConnection,
+  request,
+  transfer,
+  type Answer,
+  type RequestOptions,
+  type StreamOptions,
+  type TransferOptions,
+  type TransferResult,
+} from './traffic.js';
 
 export interface LabOptions {
   /** The lab's name: its state file and the `--name` of the CLI (default "default"). */
@@ -317,6 +326,11 @@ export class Lab {
   /** Short requests from a namespace (by short name); one answer or error per request. */
   request(from: string, opts: RequestOptions): Promise<Answer[]> {
     return request(this.netnsName(from), opts);
+  }
+
+  /** One bulk TCP transfer from a namespace (download or upload), checksummed end to end. */
+  transfer(from: string, opts: TransferOptions): Promise<TransferResult> {
+    return transfer(this.netnsName(from), opts);
   }
 
   /** A long-lived TCP connection from a namespace to a hostname server in stream mode. */

@@ -57,6 +57,34 @@ export function tally(answers: Answer[]): { byAnswer: Record<string, number>; by
   return { byAnswer, byError };
 }
 
+export interface TransferOptions {
+  address: string;
+  port: number;
+  /** download: the backend sends `bytes`; upload: we send them. Checked by SHA-256 either way. */
+  direction: 'download' | 'upload';
+  bytes: number;
+  /** For the whole transfer (default 30 s). */
+  timeoutMs?: number;
+}
+
+export type TransferResult = {
+  direction: 'download' | 'upload';
+  bytes: number;
+  /** Bytes received (download). */
+  received: number;
+  /** The pod that served it. */
+  backend?: string;
+  ms: number;
+} & ({ ok: true } | { ok: false; error: RequestError | 'corrupt' | 'short'; message: string });
+
+/** One bulk TCP transfer from a namespace to a hostname server, checksummed end to end. */
+export async function transfer(netns: string, opts: TransferOptions): Promise<TransferResult> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  if (!Number.isInteger(opts.bytes) || opts.bytes < 0 || opts.bytes > 256 * 1024 * 1024) throw new RangeError(`bytes ${opts.bytes} is outside 0…256 MiB`);
+  const out = await run('ip', ['netns', 'exec', netns, process.execPath, HOSTNAME_CLIENT, 'transfer', JSON.stringify({ ...opts, timeoutMs })], { timeoutMs: timeoutMs + 10_000 });
+  return JSON.parse(out) as TransferResult;
+}
+
 export interface StreamOptions {
   address: string;
   port: number;
