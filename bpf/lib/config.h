@@ -7,17 +7,11 @@
 
 #include <linux/types.h>
 
-/* Source of masqueraded traffic (ETP Cluster to a remote backend, masquerade-all, ClusterIP from
- * outside the cluster CIDR); replies to it are looked up in conntrack on the uplink. */
+/* Source of masqueraded traffic (lib/translate.h says which); replies to it are looked up in conntrack on the uplink. */
 const volatile __be32 cfg_node_ip = 0;
 /* Source of hairpin traffic (a pod reaching itself through its service): an address the pod does
  * not own and routes to its node, so the reply comes back through tc_pod. */
 const volatile __be32 cfg_hairpin_ip = 0;
-/* The cluster (pod) CIDR: ClusterIP traffic from outside it is masqueraded. */
-const volatile __be32 cfg_cluster_cidr = 0;
-const volatile __u32 cfg_cluster_cidr_len = 0;
-/* kube-proxy's --masquerade-all: every service flow is masqueraded. */
-const volatile __u32 cfg_masquerade_all = 0;
 
 /* SNAT source ports. Above the kernel's default ip_local_port_range (32768-60999) and far from
  * NodePorts (30000-32767): the control plane keeps the kernel's range below cfg_snat_port_min. */

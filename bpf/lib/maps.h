@@ -57,6 +57,14 @@ struct {
 	__type(value, struct nodeaddr4_value);
 } NODEADDR4_MAP SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CLCIDR4_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cidr4_key);
+	__type(value, __u8);
+} CLCIDR4_MAP SEC(".maps");
+
 /* The inner template only gives the shape: BPF_F_INNER_MAP lets user space create tables of any
  * size (cfg_maglev_m), as long as they carry the same flag. */
 struct maglev_inner {

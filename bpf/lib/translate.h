@@ -27,15 +27,25 @@ enum svc_verdict {
 	SVC_DROP,    /* dropped, counted */
 };
 
-static __always_inline bool in_cluster_cidr(__be32 addr)
+/* Is addr in the cluster CIDRs (clustercidr4_v1)? Asked only under SVC_F_DETECT_LOCAL. */
+static __always_inline bool from_cluster(__be32 addr)
 {
-	__u32 len = cfg_cluster_cidr_len;
-	__u32 mask;
+	struct cidr4_key key = { .prefixlen = 32, .addr = addr };
+	bool found = bpf_map_lookup_elem(&CLCIDR4_MAP, &key) != NULL;
 
-	if (len == 0 || len > 32)
+	barrier_var(found); /* as in node_owns_addr: no arithmetic on the pointer */
+	return found;
+}
+
+/* External traffic: entered through the uplink, to a NodePort, LoadBalancer IP or externalIP, from
+ * outside the cluster. Only external traffic is narrowed by externalTrafficPolicy: Local and
+ * picked by Maglev. A pod of another node reaching this node's NodePort is cluster traffic when the
+ * control plane can tell (kube-proxy sends it to every endpoint). */
+static __always_inline bool svc_external(const struct pkt4 *pkt, const struct svc4_value *svc, enum origin origin)
+{
+	if (origin != FROM_UPLINK || !svc_is_external_kind(svc))
 		return false;
-	mask = bpf_htonl(~0U << (32 - len));
-	return (addr & mask) == (cfg_cluster_cidr & mask);
+	return !((svc->flags & SVC_F_DETECT_LOCAL) && from_cluster(pkt->saddr));
 }
 
 static __always_inline int svc_drop(const ctx_t *ctx, enum drop_reason reason)
@@ -63,19 +73,26 @@ static __always_inline __u8 svc_scope(const struct svc4_value *svc, bool externa
 	return SVC_SCOPE_ALL;
 }
 
-/* The source a new flow leaves with, 0 to keep the client's. */
+/* The source a new flow leaves with, 0 to keep the client's. Two rules keep replies coming back
+ * through the node that holds the flow, whatever the Service says; the others are the frontend's
+ * (its flags, from the control plane, which computes kube-proxy's rules once). */
 static __always_inline __be32 svc_snat_source(const struct pkt4 *pkt, const struct svc4_value *svc,
-					      const struct backend4 *be, bool external)
+					      const struct backend4 *be, enum origin origin)
 {
 	/* Hairpin: a pod reaching itself would see its own address as source and answer itself. */
 	if (be->addr == pkt->saddr)
 		return cfg_hairpin_ip;
-	if (cfg_masquerade_all)
+	/* From outside the node to another node's backend (ETP Cluster, or cluster traffic to an ETP
+	 * Local NodePort): the backend would answer the client directly. External traffic under ETP
+	 * Local never gets here: it only picks this node's backends, and keeps the client's address. */
+	if (origin == FROM_UPLINK && !(be->flags & BACKEND_F_LOCAL))
 		return cfg_node_ip;
-	/* ETP Cluster to another node: the reply must come back through us to be translated. */
-	if (external && !(svc->flags & SVC_F_ETP_LOCAL) && !(be->flags & BACKEND_F_LOCAL))
+	/* The node's own flows leave with the address their replies are recognised by. */
+	if (origin == FROM_HOST)
 		return cfg_node_ip;
-	if (svc->kind == SVC_KIND_CLUSTER_IP && !in_cluster_cidr(pkt->saddr))
+	if (svc->flags & SVC_F_MASQUERADE)
+		return cfg_node_ip;
+	if (svc->kind == SVC_KIND_CLUSTER_IP && (svc->flags & SVC_F_DETECT_LOCAL) && !from_cluster(pkt->saddr))
 		return cfg_node_ip;
 	return 0;
 }
@@ -92,7 +109,7 @@ static __always_inline __u32 backend_generation(void)
 
 /* A new flow: choose the backend, take conntrack entries (and a SNAT port), translate. */
 static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const struct svc4_key *frontend,
-					const struct svc4_value *svc, bool external, __u64 now)
+					const struct svc4_value *svc, enum origin origin, bool external, __u64 now)
 {
 	enum drop_reason reason = DROP_UNKNOWN;
 	__u8 scope = svc_scope(svc, external);
@@ -140,7 +157,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 		affinity_update(pkt, svc, backend_id, now);
 
 	/* The reply entry first: with SNAT its insertion is what reserves the source port. */
-	snat_addr = svc_snat_source(pkt, svc, &be, external);
+	snat_addr = svc_snat_source(pkt, svc, &be, origin);
 	hairpin = snat_addr && be.addr == pkt->saddr;
 	rev.nat_saddr = pkt->daddr;
 	rev.nat_sport = pkt->dport;
@@ -240,7 +257,7 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 			ct_retire_closed_clash(pkt, ct_now());
 		return SVC_NONE;
 	}
-	external = origin == FROM_UPLINK && svc_is_external_kind(svc);
+	external = svc_external(pkt, svc, origin);
 	if ((svc->flags & SVC_F_SOURCE_RANGES) && svc->kind == SVC_KIND_LOAD_BALANCER && !lb_source_allowed(pkt, svc))
 		return svc_drop(ctx, DROP_SOURCE_RANGE);
 
@@ -271,7 +288,7 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 	/* A new flow replaces this one: its reply entry (another backend, maybe a SNAT port) goes. */
 	if (ct)
 		ct_retire_other(&key, ct);
-	return svc_new_flow(ctx, pkt, &frontend, svc, external, now);
+	return svc_new_flow(ctx, pkt, &frontend, svc, origin, external, now);
 }
 
 /* A reply of a tracked flow: restore the frontend as source (and the client as destination). */

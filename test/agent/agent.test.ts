@@ -34,7 +34,7 @@ privilegedSerial('YAML in, maps out: the agent programs, attaches, reports ready
     'svc 0.0.0.0:30080/TCP → id 1 NODE_PORT count 2 local 0 [MAGLEV]',
     'svc 198.19.0.10:80/TCP all[1] → backend 1',
     'svc 198.19.0.10:80/TCP all[2] → backend 2',
-    'svc 198.19.0.10:80/TCP → id 2 CLUSTER_IP count 2 local 0',
+    'svc 198.19.0.10:80/TCP → id 2 CLUSTER_IP count 2 local 0 [DETECT_LOCAL]',
   ], 'without a Node object the uplink address is where NodePorts answer');
 
   const links = readdirSync(join(node.bpffsDir, 'links')).sort();
@@ -70,7 +70,7 @@ privilegedSerial('YAML in, maps out: the agent programs, attaches, reports ready
   t.deepEqual(after, [
     'backend 2 → 198.18.130.5:8080/TCP',
     'svc 198.19.0.10:80/TCP all[1] → backend 2',
-    'svc 198.19.0.10:80/TCP → id 2 CLUSTER_IP count 1 local 0',
+    'svc 198.19.0.10:80/TCP → id 2 CLUSTER_IP count 1 local 0 [DETECT_LOCAL]',
   ]);
 
   node.removeSource('web.yaml');
@@ -197,7 +197,7 @@ privilegedSerial('a full map: the service that does not fit is reported and left
   t.true((ready.failures as number) >= 1);
 
   const svc = node.dump().filter((l) => l.startsWith('svc'));
-  t.true(svc.includes('svc 198.19.0.50:80/TCP → id 2 CLUSTER_IP count 1 local 0'), svc.join('\n'));
+  t.true(svc.includes('svc 198.19.0.50:80/TCP → id 2 CLUSTER_IP count 1 local 0 [DETECT_LOCAL]'), svc.join('\n'));
   t.false(svc.some((l) => l.startsWith('svc 198.19.0.40:80/TCP')), 'nothing of the big service, not even orphan slots');
   const error = node.logs.find((l) => l.level === 'error' && l.map === 'svc4_v1');
   t.like(error, { code: 'E2BIG', frontend: 'ClusterIP 198.19.0.40:80/TCP', msg: 'cannot write service ClusterIP 198.19.0.40:80/TCP: left as it was, retrying' });

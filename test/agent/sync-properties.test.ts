@@ -120,7 +120,7 @@ async function datapaths(t: ExecutionContext): Promise<[Datapath, Datapath]> {
   const load = async (name: string) => {
     const dp = await loadDatapath({
       pinDir: `${bpffs}/${name}`,
-      config: { nodeIp: '198.18.0.11', clusterCidr: '198.18.128.0/17', maglevM: M },
+      config: { nodeIp: '198.18.0.11', clusterCidrs: ['198.18.128.0/17'], maglevM: M },
       mapSizes: { svc4: 4096, backends: 1024, ct4: 1024, aff4: 256 },
     });
     s.cleanup.add(`datapath ${name}`, () => dp.close());

@@ -22,6 +22,6 @@ export const NET = {
 export const defaultConfig: DatapathConfig = {
   nodeIp: NET.node1,
   hairpinIp: NET.hairpin,
-  clusterCidr: NET.podCidr,
+  clusterCidrs: [NET.podCidr],
 };
 

@@ -80,7 +80,7 @@ privilegedSerial('a ClusterIP service scales up, down, changes type, is deleted 
     'backend 2 → 198.18.130.5:9376/TCP',
     'svc 198.19.0.10:80/TCP all[1] → backend 1',
     'svc 198.19.0.10:80/TCP all[2] → backend 2',
-    'svc 198.19.0.10:80/TCP → id 1 CLUSTER_IP count 2 local 0',
+    'svc 198.19.0.10:80/TCP → id 1 CLUSTER_IP count 2 local 0 [DETECT_LOCAL]',
   ], 'ClusterIP with internalTrafficPolicy Cluster needs no node-local set');
 
   const up = h.apply(service('ClusterIP') + slice([['198.18.129.5', 'node-1'], ['198.18.130.5', 'node-2'], ['198.18.130.6', 'node-2']]));
@@ -88,7 +88,7 @@ privilegedSerial('a ClusterIP service scales up, down, changes type, is deleted 
     'svc 198.19.0.10:80/TCP all[1] → backend 1',
     'svc 198.19.0.10:80/TCP all[2] → backend 2',
     'svc 198.19.0.10:80/TCP all[3] → backend 3',
-    'svc 198.19.0.10:80/TCP → id 1 CLUSTER_IP count 3 local 0',
+    'svc 198.19.0.10:80/TCP → id 1 CLUSTER_IP count 3 local 0 [DETECT_LOCAL]',
   ]);
   t.is(up.result.written, 3, 'one backend, one slot, one master: nothing else is rewritten');
 
@@ -96,7 +96,7 @@ privilegedSerial('a ClusterIP service scales up, down, changes type, is deleted 
   t.deepEqual(down.dump, [
     'backend 3 → 198.18.130.6:9376/TCP',
     'svc 198.19.0.10:80/TCP all[1] → backend 3',
-    'svc 198.19.0.10:80/TCP → id 1 CLUSTER_IP count 1 local 0',
+    'svc 198.19.0.10:80/TCP → id 1 CLUSTER_IP count 1 local 0 [DETECT_LOCAL]',
   ]);
 
   const nodePort = h.apply(service('NodePort') + slice([['198.18.130.6', 'node-2']]));
@@ -107,14 +107,14 @@ privilegedSerial('a ClusterIP service scales up, down, changes type, is deleted 
     'svc 0.0.0.0:30080/TCP all[1] → backend 3',
     'svc 0.0.0.0:30080/TCP → id 2 NODE_PORT count 1 local 0 [MAGLEV]',
     'svc 198.19.0.10:80/TCP all[1] → backend 3',
-    'svc 198.19.0.10:80/TCP → id 1 CLUSTER_IP count 1 local 0',
+    'svc 198.19.0.10:80/TCP → id 1 CLUSTER_IP count 1 local 0 [DETECT_LOCAL]',
   ]);
 
   t.deepEqual(h.apply('').dump, [], 'deleting the service leaves every map empty');
   t.deepEqual(h.apply(service('ClusterIP', '  internalTrafficPolicy: Local\n') + slice([['198.18.129.5', 'node-1']])).dump, [
     'backend 4 → 198.18.129.5:9376/TCP [LOCAL]',
     'svc 198.19.0.10:80/TCP local[1] → backend 4',
-    'svc 198.19.0.10:80/TCP → id 3 CLUSTER_IP count 0 local 1 [ITP_LOCAL]',
+    'svc 198.19.0.10:80/TCP → id 3 CLUSTER_IP count 0 local 1 [ITP_LOCAL,DETECT_LOCAL]',
   ], 're-added with internalTrafficPolicy Local: fresh ids (never reused at once), only the node-local set');
 });
 
@@ -130,7 +130,7 @@ status: { loadBalancer: { ingress: [{ ip: 198.19.255.1 }] } }
     'node-address 198.18.0.11',
     'source-range svc 1 198.18.0.100/30',
     'svc 0.0.0.0:30080/TCP → id 1 NODE_PORT count 0 local 0 affinity 10800s [AFFINITY,REJECT,MAGLEV]',
-    'svc 198.19.0.10:80/TCP → id 2 CLUSTER_IP count 0 local 0 affinity 10800s [AFFINITY,REJECT]',
+    'svc 198.19.0.10:80/TCP → id 2 CLUSTER_IP count 0 local 0 affinity 10800s [AFFINITY,REJECT,DETECT_LOCAL]',
     'svc 198.19.255.1:80/TCP → id 1 LOAD_BALANCER count 0 local 0 affinity 10800s [AFFINITY,SOURCE_RANGES,REJECT,MAGLEV]',
   ]);
 });

@@ -64,7 +64,7 @@ rootTest('services --json: frontends, backends slot by slot with their state, Ma
   t.deepEqual(v.frontends, [
     {
       frontend: `${NET.clusterIp}:80/TCP`, address: NET.clusterIp, port: 80, protocol: 'TCP', kind: 'ClusterIP', serviceId: 2,
-      flags: ['AFFINITY'], affinitySeconds: 600,
+      flags: ['AFFINITY', 'DETECT_LOCAL'], affinitySeconds: 600,
       backends: [backend(1, NET.pod1a, ['local'], 1), backend(3, NET.pod2b, [], 2)], localBackends: [],
     },
     {
@@ -84,7 +84,7 @@ rootTest('services --json: frontends, backends slot by slot with their state, Ma
   const table = (await run(process.execPath, [BIN, 'services', '--bpffs-dir', env.dp.pinDir])).stdout;
   const lines = table.split('\n');
   t.regex(lines[0]!, /^FRONTEND\s+KIND\s+ID\s+POLICY\s+AFFINITY\s+BACKENDS\s+LOCAL\s+PACKETS\s+BYTES\s+NEW FLOWS$/);
-  t.regex(lines[1]!, /^198\.19\.0\.10:80\/TCP\s+ClusterIP\s+2\s+affinity\s+600s\s+2\s+0\s+1\s+\d+ B\s+1$/);
+  t.regex(lines[1]!, /^198\.19\.0\.10:80\/TCP\s+ClusterIP\s+2\s+affinity,detect-local\s+600s\s+2\s+0\s+1\s+\d+ B\s+1$/);
   t.regex(lines[2]!, /^0\.0\.0\.0:30080\/TCP\s+NodePort\s+1\s+affinity,maglev\s+600s\s+2\s+0\s+0\s+0 B\s+0$/);
   t.true(lines.includes(`NodePorts answer on: ${NET.node1}`));
   t.true(lines.some((l) => /^0\.0\.0\.0:30080\/TCP\s+all\s+2\s+3\s+198\.18\.130\.11:8080\/TCP\s+ready$/.test(l)), table);

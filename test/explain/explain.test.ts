@@ -18,7 +18,7 @@ import { fromPeer, tcp, udp } from '../datapath/_packets.js';
 const M = 251;
 const proxy = resolveProxyConfig({ clusterCIDR: NET.podCidr, maglevTableSize: M });
 const node = { name: 'node-1', addresses: [NET.node1], podCIDRs: ['198.18.129.0/24'] };
-const settings: NodeSettings = { nodeIp: NET.node1, hairpinIp: NET.hairpin, clusterCidr: NET.podCidr, masqueradeAll: false };
+const settings: NodeSettings = { nodeIp: NET.node1, hairpinIp: NET.hairpin };
 
 const YAML = `
 apiVersion: v1
@@ -86,7 +86,7 @@ rootTest('pod → ClusterIP: a random slot of two, each 50%, no SNAT; the datapa
   const env = await filled(t);
   const e = explain(env, { src: NET.pod1b, sport: 40000, dst: NET.clusterIp, dport: 80, proto: 'tcp', ingress: 'pod' });
   t.deepEqual(ids(e), ['hook', 'frontend', 'origin', 'conntrack', 'scope', 'backend', 'snat', 'rewrite', 'deliver']);
-  t.regex(step(e, 'frontend')!, /^hit 198\.19\.0\.10:80\/TCP → service id \d+, ClusterIP, 2 endpoint\(s\), 0 on this node$/);
+  t.regex(step(e, 'frontend')!, /^hit 198\.19\.0\.10:80\/TCP → service id \d+, ClusterIP, 2 endpoint\(s\), 0 on this node \[DETECT_LOCAL\]$/);
   t.is(step(e, 'conntrack'), 'no entry: a new flow');
   t.regex(step(e, 'backend')!, /^random slot of 2 \(like KUBE-SVC's statistic rules\): backend \d+ 50%, backend \d+ 50%$/);
   t.is(step(e, 'snat'), 'no SNAT: the client address is kept');
@@ -117,7 +117,7 @@ rootTest('outside → NodePort: Maglev over the flow hash names the backend, and
     t.regex(step(e, 'backend')!, new RegExp(`^Maglev: flow hash 0x[0-9a-f]{8} mod M=251 = entry ${entry} → backend \\d+ 198\\.18\\.1(29|30)\\.10:8080 \\(every node picks the same\\)$`));
     const remote = e.translated!.dst === NET.pod2a;
     t.is(step(e, 'snat'), remote
-      ? 'externalTrafficPolicy Cluster to a backend on another node: source becomes 198.18.0.11, so that the reply comes back through this node'
+      ? 'from outside this node to a backend on another node: source becomes 198.18.0.11, so that the reply comes back through this node'
       : 'no SNAT: the client address is kept (the reply passes this node anyway)');
 
     const { out } = env.send('tcUplinkIngress', tcp(NET.client2, sport, NET.node1, 30080, ['SYN'], { eth: fromPeer }));

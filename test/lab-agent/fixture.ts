@@ -2,20 +2,20 @@
 import type { ExecutionContext } from 'ava';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 
-import type { NodeAgents } from '../../ts/lab/agents.js';
+import type { NodeAgents, NodeAgentsOptions } from '../../ts/lab/agents.js';
 import { clusterStoreOf } from '../../ts/lab/apply.js';
 import { startFileCluster } from '../../ts/lab/file-cluster.js';
 import type { Manifest } from '../../ts/lab/manifests.js';
 import { runId } from '../../ts/lab/netns.js';
 import { Lab, type LabOptions } from '../../ts/lab/topology.js';
 
-export async function agentLabFor(t: ExecutionContext, opts: Omit<LabOptions, 'name'> = {}): Promise<{ lab: Lab; agents: NodeAgents }> {
+export async function agentLabFor(t: ExecutionContext, opts: Omit<LabOptions, 'name'> = {}, agentOpts: NodeAgentsOptions = {}): Promise<{ lab: Lab; agents: NodeAgents }> {
   let lab: Lab | undefined;
   t.teardown(async () => {
     await lab?.down();
   });
   lab = await Lab.up({ ...opts, name: `ta-${runId()}` });
-  const agents = await startFileCluster(lab);
+  const agents = await startFileCluster(lab, agentOpts);
   return { lab, agents };
 }
 

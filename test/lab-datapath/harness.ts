@@ -2,7 +2,10 @@
  * A lab with the real datapath on every node: per node a private bpffs, loadDatapath with that
  * node's config, the programs attached in the node's namespace, and a Reconciler fed from Service
  * and EndpointSlice objects through the same path the agent takes (model → entries → maps).
- * Everything is removed in t.teardown, pass or fail.
+ * Every setting is the agent's: the config file an agent-run lab node gets (ts/lab/agents.ts),
+ * resolved by the agent's own code (resolveAgentConfig, datapathConfigFor), with the test's extra
+ * fields merged over it as a user's config file would. Everything is removed in t.teardown, pass
+ * or fail.
  */
 import type { ExecutionContext } from 'ava';
 import { mkdirSync } from 'node:fs';
@@ -20,7 +23,11 @@ import { Reconciler, type WriteFailure } from '../../ts/dataplane/reconciler.js'
 import { sumPerCpu } from '../../ts/dataplane/typed-map.js';
 import { Lab, type PodSpec } from '../../ts/lab/topology.js';
 import type { LbRoute, NodeState, PodState } from '../../ts/lab/lab-state.js';
-import { computeDesiredState, resolveProxyConfig, type IdState } from '../../ts/model/index.js';
+import { computeDesiredState, type IdState, type ProxyConfig } from '../../ts/model/index.js';
+import { resolveAgentConfig, type AgentConfig, type ConfigFile } from '../../ts/agent/config.js';
+import { datapathConfigFor } from '../../ts/agent/datapath-config.js';
+import { agentConfig } from '../../ts/lab/agents.js';
+import type { DatapathConfig } from '../../ts/abi/config.js';
 
 export const M = 251;
 export const CLUSTER_CIDR = '198.18.128.0/17';
@@ -31,7 +38,13 @@ export const NODE_PORT = 30080;
 export const LB_IP = '198.19.255.10';
 export const EXTERNAL_IP = '198.19.255.20';
 const FIXED_PORT_CLIENT = fileURLToPath(new URL('./fixed-port-client.mjs', import.meta.url));
-const proxyConfig = resolveProxyConfig({ clusterCIDR: CLUSTER_CIDR, maglevTableSize: M });
+
+/** What the agent of an agent-run lab node would run with, plus `extra` config file fields. */
+export function labAgentSettings(node: NodeState, pinDir: string, extra: Record<string, unknown> = {}): { agent: AgentConfig; datapath: DatapathConfig } {
+  const file = agentConfig(node, { kind: 'file', dir: '/nonexistent' }, pinDir, { maglevTableSize: M, ...extra });
+  const agent = resolveAgentConfig(file as ConfigFile, {}, node.name);
+  return { agent, datapath: datapathConfigFor(agent, node.address).config };
+}
 
 interface NodeDatapath {
   node: NodeState;
@@ -45,11 +58,19 @@ export class DatapathLab {
   private constructor(
     readonly lab: Lab,
     private readonly nodes: NodeDatapath[],
+    private readonly proxyConfig: ProxyConfig,
   ) {}
 
   static async up(
     t: ExecutionContext,
-    opts: { nodes?: number; clients?: number; xdpMode?: UplinkXdpMode; lbRoute?: LbRoute } = {},
+    opts: {
+      nodes?: number;
+      clients?: number;
+      xdpMode?: UplinkXdpMode;
+      lbRoute?: LbRoute;
+      /** Agent config file fields over the lab's (e.g. clusterCIDR: '' for kube-proxy's default, masqueradeAll). */
+      config?: Record<string, unknown>;
+    } = {},
   ): Promise<DatapathLab> {
     const s = scope(t);
     const lab = await Lab.up({ name: `ldp-${s.id}`, nodes: opts.nodes ?? 2, clients: opts.clients ?? 1, ...(opts.lbRoute ? { lbRoute: opts.lbRoute } : {}) });
@@ -57,19 +78,13 @@ export class DatapathLab {
     // One private bpffs for the test, a directory of it per node (scope.bpffs() is one mount per scope).
     const bpffs = await s.bpffs();
     const nodes: NodeDatapath[] = [];
+    let proxyConfig: ProxyConfig | undefined;
     for (const node of lab.nodes) {
       const pinDir = join(bpffs, node.name);
       mkdirSync(pinDir);
-      const dp = await loadDatapath({
-        pinDir,
-        config: {
-          nodeIp: node.address,
-          clusterCidr: CLUSTER_CIDR,
-          // .1 of the node's pod CIDR is never given to a pod (docs/lab.md).
-          hairpinIp: node.podCidr.replace(/\.0\/\d+$/, '.1'),
-          maglevM: M,
-        },
-      });
+      const settings = labAgentSettings(node, pinDir, opts.config);
+      proxyConfig = settings.agent.proxy;
+      const dp = await loadDatapath({ pinDir, config: settings.datapath });
       s.cleanup.add(`datapath of ${node.name}`, () => dp.close());
       const attached = attachDatapath(dp, {
         netnsPath: lab.netns(node.name).path,
@@ -82,7 +97,7 @@ export class DatapathLab {
       reconciler.adopt();
       nodes.push({ node, dp, attached, reconciler, ids: undefined });
     }
-    return new DatapathLab(lab, nodes);
+    return new DatapathLab(lab, nodes, proxyConfig!);
   }
 
   /** A pod with the datapath attached to its host-side veth. */
@@ -106,7 +121,7 @@ export class DatapathLab {
         services,
         endpointSlices,
         node: { name: n.node.name, addresses: [n.node.address], podCIDRs: [n.node.podCidr] },
-        config: proxyConfig,
+        config: this.proxyConfig,
         ...(n.ids ? { previousIds: n.ids } : {}),
       });
       n.ids = state.ids;

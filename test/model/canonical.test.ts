@@ -44,8 +44,8 @@ test('a NodePort Service with one ready remote and one terminating local endpoin
   };
   t.deepEqual(state, {
     frontends: [
-      { ...common, key: 'ClusterIP 198.19.0.10:80/TCP', kind: 'ClusterIP', address: '198.19.0.10', serviceId: 2, masquerade: 'outsideClusterCIDR', maglev: false },
-      { ...common, key: 'NodePort 0.0.0.0:30080/TCP', kind: 'NodePort', address: '0.0.0.0', port: 30080, serviceId: 1, masquerade: 'all', maglev: true },
+      { ...common, key: 'ClusterIP 198.19.0.10:80/TCP', kind: 'ClusterIP', address: '198.19.0.10', serviceId: 2, masquerade: 'outsideClusterCIDR', detectLocal: true, maglev: false },
+      { ...common, key: 'NodePort 0.0.0.0:30080/TCP', kind: 'NodePort', address: '0.0.0.0', port: 30080, serviceId: 1, masquerade: 'otherNodes', detectLocal: false, maglev: true },
     ],
     services: [
       { id: 1, key: 'shop/web:http/TCP#external', service: ref, scope: 'external', trafficPolicy: 'Cluster', backends: [2], action: 'forward', maglev: true, sessionAffinity: { timeoutSeconds: 10800 }, topologyMode: 'None', shortCircuitServiceId: null },

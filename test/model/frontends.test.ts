@@ -92,7 +92,7 @@ ${ENDPOINT}`);
 test('externalIPs get frontends on the Service port, without any node owning them', (t) => {
   const state = model(service('web', '198.19.0.10', '  externalIPs: [198.19.255.50]') + ENDPOINT);
   const f = frontend(state, 'ExternalIP 198.19.255.50:80/TCP');
-  t.deepEqual([f.action, f.maglev, f.masquerade, f.clusterEndpoints], ['forward', true, 'all', ['198.18.130.5:8080']]);
+  t.deepEqual([f.action, f.maglev, f.masquerade, f.clusterEndpoints], ['forward', true, 'otherNodes', ['198.18.130.5:8080']]);
 });
 
 test('sessionAffinity ClientIP: default timeout 10800 s, explicit timeout kept, None means no affinity', (t) => {
@@ -130,9 +130,22 @@ ${ENDPOINT}`);
 test('masquerade: ClusterIP from outside clusterCIDR, everything with masqueradeAll, none without a clusterCIDR', (t) => {
   const yaml = service('web', '198.19.0.10') + ENDPOINT;
   const cip = 'ClusterIP 198.19.0.10:80/TCP';
-  t.is(frontend(model(yaml), cip).masquerade, 'none');
-  t.is(frontend(model(yaml, { config: { clusterCIDR: '198.18.128.0/17' } }), cip).masquerade, 'outsideClusterCIDR');
-  t.is(frontend(model(yaml, { config: { clusterCIDR: '198.18.128.0/17', masqueradeAll: true } }), cip).masquerade, 'all');
+  const rules = (config: Record<string, unknown>, key = cip) => {
+    const f = frontend(model(yaml, { config }), key);
+    return [f.masquerade, f.detectLocal];
+  };
+  t.deepEqual(rules({}), ['none', false], "kube-proxy's default: no local-traffic detector, no masquerade by source");
+  t.deepEqual(rules({ clusterCIDR: '198.18.128.0/17' }), ['outsideClusterCIDR', true]);
+  t.deepEqual(rules({ clusterCIDR: '198.18.128.0/17', masqueradeAll: true }), ['all', true]);
+  t.deepEqual(rules({ masqueradeAll: true }), ['all', false]);
+});
+
+test('masqueradeAll concerns ClusterIP traffic only: never ETP Local, and ETP Cluster keeps its own rule', (t) => {
+  const yaml = nodePort('  externalTrafficPolicy: Local');
+  const state = model(yaml, { config: { clusterCIDR: '198.18.128.0/17', masqueradeAll: true } });
+  t.is(frontend(state, 'NodePort 0.0.0.0:30080/TCP').masquerade, 'none');
+  t.true(frontend(state, 'NodePort 0.0.0.0:30080/TCP').detectLocal, 'cluster sources reaching an ETP Local NodePort are told apart');
+  t.is(frontend(state, 'ClusterIP 198.19.0.10:80/TCP').masquerade, 'all');
 });
 
 test('an IPv6 cluster IP of a dual-stack Service is set aside with a note; the IPv4 one works', (t) => {

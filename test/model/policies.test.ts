@@ -32,12 +32,12 @@ const LOCAL_AND_REMOTE = `
 const REMOTE_ONLY = `
   - {addresses: [198.18.130.5], nodeName: node-b}`;
 
-test('ETP Cluster: external frontends use every endpoint, masqueraded, Maglev', (t) => {
+test('ETP Cluster: external frontends use every endpoint, masqueraded to other nodes, Maglev', (t) => {
   const state = model(lb('externalTrafficPolicy: Cluster') + shopSlice(LOCAL_AND_REMOTE));
   for (const key of ['LoadBalancer 198.19.255.7:443/TCP', 'NodePort 0.0.0.0:31443/TCP']) {
     const f = frontend(state, key);
     t.deepEqual(routing(f), { trafficPolicy: 'Cluster', action: 'forward', clusterEndpoints: ['198.18.129.5:8443', '198.18.130.5:8443'], localEndpoints: [] });
-    t.is(f.masquerade, 'all');
+    t.is(f.masquerade, 'otherNodes');
     t.true(f.maglev);
     t.is(f.healthCheckNodePort, null);
   }

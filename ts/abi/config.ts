@@ -10,9 +10,12 @@ export interface DatapathConfig {
   nodeIp?: string;
   /** Source address of hairpin traffic (a pod reaching itself through its Service). */
   hairpinIp?: string;
-  /** The pod CIDR, 'a.b.c.d/len': ClusterIP traffic from outside it is masqueraded. */
-  clusterCidr?: string;
-  masqueradeAll?: boolean;
+  /**
+   * The cluster (pod) CIDRs, 'a.b.c.d/len': kube-proxy's local-traffic detector. Not rodata: the
+   * loader writes them to clustercidr4_v1 (a node may have several); frontends opt in with
+   * SVC_F_DETECT_LOCAL. Empty or absent: no detector.
+   */
+  clusterCidrs?: readonly string[];
   /** SNAT source ports: keep net.ipv4.ip_local_port_range below snatPortMin. */
   snatPortMin?: number;
   snatPortMax?: number;
@@ -34,9 +37,6 @@ type RodataKind = 'ipv4' | 'u32';
 export const rodataVariables: readonly { cName: string; size: number; kind: RodataKind }[] = [
   { cName: 'cfg_node_ip', size: 4, kind: 'ipv4' },
   { cName: 'cfg_hairpin_ip', size: 4, kind: 'ipv4' },
-  { cName: 'cfg_cluster_cidr', size: 4, kind: 'ipv4' },
-  { cName: 'cfg_cluster_cidr_len', size: 4, kind: 'u32' },
-  { cName: 'cfg_masquerade_all', size: 4, kind: 'u32' },
   { cName: 'cfg_snat_port_min', size: 4, kind: 'u32' },
   { cName: 'cfg_snat_port_max', size: 4, kind: 'u32' },
   { cName: 'cfg_ct_tcp_syn_s', size: 4, kind: 'u32' },
@@ -57,14 +57,6 @@ export function rodataOf(c: DatapathConfig): Record<string, number | Buffer> {
   };
   if (c.nodeIp !== undefined) out.cfg_node_ip = ipv4ToBuffer(c.nodeIp);
   if (c.hairpinIp !== undefined) out.cfg_hairpin_ip = ipv4ToBuffer(c.hairpinIp);
-  if (c.clusterCidr !== undefined) {
-    const [addr, len] = c.clusterCidr.split('/');
-    const bits = Number(len);
-    if (!addr || !Number.isInteger(bits) || bits < 0 || bits > 32) throw new TypeError(`bad CIDR '${c.clusterCidr}'`);
-    out.cfg_cluster_cidr = ipv4ToBuffer(addr);
-    out.cfg_cluster_cidr_len = bits;
-  }
-  set('cfg_masquerade_all', c.masqueradeAll);
   if ((c.snatPortMin ?? 61000) > (c.snatPortMax ?? 65535)) throw new RangeError('snatPortMin > snatPortMax');
   set('cfg_snat_port_min', c.snatPortMin);
   set('cfg_snat_port_max', c.snatPortMax);

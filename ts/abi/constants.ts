@@ -18,6 +18,10 @@ export const SvcFlags = {
   REJECT: 1 << 4,
   MAGLEV: 1 << 5,
   TERM_FALLBACK: 1 << 6,
+  /** Masquerade every new flow (masqueradeAll, on ClusterIP frontends). */
+  MASQUERADE: 1 << 7,
+  /** The cluster CIDRs (clustercidr4_v1) tell cluster sources from others. */
+  DETECT_LOCAL: 1 << 8,
 } as const;
 
 /** enum backend_flags */

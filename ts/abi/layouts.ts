@@ -71,6 +71,12 @@ export const srcr4Key = defineStruct('srcr4_key', 12, [
   { name: 'addr', offset: 8, type: 'ipv4' },
 ]);
 
+/** clustercidr4_v1's key (LPM: prefixlen counts the address bits). */
+export const cidr4Key = defineStruct('cidr4_key', 8, [
+  { name: 'prefixlen', offset: 0, type: 'u32' },
+  { name: 'addr', offset: 4, type: 'ipv4' },
+]);
+
 export const nodeaddr4Value = defineStruct('nodeaddr4_value', 4, [
   { name: 'flags', offset: 0, type: 'u32' },
 ]);
@@ -123,6 +129,7 @@ export type Ct4Key = ReturnType<typeof ct4Key.decode>;
 export type Ct4Value = ReturnType<typeof ct4Value.decode>;
 export type BegenValue = ReturnType<typeof begenValue.decode>;
 export type Srcr4Key = ReturnType<typeof srcr4Key.decode>;
+export type Cidr4Key = ReturnType<typeof cidr4Key.decode>;
 export type Aff4Key = ReturnType<typeof aff4Key.decode>;
 export type Aff4Value = ReturnType<typeof aff4Value.decode>;
 export type SvcStats = ReturnType<typeof svcStats.decode>;
@@ -133,6 +140,6 @@ export type FragStats = ReturnType<typeof fragStats.decode>;
 
 /** Every struct codec, for the drift test. */
 export const allStructs: readonly StructCodec<unknown>[] = [
-  svc4Key, svc4Value, backend4, ct4Key, ct4Value, srcr4Key, nodeaddr4Value, aff4Key, aff4Value, svcStats, dropStats,
+  svc4Key, svc4Value, backend4, ct4Key, ct4Value, srcr4Key, cidr4Key, nodeaddr4Value, aff4Key, aff4Value, svcStats, dropStats,
   frag4Key, frag4Value, fragStats, begenValue,
 ] as unknown as readonly StructCodec<unknown>[];

@@ -4,7 +4,7 @@
  */
 import { ipv4, u8, u32, type ScalarCodec, type StructCodec } from './codec.js';
 import {
-  aff4Key, aff4Value, backend4, begenValue, ct4Key, ct4Value, dropStats, frag4Key, frag4Value, fragStats, nodeaddr4Value, srcr4Key,
+  aff4Key, aff4Value, backend4, begenValue, cidr4Key, ct4Key, ct4Value, dropStats, frag4Key, frag4Value, fragStats, nodeaddr4Value, srcr4Key,
   svc4Key, svc4Value, svcStats,
 } from './layouts.js';
 
@@ -29,6 +29,8 @@ export const mapSpecs = {
   aff4: spec('aff4_v1', 'lru_hash', aff4Key, aff4Value),
   srcr4: spec('srcr4_v1', 'lpm_trie', srcr4Key, u8),
   nodeaddr4: spec('nodeaddr4_v1', 'hash', ipv4, nodeaddr4Value),
+  /** The cluster CIDRs (kube-proxy's local-traffic detector): written by the loader from the config. */
+  clustercidr4: spec('clustercidr4_v1', 'lpm_trie', cidr4Key, u8),
   /** svc_id -> inner array (written as an fd, read back as a map id). */
   maglev: spec('maglev_v1', 'hash_of_maps', u32, u32),
   drops: spec('drops_v1', 'percpu_array', u32, dropStats),

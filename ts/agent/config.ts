@@ -82,7 +82,7 @@ export function parseDuration(value: string | number, what: string): number {
 }
 
 /** The file's shape: kube-proxy's field names, durations as strings. */
-interface ConfigFile {
+export interface ConfigFile {
   apiVersion?: string;
   kind?: string;
   clusterCIDR?: string;

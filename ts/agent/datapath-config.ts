@@ -6,7 +6,8 @@
  * - hairpinIp: the same address. A pod reaching itself through its Service sees the node as the
  *   client (kube-proxy masquerades hairpin traffic to a node address as well); the pod's reply to
  *   it leaves through the pod's veth, where tc_pod reverses it.
- * - clusterCidr: the first IPv4 CIDR of clusterCIDR (the datapath holds one).
+ * - clusterCidrs: every IPv4 CIDR of clusterCIDR (kube-proxy's local-traffic detector); which
+ *   frontends use it, and masqueradeAll, are per-frontend flags the model decides.
  * - conntrack lifetimes: kube-proxy's conntrack options; UDP uses udpStreamTimeout, since a
  *   service flow that gets answers is what nf_conntrack calls a stream.
  */
@@ -19,14 +20,12 @@ export function datapathConfigFor(config: AgentConfig, nodeIp: string | undefine
   const notes: string[] = [];
   const p = config.proxy;
   const cidrs = splitClusterCIDR(p.clusterCIDR).filter((c) => parseCidr4(c) !== undefined);
-  if (cidrs.length > 1) notes.push(`clusterCIDR has ${cidrs.length} IPv4 CIDRs; the datapath uses the first, ${cidrs[0]}, to decide masquerading`);
   if (!nodeIp) notes.push('the uplink has no IPv4 address: masqueraded and hairpin traffic cannot be translated');
   const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
   return {
     config: {
       ...(nodeIp ? { nodeIp, hairpinIp: nodeIp } : {}),
-      ...(cidrs[0] ? { clusterCidr: cidrs[0] } : {}),
-      masqueradeAll: p.masqueradeAll,
+      clusterCidrs: cidrs,
       snatPortMin: p.snatPortRange.min,
       snatPortMax: p.snatPortRange.max,
       ctTcpEstablishedSeconds: seconds(p.conntrack.tcpEstablishedTimeout),

@@ -105,7 +105,7 @@ export class BpfproxyPath {
       const dp = await loadDatapath({
         pinDir,
         mapSizes,
-        config: { nodeIp: opts.nodeIp, clusterCidr: opts.clusterCidr, hairpinIp: opts.hairpinIp, maglevM: opts.input.config.maglevTableSize },
+        config: { nodeIp: opts.nodeIp, clusterCidrs: [opts.clusterCidr], hairpinIp: opts.hairpinIp, maglevM: opts.input.config.maglevTableSize },
       });
       cleanup.add('datapath handles', () => dp.close());
       const reconciler = new Reconciler(dp);

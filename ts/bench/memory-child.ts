@@ -10,7 +10,7 @@ import { generateScale } from '../baselines/index.js';
 import { computeEntries } from '../dataplane/entries.js';
 import { loadDatapath } from '../dataplane/loader.js';
 import { Reconciler } from '../dataplane/reconciler.js';
-import { computeDesiredState } from '../model/index.js';
+import { computeDesiredState, splitClusterCIDR } from '../model/index.js';
 import { mapSizesFor } from './bpfproxy.js';
 
 const [services, endpoints, pinDir] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4]!];
@@ -21,7 +21,7 @@ const entries = computeEntries(state, input.config.maglevTableSize);
 const dp = await loadDatapath({
   pinDir,
   mapSizes: mapSizesFor(entries),
-  config: { nodeIp: input.node.addresses[0]!, clusterCidr: input.config.clusterCIDR, hairpinIp: '198.18.129.1', maglevM: input.config.maglevTableSize },
+  config: { nodeIp: input.node.addresses[0]!, clusterCidrs: splitClusterCIDR(input.config.clusterCIDR), hairpinIp: '198.18.129.1', maglevM: input.config.maglevTableSize },
 });
 const reconciler = new Reconciler(dp);
 const result = reconciler.apply(entries);

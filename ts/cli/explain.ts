@@ -2,9 +2,9 @@
  * `bpfproxy explain`: the path one packet takes through bpfproxy on this node, step by step, from
  * the live maps (ts/explain/explain.ts does the walk; this file only gathers settings and prints).
  *
- * The maps do not hold the programs' load-time settings (node address, cluster CIDR,
- * masqueradeAll); they come from the agent's config file (--config) and the uplink's address, as
- * the agent derives them, or from --node-ip / --cluster-cidr.
+ * The maps do not hold the programs' load-time settings (node and hairpin addresses, SNAT ports);
+ * they come from the agent's config file (--config) and the uplink's address, as the agent derives
+ * them, or from --node-ip. The masquerade rules are in the maps (frontend flags, the cluster CIDRs).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isIPv4 } from 'node:net';
@@ -40,7 +40,7 @@ interface Flags {
 }
 
 /** The settings the agent would load: from its config file and its uplink, or flags. */
-async function nodeSettings(flags: Flags): Promise<{ settings: NodeSettings; notes: string[] }> {
+async function nodeSettings(flags: Flags): Promise<{ settings: NodeSettings; clusterCidrs: readonly string[]; notes: string[] }> {
   const notes: string[] = [];
   const file = flags.config ? readConfigFile(flags.config) : {};
   const config = resolveAgentConfig(file, { ...(flags.clusterCidr ? { clusterCIDR: flags.clusterCidr } : {}) }, 'explain');
@@ -55,13 +55,11 @@ async function nodeSettings(flags: Flags): Promise<{ settings: NodeSettings; not
     }
   }
   const dp = datapathConfigFor(config, nodeIp).config;
-  if (!config.proxy.clusterCIDR) notes.push('no cluster CIDR (give --config or --cluster-cidr): as in the datapath, every source then counts as outside it');
   return {
+    clusterCidrs: dp.clusterCidrs ?? [],
     settings: {
       ...(dp.nodeIp ? { nodeIp: dp.nodeIp } : {}),
       ...(dp.hairpinIp ? { hairpinIp: dp.hairpinIp } : {}),
-      ...(dp.clusterCidr ? { clusterCidr: dp.clusterCidr } : {}),
-      masqueradeAll: dp.masqueradeAll ?? false,
       ...(dp.snatPortMin !== undefined ? { snatPortMin: dp.snatPortMin } : {}),
       ...(dp.snatPortMax !== undefined ? { snatPortMax: dp.snatPortMax } : {}),
     },
@@ -114,9 +112,9 @@ export function registerExplainCommand(program: Command): void {
       new Option('--ingress <where>', 'where it enters: from a pod, from the uplink, or sent by the node itself (default: pod when the source is in the cluster CIDR, else uplink)').choices(['pod', 'uplink', 'host']),
     )
     .option('--bpffs-dir <dir>', 'the agent\'s bpffs directory (default: the config file\'s, else /sys/fs/bpf/bpfproxy)')
-    .option('--config <file>', 'the agent\'s configuration file (cluster CIDR, masqueradeAll, uplink, bpffsDir)')
+    .option('--config <file>', 'the agent\'s configuration file (cluster CIDR, uplink, bpffsDir)')
     .option('--node-ip <ip>', 'the node address masqueraded traffic leaves with (default: the uplink\'s)')
-    .option('--cluster-cidr <cidr>', 'the cluster CIDR (default: the config file\'s)')
+    .option('--cluster-cidr <cidr>', 'the cluster CIDR, to tell pod sources from outside ones (default: the config file\'s)')
     .option('--json', 'print JSON')
     .action(async (flags: Flags) => {
       let maps;
@@ -128,8 +126,8 @@ export function registerExplainCommand(program: Command): void {
         return;
       }
       try {
-        const { settings, notes } = await nodeSettings(flags);
-        const ingress = flags.ingress ?? (inCidr(flags.from.ip, settings.clusterCidr) ? 'pod' : 'uplink');
+        const { settings, clusterCidrs, notes } = await nodeSettings(flags);
+        const ingress = flags.ingress ?? (clusterCidrs.some((c) => inCidr(flags.from.ip, c)) ? 'pod' : 'uplink');
         if (!flags.ingress) notes.unshift(`entering from ${ingress === 'pod' ? 'a pod (the source is in the cluster CIDR)' : 'the uplink (the source is outside the cluster CIDR)'}; --ingress to choose`);
         if (flags.from.port === undefined) notes.unshift('no source port given: explained for 40000 (Maglev picks and conntrack depend on it)');
         const e = explainPacket(mapReader(maps), settings, {

@@ -35,7 +35,7 @@ export function formatServices(v: ServicesView): string {
   const counters = new Map(v.counters.map((c) => [c.serviceId, c]));
   const policy = (flags: string[]) =>
     flags
-      .map((f) => ({ ETP_LOCAL: 'etp=Local', ITP_LOCAL: 'itp=Local', AFFINITY: 'affinity', SOURCE_RANGES: 'source-ranges', REJECT: 'reject', MAGLEV: 'maglev', TERM_FALLBACK: 'terminating-fallback' })[f] ?? f)
+      .map((f) => ({ ETP_LOCAL: 'etp=Local', ITP_LOCAL: 'itp=Local', AFFINITY: 'affinity', SOURCE_RANGES: 'source-ranges', REJECT: 'reject', MAGLEV: 'maglev', TERM_FALLBACK: 'terminating-fallback', MASQUERADE: 'masquerade-all', DETECT_LOCAL: 'detect-local' })[f] ?? f)
       .join(',') || '-';
   out.push(
     table(

@@ -74,6 +74,8 @@ function frontendFlags(f: DesiredFrontend): number {
   if (f.loadBalancerSourceRanges.length > 0) flags |= SvcFlags.SOURCE_RANGES;
   if (f.action === 'reject') flags |= SvcFlags.REJECT;
   if (f.maglev) flags |= SvcFlags.MAGLEV;
+  if (f.kind === 'ClusterIP' && f.masquerade === 'all') flags |= SvcFlags.MASQUERADE;
+  if (f.detectLocal) flags |= SvcFlags.DETECT_LOCAL;
   return flags;
 }
 

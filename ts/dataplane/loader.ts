@@ -14,6 +14,7 @@ import { legacyMapNames, mapSpecs, type MapKey } from '../abi/maps.js';
 import { u32 } from '../abi/codec.js';
 import { ct4Key, ct4Value, ct4ValueV1Size } from '../abi/layouts.js';
 import { backendGeneration } from './backend-generation.js';
+import { writeClusterCidrs } from './cluster-cidrs.js';
 import { monotonicNs } from './conntrack-gc.js';
 import { TypedMap } from './typed-map.js';
 
@@ -110,6 +111,7 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
 
   let migration: DatapathMigration | null = null;
   try {
+    writeClusterCidrs(maps as unknown as DatapathMaps, opts.config.clusterCidrs ?? []);
     if (!opts.deferMigration) migration = migrateLegacyMaps(opts.pinDir, maps as unknown as DatapathMaps);
   } catch (e) {
     for (const m of Object.values(maps)) m.raw.close();

@@ -89,16 +89,6 @@ function flagNames(flags: number, table: Record<string, number>): string[] {
     .map(([n]) => n);
 }
 
-function inCidr(addr: string, cidr: string | undefined): boolean {
-  if (!cidr) return false;
-  const [base, lenText] = cidr.split('/');
-  const len = Number(lenText);
-  if (!base || !isIPv4(base) || !(len >= 0 && len <= 32)) return false;
-  const toNum = (a: string) => a.split('.').reduce((n, o) => (n << 8) | Number(o), 0) >>> 0;
-  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
-  return ((toNum(addr) & mask) >>> 0) === ((toNum(base) & mask) >>> 0);
-}
-
 const endpoint = (b: Backend4) => `${b.addr}:${b.port}`;
 const pct = (p: number) => {
   const x = p * 100;
@@ -149,12 +139,16 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
     data: { hit: true, frontend: feText, svcId: svc.svc_id, kind, count: svc.count, localCount: svc.local_count, flags, affinityTimeout: svc.affinity_timeout },
   });
 
-  const external = input.ingress === 'uplink' && svc.kind !== SvcKind.CLUSTER_IP;
+  // svc_external()
+  const clusterSource = input.ingress === 'uplink' && svc.kind !== SvcKind.CLUSTER_IP && (svc.flags & SvcFlags.DETECT_LOCAL) !== 0 && maps.inClusterCidrs(input.src);
+  const external = input.ingress === 'uplink' && svc.kind !== SvcKind.CLUSTER_IP && !clusterSource;
   steps.push({
     id: 'origin',
     summary: external
       ? 'external traffic (from the uplink to a NodePort, LoadBalancer or external IP): externalTrafficPolicy applies'
-      : input.ingress === 'uplink'
+      : clusterSource
+        ? `from the uplink, but from the cluster CIDRs (${maps.clusterCidrs().join(', ')}): cluster traffic, every endpoint (externalTrafficPolicy does not narrow it)`
+        : input.ingress === 'uplink'
         ? 'a ClusterIP reached from outside the node: internal traffic, internalTrafficPolicy applies'
         : input.ingress === 'host'
           ? 'from this node itself: internal traffic (externalTrafficPolicy does not narrow it)'
@@ -281,7 +275,7 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
     const outcomes = eligible.map((c) => ({
       backend: `${c.backendId} ${endpoint(c.backend!)}`,
       probability: c.probability,
-      translated: translation(input, c.backend!, svc!, external, node),
+      translated: translation(input, c.backend!, svc!, maps, node),
     }));
     steps.push({
       id: 'backend',
@@ -317,32 +311,53 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
     chosen = { backendId: eligible[0]!.backendId, backend: eligible[0]!.backend! };
   }
 
-  const translated = translation(input, chosen.backend, svc, external, node);
+  const translated = translation(input, chosen.backend, svc, maps, node);
   const hairpin = chosen.backend.addr === input.src;
-  steps.push({ id: 'snat', summary: snatReason(input, chosen.backend, svc, external, node) });
+  steps.push({ id: 'snat', summary: snatReason(input, chosen.backend, svc, maps, node) });
   return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, out);
 }
 
-/** svc_snat_source(): the source a new flow leaves with. */
-function snatSource(input: ExplainInput, be: Backend4, svc: Svc4Value, external: boolean, node: NodeSettings): string | null {
-  if (be.addr === input.src) return node.hairpinIp ?? '(hairpin address)';
-  if (node.masqueradeAll) return node.nodeIp ?? '(node address)';
-  if (external && !(svc.flags & SvcFlags.ETP_LOCAL) && !(be.flags & BackendFlags.LOCAL)) return node.nodeIp ?? '(node address)';
-  if (svc.kind === SvcKind.CLUSTER_IP && !inCidr(input.src, node.clusterCidr)) return node.nodeIp ?? '(node address)';
+type SnatRule = 'hairpin' | 'other-node' | 'host' | 'masquerade-all' | 'outside-cluster';
+
+/** svc_snat_source(): which rule masquerades a new flow, in the C code's order, or null. */
+function snatRule(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader): SnatRule | null {
+  if (be.addr === input.src) return 'hairpin';
+  if (input.ingress === 'uplink' && !(be.flags & BackendFlags.LOCAL)) return 'other-node';
+  if (input.ingress === 'host') return 'host';
+  if (svc.flags & SvcFlags.MASQUERADE) return 'masquerade-all';
+  if (svc.kind === SvcKind.CLUSTER_IP && svc.flags & SvcFlags.DETECT_LOCAL && !maps.inClusterCidrs(input.src)) return 'outside-cluster';
   return null;
 }
 
-function snatReason(input: ExplainInput, be: Backend4, svc: Svc4Value, external: boolean, node: NodeSettings): string {
-  const to = snatSource(input, be, svc, external, node);
-  if (!to) return 'no SNAT: the client address is kept (the reply passes this node anyway)';
-  if (be.addr === input.src) return `hairpin (the pod reaches itself): source becomes ${to}, so that the reply comes back through its veth`;
-  if (node.masqueradeAll) return `masqueradeAll: source becomes ${to}`;
-  if (external && !(svc.flags & SvcFlags.ETP_LOCAL)) return `externalTrafficPolicy Cluster to a backend on another node: source becomes ${to}, so that the reply comes back through this node`;
-  return `a ClusterIP from outside the cluster CIDR (${node.clusterCidr ?? 'not configured: every source counts as outside'}): source becomes ${to}`;
+function snatSource(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): string | null {
+  const rule = snatRule(input, be, svc, maps);
+  if (rule === null) return null;
+  return rule === 'hairpin' ? (node.hairpinIp ?? '(hairpin address)') : (node.nodeIp ?? '(node address)');
 }
 
-function translation(input: ExplainInput, be: Backend4, svc: Svc4Value, external: boolean, node: NodeSettings): Translation {
-  const snat = snatSource(input, be, svc, external, node);
+function snatReason(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): string {
+  const rule = snatRule(input, be, svc, maps);
+  const to = snatSource(input, be, svc, maps, node);
+  switch (rule) {
+    case null:
+      return svc.kind === SvcKind.CLUSTER_IP && !(svc.flags & SvcFlags.DETECT_LOCAL)
+        ? 'no SNAT: the client address is kept (no cluster CIDR configured: kube-proxy masquerades no ClusterIP source then)'
+        : 'no SNAT: the client address is kept (the reply passes this node anyway)';
+    case 'hairpin':
+      return `hairpin (the pod reaches itself): source becomes ${to}, so that the reply comes back through its veth`;
+    case 'other-node':
+      return `from outside this node to a backend on another node: source becomes ${to}, so that the reply comes back through this node`;
+    case 'host':
+      return `the node's own traffic: source becomes ${to}, where the reply is recognised`;
+    case 'masquerade-all':
+      return `masqueradeAll (ClusterIP traffic): source becomes ${to}`;
+    case 'outside-cluster':
+      return `a ClusterIP from outside the cluster CIDRs (${maps.clusterCidrs().join(', ')}): source becomes ${to}`;
+  }
+}
+
+function translation(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): Translation {
+  const snat = snatSource(input, be, svc, maps, node);
   const range = `${node.snatPortMin ?? 61000}-${node.snatPortMax ?? 65535}`;
   return { src: snat ?? input.src, sport: snat ? range : input.sport, dst: be.addr, dport: be.port };
 }

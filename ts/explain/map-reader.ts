@@ -3,10 +3,11 @@
  * explain.ts is pure over this interface (tests fill real maps through the reconciler; the CLI
  * opens a node's pins) and the node's load-time settings the maps do not hold.
  */
-import { aff4Key, ct4Key, srcr4Key, svc4Key, type Aff4Value, type Backend4, type Ct4Key, type Ct4Value, type Svc4Key, type Svc4Value } from '../abi/layouts.js';
+import { aff4Key, cidr4Key, ct4Key, srcr4Key, svc4Key, type Aff4Value, type Backend4, type Ct4Key, type Ct4Value, type Svc4Key, type Svc4Value } from '../abi/layouts.js';
 import { ipv4, u32 } from '../abi/codec.js';
 import { native } from '../addon/index.js';
 import { monotonicNs } from '../dataplane/conntrack-gc.js';
+import { readClusterCidrs } from '../dataplane/cluster-cidrs.js';
 import type { DatapathMaps } from '../dataplane/loader.js';
 
 export interface MapReader {
@@ -19,6 +20,10 @@ export interface MapReader {
   /** The CIDRs listed for a service (to show which one matched, or that none did). */
   sourceRanges(svcId: number): string[];
   isNodeAddress(addr: string): boolean;
+  /** clustercidr4_v1's longest-prefix match, as from_cluster asks it. */
+  inClusterCidrs(addr: string): boolean;
+  /** The cluster CIDRs the datapath holds (to show them). */
+  clusterCidrs(): string[];
   /** The Maglev table of a service, or null when it has none. */
   maglevTable(svcId: number): Uint32Array | null;
   /** bpf_ktime_get_ns() now. */
@@ -31,14 +36,11 @@ export interface NodeSettings {
   nodeIp?: string;
   /** cfg_hairpin_ip: hairpin source. */
   hairpinIp?: string;
-  /** cfg_cluster_cidr: ClusterIP traffic from outside it is masqueraded. */
-  clusterCidr?: string;
-  masqueradeAll?: boolean;
   snatPortMin?: number;
   snatPortMax?: number;
 }
 
-type MapsOf = Pick<DatapathMaps, 'svc4' | 'backends' | 'ct4' | 'aff4' | 'srcr4' | 'nodeaddr4' | 'maglev'>;
+type MapsOf = Pick<DatapathMaps, 'svc4' | 'backends' | 'ct4' | 'aff4' | 'srcr4' | 'nodeaddr4' | 'clustercidr4' | 'maglev'>;
 
 /** A MapReader over typed maps: a loaded Datapath's, or a node's pins (openPinnedMaps). */
 export function mapReader(dp: { maps: MapsOf }): MapReader {
@@ -65,6 +67,8 @@ export function mapReader(dp: { maps: MapsOf }): MapReader {
         .map(([k]) => `${k.addr}/${k.prefixlen - 32}`)
         .sort(),
     isNodeAddress: (addr) => m.nodeaddr4.raw.lookup(ipv4.encode(addr)) !== null,
+    inClusterCidrs: (addr) => m.clustercidr4.raw.lookup(cidr4Key.encode({ prefixlen: 32, addr })) !== null,
+    clusterCidrs: () => readClusterCidrs(m),
     maglevTable: (svcId) => {
       const idBuf = m.maglev.raw.lookup(u32.encode(svcId));
       if (!idBuf) return null;

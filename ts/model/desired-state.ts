@@ -16,7 +16,7 @@ import type {
   FrontendAction,
   FrontendKind,
   IdState,
-  Masquerade,
+  MasqueradeRules,
   Protocol,
   Scope,
   ServicePortRef,
@@ -82,7 +82,7 @@ export function computeDesiredState(input: ModelInput): DesiredState {
   const problems = new ProblemList();
   for (const problem of nodeAndConfigProblems(node, config)) problems.add(problem);
   const nodePortAddresses = selectNodePortAddresses(node, config);
-  const clusterIPMasquerade = clusterIPMasqueradeOf(config);
+  const masqueradeRules = masqueradeRulesOf(config);
 
   const endpointsByService = collectEndpoints(input.endpointSlices, node.name, problems);
   const groups = new Map<string, GroupDraft>();
@@ -137,7 +137,7 @@ export function computeDesiredState(input: ModelInput): DesiredState {
     .sort((a, b) => compareText(a.key, b.key));
   const desiredFrontends = kept
     .filter((frontend) => serviceIds.get(frontend.group.key) !== undefined)
-    .map((frontend) => toDesiredFrontend(frontend, serviceIds.get(frontend.group.key)!, clusterIPMasquerade))
+    .map((frontend) => toDesiredFrontend(frontend, serviceIds.get(frontend.group.key)!, masqueradeRules))
     .sort(compareFrontends);
   const desiredBackends: DesiredBackend[] = [...backends]
     .filter(([key]) => backendIds.get(key) !== undefined)
@@ -171,9 +171,9 @@ export function nodeAndConfigProblems(node: NodeInfo, config: ProxyConfig): Prob
   return problems;
 }
 
-export function clusterIPMasqueradeOf(config: ProxyConfig): Masquerade {
-  const clusterCIDRs = splitClusterCIDR(config.clusterCIDR).filter((cidr) => parseCidr4(cidr) !== undefined);
-  return config.masqueradeAll ? 'all' : clusterCIDRs.length > 0 ? 'outsideClusterCIDR' : 'none';
+export function masqueradeRulesOf(config: ProxyConfig): MasqueradeRules {
+  const detectLocal = splitClusterCIDR(config.clusterCIDR).some((cidr) => parseCidr4(cidr) !== undefined);
+  return { clusterIP: config.masqueradeAll ? 'all' : detectLocal ? 'outsideClusterCIDR' : 'none', detectLocal };
 }
 
 export function duplicateServiceProblem(copy: V1Service): Problem {
@@ -331,7 +331,7 @@ export function toDesiredService(group: GroupDraft, serviceIds: IdAllocator, bac
   };
 }
 
-export function toDesiredFrontend(frontend: FrontendDraft, serviceId: number, clusterIPMasquerade: Masquerade): DesiredFrontend {
+export function toDesiredFrontend(frontend: FrontendDraft, serviceId: number, masquerade: MasqueradeRules): DesiredFrontend {
   const { group, kind, address, port } = frontend;
   const { info, categorized } = group;
   const external = kind !== 'ClusterIP';
@@ -351,7 +351,10 @@ export function toDesiredFrontend(frontend: FrontendDraft, serviceId: number, cl
     clusterEndpoints: categorized.cluster.map((ep) => ep.key),
     localEndpoints: categorized.local.map((ep) => ep.key),
     action: group.action,
-    masquerade: !external ? clusterIPMasquerade : info.externalPolicyLocal ? 'none' : 'all',
+    masquerade: !external ? masquerade.clusterIP : info.externalPolicyLocal ? 'none' : 'otherNodes',
+    // External frontends need it only under ETP Local (cluster sources then reach every endpoint);
+    // under ETP Cluster every source already does.
+    detectLocal: masquerade.detectLocal && (!external || info.externalPolicyLocal),
     maglev: external,
     healthCheckNodePort: info.healthCheckNodePort,
   };

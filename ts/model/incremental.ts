@@ -21,7 +21,7 @@ import type { NodeInfo, ProxyConfig } from './config.js';
 import { selectNodePortAddresses } from './config.js';
 import {
   backendKey,
-  clusterIPMasqueradeOf,
+  masqueradeRulesOf,
   compareBackends,
   compareFrontends,
   compareHealthChecks,
@@ -44,7 +44,7 @@ import { collectEndpoints, LABEL_SERVICE_NAME, portKey, serviceKey, type Endpoin
 import { IdAllocator } from './ids.js';
 import { ProblemList, type Problem } from './problems.js';
 import { isProxied, parseService, serviceNamespace } from './service.js';
-import type { DesiredBackend, DesiredFrontend, DesiredHealthCheck, DesiredService, DesiredState, IdState, Masquerade, Protocol } from './types.js';
+import type { DesiredBackend, DesiredFrontend, DesiredHealthCheck, DesiredService, DesiredState, IdState, MasqueradeRules, Protocol } from './types.js';
 
 /** One object's change, as the change trackers report it. */
 export interface ObjectChange<T> {
@@ -185,7 +185,7 @@ export class IncrementalModel {
 
   private readonly globalProblems: readonly Problem[];
   private readonly nodePortAddresses: readonly string[];
-  private readonly masquerade: Masquerade;
+  private readonly masquerade: MasqueradeRules;
   private materialized: DesiredState | undefined;
   private problemCache: readonly Problem[] | undefined;
 
@@ -198,7 +198,7 @@ export class IncrementalModel {
     this.backendIds = IdAllocator.from(previousIds?.backends);
     this.globalProblems = nodeAndConfigProblems(node, config);
     this.nodePortAddresses = selectNodePortAddresses(node, config);
-    this.masquerade = clusterIPMasqueradeOf(config);
+    this.masquerade = masqueradeRulesOf(config);
   }
 
   /** The model of these objects, as computeDesiredState computes it. */

@@ -15,11 +15,26 @@ export type TopologyMode = 'None' | 'PreferSameZone' | 'PreferSameNode';
  */
 export type FrontendAction = 'forward' | 'reject' | 'drop';
 /**
- * Which sources are SNATed to the node: ClusterIP traffic from outside clusterCIDR (or all with
- * masqueradeAll), all external traffic under ETP Cluster, none under ETP Local. Hairpin traffic
- * (a backend reaching itself) is always masqueraded and not repeated here.
+ * Which new flows are SNATed to the node, kube-proxy's rules: a ClusterIP masquerades sources
+ * outside the cluster CIDRs when there are any (the local-traffic detector; none without), every
+ * source with masqueradeAll (ClusterIP only). External traffic under ETP Cluster is masqueraded
+ * when its backend is on another node ('otherNodes': kube-proxy masquerades it all; a backend on
+ * this node sees the client here), and never under ETP Local. Two rules hold for every frontend and
+ * are not repeated here: hairpin traffic (a backend reaching itself) is masqueraded, and so is
+ * traffic that entered through the uplink to another node's backend, whose reply must come back.
  */
-export type Masquerade = 'all' | 'outsideClusterCIDR' | 'none';
+export type Masquerade = 'all' | 'outsideClusterCIDR' | 'otherNodes' | 'none';
+/** The masquerade rules of a configuration, computed once (masqueradeRulesOf). */
+export interface MasqueradeRules {
+  /** The ClusterIP frontends' rule. */
+  readonly clusterIP: Masquerade;
+  /**
+   * There is a local-traffic detector (clusterCIDR): ClusterIPs masquerade sources outside it, and
+   * external frontends serve sources inside it as cluster traffic (every endpoint, as kube-proxy's
+   * KUBE-EXT chains send pod sources to KUBE-SVC).
+   */
+  readonly detectLocal: boolean;
+}
 /** Internal: ClusterIP frontends; external: NodePort, LoadBalancer and externalIP frontends. */
 export type Scope = 'internal' | 'external';
 
@@ -61,6 +76,8 @@ export interface DesiredFrontend {
   readonly localEndpoints: readonly string[];
   readonly action: FrontendAction;
   readonly masquerade: Masquerade;
+  /** Sources in the cluster CIDRs are told apart (MasqueradeRules.detectLocal): ClusterIPs, and external frontends under ETP Local. */
+  readonly detectLocal: boolean;
   /** Consistent hashing for external kinds, so any node picks the same backend for a flow. */
   readonly maglev: boolean;
   readonly healthCheckNodePort: number | null;

@@ -14,6 +14,7 @@
 #define AFF4_MAP       aff4_v1
 #define SRCR4_MAP      srcr4_v1
 #define NODEADDR4_MAP  nodeaddr4_v1
+#define CLCIDR4_MAP    clustercidr4_v1
 #define MAGLEV_MAP     maglev_v1
 #define DROPS_MAP      drops_v1
 #define SVCSTAT_MAP    svcstat_v1
@@ -27,6 +28,7 @@
 #define AFF4_MAP_SIZE      65536
 #define SRCR4_MAP_SIZE     4096
 #define NODEADDR4_MAP_SIZE 64
+#define CLCIDR4_MAP_SIZE   64
 #define MAGLEV_MAP_SIZE    4096
 #define SVCSTAT_MAP_SIZE   65536 /* svc_id < this */
 #define DROPS_MAP_SIZE     64    /* room for new reasons without a new map */

@@ -39,6 +39,13 @@ enum svc_flags {
 	SVC_F_REJECT = 1 << 4,        /* no endpoints: reject (RST / ICMP) instead of dropping */
 	SVC_F_MAGLEV = 1 << 5,        /* external traffic picks through maglev_v1[svc_id] */
 	SVC_F_TERM_FALLBACK = 1 << 6, /* slots hold serving-terminating endpoints on purpose */
+	/* The masquerade rules, decided by the control plane (kube-proxy's, lib/translate.h applies
+	 * them): MASQUERADE, every new flow (masqueradeAll; ClusterIP frontends only); DETECT_LOCAL,
+	 * the cluster CIDRs (clustercidr4_v1) tell cluster sources from others: a ClusterIP
+	 * masquerades the others, an external frontend serves cluster sources as internal traffic
+	 * (every endpoint, whatever its externalTrafficPolicy). */
+	SVC_F_MASQUERADE = 1 << 7,
+	SVC_F_DETECT_LOCAL = 1 << 8,
 };
 
 /* svc4_v1 value. Master (slot 0): counts, id, flags; the other slots: backend_id and svc_id. */
@@ -80,6 +87,13 @@ struct begen_value {
 struct srcr4_key {
 	__u32 prefixlen;
 	__u32 svc_id;
+	__be32 addr;
+};
+
+/* clustercidr4_v1 (LPM): the cluster (pod) CIDRs, kube-proxy's local-traffic detector. Written by
+ * the loader from the agent's clusterCIDR; empty when there is none (no detector). */
+struct cidr4_key {
+	__u32 prefixlen;
 	__be32 addr;
 };
 

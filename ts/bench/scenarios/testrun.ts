@@ -32,7 +32,7 @@ const POD_OTHER = '198.18.130.10';
 const CLUSTER_IP = '198.19.0.10';
 const POD_MAC = { src: '02:00:00:00:01:01', dst: '02:00:00:00:01:02' };
 const PEER_MAC = { src: '02:00:00:00:00:aa', dst: '02:00:00:00:00:bb' };
-const config: DatapathConfig = { nodeIp: NODE_IP, hairpinIp: '198.18.127.254', clusterCidr: '198.18.128.0/17' };
+const config: DatapathConfig = { nodeIp: NODE_IP, hairpinIp: '198.18.127.254', clusterCidrs: ['198.18.128.0/17'] };
 
 function tcp(src: string, sport: number, dst: string, dport: number, flags: TcpFlagName[], eth = POD_MAC, payload?: string): Buffer {
   const spec: PacketSpec = {

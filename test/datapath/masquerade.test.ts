@@ -1,0 +1,108 @@
+/**
+ * Who is masqueraded, and what becomes of a masqueraded packet. The rules are kube-proxy's, decided
+ * by the control plane as frontend flags (SVC_F_MASQUERADE for masqueradeAll, SVC_F_DETECT_LOCAL
+ * with the cluster CIDRs in clustercidr4_v1) and only applied here; two rules hold whatever the
+ * flags say (hairpin, and traffic from the uplink to another node's backend). A packet whose source
+ * became a node address is forwarded by the datapath: the stack takes it for a martian on a pod's
+ * veth. And forwarding is GSO-aware: a TSO/GRO aggregate leaves whole.
+ */
+import { SvcFlags, SvcKind } from '../../ts/abi/index.js';
+import { buildPacket, parsePacket } from '../../ts/packet/index.js';
+import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
+import { CLIENT_MAC, NODE2_MAC, UPLINK_MAC, forwarded, wireNode1 } from './_node1.js';
+import { fromPeer, rewrite, tcp } from './_packets.js';
+
+/** A pod of a second cluster CIDR (a cluster that grew), and a source in no cluster CIDR. */
+const SECOND_CIDR = '198.19.128.0/24';
+const POD_OF_SECOND_CIDR = '198.19.128.10';
+const NOT_A_POD = '198.18.1.5';
+const toNode2 = { src: UPLINK_MAC, dst: NODE2_MAC };
+
+rootTest("no local-traffic detector (kube-proxy's default, no clusterCIDR): every pod keeps its address to a ClusterIP", async (t) => {
+  const env = await setup(t, { clusterCidrs: [] });
+  writeBackend(env.dp, { id: 1, addr: NET.pod2a, port: 8080 });
+  writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, backends: [1] });
+  for (const [i, src] of [NET.pod1a, POD_OF_SECOND_CIDR, NOT_A_POD].entries()) {
+    const syn = tcp(src, 40000 + i, NET.clusterIp, 80);
+    const r = env.send('tcPodIngress', syn);
+    t.is(r.verdict, TC.OK, src);
+    expectPacket(t, r.out, rewrite(syn, { dst: NET.pod2a, dport: 8080 }), src);
+  }
+});
+
+rootTest('DETECT_LOCAL: sources in any cluster CIDR keep their address; others are masqueraded and forwarded by the datapath', async (t) => {
+  const env = await setup(t, { clusterCidrs: [NET.podCidr, SECOND_CIDR] });
+  wireNode1(env);
+  writeBackend(env.dp, { id: 1, addr: NET.pod2a, port: 8080 });
+  writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, flags: SvcFlags.DETECT_LOCAL, backends: [1] });
+  for (const [i, src] of [NET.pod1a, POD_OF_SECOND_CIDR].entries()) {
+    const syn = tcp(src, 40000 + i, NET.clusterIp, 80);
+    expectPacket(t, env.send('tcPodIngress', syn).out, rewrite(syn, { dst: NET.pod2a, dport: 8080 }), `${src} keeps its address`);
+  }
+  const syn = tcp(NOT_A_POD, 40009, NET.clusterIp, 80);
+  const r = env.send('tcPodIngress', syn);
+  t.is(r.verdict, TC.REDIRECT, 'a source of the node on a pod veth is forwarded by the datapath, never left to the stack');
+  const sport = parsePacket(r.out).tcp!.sport;
+  expectPacket(t, r.out, forwarded(rewrite(syn, { src: NET.node1, sport, dst: NET.pod2a, dport: 8080 }), toNode2));
+});
+
+rootTest('MASQUERADE (masqueradeAll): every pod flow is masqueraded and forwarded; its reply is reversed on the uplink', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  writeBackend(env.dp, { id: 1, addr: NET.pod2a, port: 8080 });
+  writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, flags: SvcFlags.MASQUERADE | SvcFlags.DETECT_LOCAL, backends: [1] });
+  const syn = tcp(NET.pod1a, 40000, NET.clusterIp, 80);
+  const r = env.send('tcPodIngress', syn);
+  t.is(r.verdict, TC.REDIRECT);
+  const sport = parsePacket(r.out).tcp!.sport;
+  t.true(sport >= 61000 && sport <= 65535, `SNAT port ${sport}`);
+  expectPacket(t, r.out, forwarded(rewrite(syn, { src: NET.node1, sport, dst: NET.pod2a, dport: 8080 }), toNode2));
+
+  const synack = tcp(NET.pod2a, 8080, NET.node1, sport, ['SYN', 'ACK'], { ack: 1001, eth: fromPeer });
+  const back = env.send('tcUplinkIngress', synack);
+  expectPacket(t, back.out, rewrite(synack, { src: NET.clusterIp, sport: 80, dst: NET.pod1a, dport: 40000 }));
+});
+
+rootTest('ETP Local NodePort with DETECT_LOCAL: a pod of another node is cluster traffic (every endpoint, masqueraded to come back); outside clients get local endpoints only', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 1, addr: NET.pod1a, port: 8080, local: true });
+  writeBackend(env.dp, { id: 2, addr: NET.pod2a, port: 8080 });
+  writeService(env.dp, {
+    svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT,
+    flags: SvcFlags.ETP_LOCAL | SvcFlags.DETECT_LOCAL, backends: [2], localBackends: [1],
+  });
+
+  const fromPod = tcp(NET.pod2b, 40000, NET.node1, 30080, ['SYN'], { eth: fromPeer });
+  const r = env.send('tcUplinkIngress', fromPod);
+  t.is(r.verdict, TC.REDIRECT);
+  const sport = parsePacket(r.out).tcp!.sport;
+  expectPacket(t, r.out, forwarded(rewrite(fromPod, { src: NET.node1, sport, dst: NET.pod2a, dport: 8080 }), toNode2), 'cluster source: all endpoints');
+
+  const fromClient = tcp(NET.client, 40000, NET.node1, 30080, ['SYN'], { eth: fromPeer });
+  expectPacket(t, env.send('tcUplinkIngress', fromClient).out, rewrite(fromClient, { dst: NET.pod1a, dport: 8080 }), 'outside client: local endpoint, address kept');
+});
+
+/** An __sk_buff for BPF_PROG_TEST_RUN describing a GSO packet (offsets from the kernel's BTF). */
+function gsoContext(gsoSize: number, segs: number): Buffer {
+  const ctx = Buffer.alloc(192);
+  ctx.writeUInt32LE(segs, 164); // gso_segs
+  ctx.writeUInt32LE(gsoSize, 176); // gso_size
+  return ctx;
+}
+
+rootTest('a TSO/GRO aggregate larger than the MTU is forwarded whole (the FIB check is GSO-aware)', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 1, addr: NET.pod1a, port: 8080, local: true });
+  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [1] });
+  env.send('tcUplinkIngress', tcp(NET.client, 50000, NET.node1, 30080, ['SYN'], { eth: fromPeer }));
+
+  // A local backend's download: 2 segments of 1448 bytes in one skb, as TSO hands it to the veth.
+  const data = tcp(NET.pod1a, 8080, NET.client, 50000, ['ACK'], { seq: 5000, ack: 1001, payload: 'x'.repeat(2 * 1448) });
+  const r = env.run('tcPodIngress', buildPacket(data), { ctx: gsoContext(1448, 2) });
+  t.is(r.retval, TC.REDIRECT, 'forwarded to the client, not handed to the stack as a martian');
+  expectPacket(t, r.data, forwarded(rewrite(data, { src: NET.node1, sport: 30080 }), { src: UPLINK_MAC, dst: CLIENT_MAC }));
+});

@@ -1,0 +1,30 @@
+/**
+ * The traffic matrix in CI: a pairwise-covering subset of (agent configuration × XDP mode), every
+ * source × frontend cell in each (matrix.ts says what each cell must give). The full product:
+ * hack/traffic-matrix.sh (BPFPROXY_MATRIX=full), its result in docs/results/traffic-matrix.txt.
+ */
+import test from 'ava';
+
+import { privilegedSerial } from '../helpers/env.js';
+import { CONFIGS, formatMatrix, runLabCells, type CellResult, type ConfigName, type XdpMode } from './matrix.js';
+
+const full = process.env.BPFPROXY_MATRIX === 'full';
+const combos: [ConfigName, XdpMode][] = full
+  ? (Object.keys(CONFIGS) as ConfigName[]).flatMap((c) => (['generic', 'off'] as const).map((x): [ConfigName, XdpMode] => [c, x]))
+  : [['clusterCIDR', 'generic'], ['noClusterCIDR', 'off'], ['masqueradeAll', 'generic']];
+
+const all: CellResult[] = [];
+
+for (const [config, xdp] of combos) {
+  privilegedSerial(`traffic matrix: ${config}, XDP ${xdp}: every source and frontend works with bulk transfers both ways and UDP`, async (t) => {
+    t.timeout(300_000);
+    const cells = await runLabCells(t, config, xdp);
+    all.push(...cells);
+    t.log('\n' + formatMatrix(cells));
+    for (const c of cells) t.deepEqual(c.checks, { whoami: 'ok', download: 'ok', upload: 'ok', udp: 'ok' }, `${c.source} → ${c.frontend}`);
+  });
+}
+
+test.after.always('traffic matrix summary', () => {
+  if (all.length > 0) console.log('\n' + formatMatrix(all));
+});

@@ -1,0 +1,173 @@
+/**
+ * The traffic matrix: real traffic through agent-run labs (`Lab.up`, one agent per node started
+ * with the lab's own agent configuration, as `bpfproxy lab up` does), with the kernel's offloads as
+ * veths come (TSO/GSO/GRO on). Every cell is (agent configuration, XDP mode, source, frontend) and
+ * runs a `whoami` (which backend answered, which peer it saw), a 16 MiB download and a 16 MiB
+ * upload (SHA-256 checked end to end) and an 8 KB UDP datagram echoed back. What each cell must
+ * give is declared in `expect` below, from kube-proxy's rules; the run prints the matrix.
+ */
+import type { ExecutionContext } from 'ava';
+
+import { agentLabFor, hostnamesService, liveService } from '../lab-agent/fixture.js';
+
+import { applyManifests } from '../../ts/lab/apply.js';
+import type { Manifest } from '../../ts/lab/manifests.js';
+import type { Lab } from '../../ts/lab/topology.js';
+
+export const MiB = 1024 * 1024;
+export const BULK_BYTES = 16 * MiB;
+const UDP_PAYLOAD = 8 * 1024;
+
+/** Agent configurations users run: the lab's (clusterCIDR set), kube-proxy's default (none), masqueradeAll. */
+export const CONFIGS = {
+  clusterCIDR: {},
+  noClusterCIDR: { clusterCIDR: '' },
+  masqueradeAll: { masqueradeAll: true },
+} as const satisfies Record<string, Record<string, unknown>>;
+export type ConfigName = keyof typeof CONFIGS;
+export type XdpMode = 'generic' | 'off';
+
+/** Sources: a pod on the backend's node (node-1), a pod on the other node, an outside client. */
+export const SOURCES = ['pod-node-1', 'pod-node-2', 'client'] as const;
+export type Source = (typeof SOURCES)[number];
+/** Frontends of one LoadBalancer Service whose one endpoint is a pod on node-1. LB IPs route to node-2. */
+export const FRONTENDS = ['ClusterIP', 'NodePort node-1', 'NodePort node-2', 'LoadBalancer'] as const;
+export type Frontend = (typeof FRONTENDS)[number];
+
+/** What a cell must give: refused/dropped outcomes come with other Service shapes (not in this matrix yet). */
+export interface Expectation {
+  outcome: 'works';
+  /** The peer the backend sees: the client's own address, or a node's (masqueraded). */
+  peer: 'client' | 'node-1' | 'node-2';
+}
+
+/**
+ * kube-proxy's rules, as bpfproxy applies them. ClusterIP: masquerade only with masqueradeAll (a
+ * pod's own node address) or from outside the cluster CIDR. External frontends: the node that
+ * translated masquerades when the backend is on another node (its reply must come back), and keeps
+ * the client's address when the backend is its own (a deliberate difference: kube-proxy masquerades
+ * all ETP Cluster traffic). Pods reaching a NodePort of another node enter through its uplink.
+ */
+export function expect(config: ConfigName, source: Source, frontend: Frontend): Expectation {
+  const podNode = source === 'pod-node-1' ? 'node-1' : 'node-2';
+  switch (frontend) {
+    case 'ClusterIP':
+      if (source === 'client') throw new Error('outside clients do not route ClusterIPs');
+      return { outcome: 'works', peer: config === 'masqueradeAll' ? podNode : 'client' };
+    case 'NodePort node-1':
+      // Translated by node-1 (pod-node-1: its own veth; the others: node-1's uplink); the backend is local.
+      return { outcome: 'works', peer: 'client' };
+    case 'NodePort node-2':
+      // pod-node-2: translated on its own veth, internal traffic: the pod's address is kept (the
+      // reply passes node-2 anyway; kube-proxy masquerades it, KUBE-EXT under ETP Cluster). The
+      // others enter node-2's uplink, and the backend is on node-1: node-2 masquerades.
+      return { outcome: 'works', peer: source === 'pod-node-2' ? 'client' : 'node-2' };
+    case 'LoadBalancer':
+      // Pods translate LB IPs on their own veth (internal traffic, no masquerade); outside clients
+      // route them to node-2, which masquerades to the backend on node-1.
+      return { outcome: 'works', peer: source === 'client' ? 'node-2' : 'client' };
+  }
+}
+
+export interface CellResult {
+  config: ConfigName;
+  xdp: XdpMode;
+  source: Source;
+  frontend: Frontend;
+  expected: Expectation;
+  /** What happened, one word per check: ok, or the failure. */
+  checks: { whoami: string; download: string; upload: string; udp: string };
+}
+
+function sourceNamespace(source: Source): string {
+  return source === 'client' ? 'client-1' : source === 'pod-node-1' ? 'pod-client-1' : 'pod-client-2';
+}
+
+/** Runs every cell of one (config, XDP mode) on one lab. */
+export async function runLabCells(t: ExecutionContext, config: ConfigName, xdp: XdpMode): Promise<CellResult[]> {
+  const { lab } = await agentLabFor(t, { nodes: 2, clients: 1, lbRoute: { mode: 'node', node: 2 } }, { config: { ...CONFIGS[config], xdpMode: xdp } });
+  const ports = (['TCP', 'UDP'] as const).map((protocol) => ({ name: protocol.toLowerCase(), protocol, port: 80, targetPort: 9376 as never }));
+  await applyManifests(lab, [backendOnNode1(), hostnamesService({ type: 'LoadBalancer', ports })]);
+  for (const k of [1, 2]) await lab.addPod({ name: `pod-client-${k}`, node: `node-${k}`, ports: [{ port: 8080, protocol: 'TCP' }] });
+  const svc = liveService(lab);
+  const targets: Record<Frontend, { address: string; port: number; udpPort: number }> = {
+    ClusterIP: { address: svc.spec!.clusterIP!, port: 80, udpPort: 80 },
+    'NodePort node-1': { address: lab.node('node-1').address, port: nodePortOf(svc, 'TCP'), udpPort: nodePortOf(svc, 'UDP') },
+    'NodePort node-2': { address: lab.node('node-2').address, port: nodePortOf(svc, 'TCP'), udpPort: nodePortOf(svc, 'UDP') },
+    LoadBalancer: { address: svc.status!.loadBalancer!.ingress![0]!.ip!, port: 80, udpPort: 80 },
+  };
+  const out: CellResult[] = [];
+  for (const source of SOURCES) {
+    for (const frontend of FRONTENDS) {
+      if (source === 'client' && frontend === 'ClusterIP') continue;
+      const expected = expect(config, source, frontend);
+      out.push({ config, xdp, source, frontend, expected, checks: await runCell(lab, source, targets[frontend], expected) });
+    }
+  }
+  return out;
+}
+
+async function runCell(lab: Lab, source: Source, target: { address: string; port: number; udpPort: number }, expected: Expectation): Promise<CellResult['checks']> {
+  const ns = sourceNamespace(source);
+  const peerAddress = expected.peer === 'client' ? addressOf(lab, ns) : lab.node(expected.peer).address;
+  const [who] = await lab.request(ns, { address: target.address, port: target.port, payload: 'whoami\n', timeoutMs: 3000 });
+  let whoami = who!.ok ? 'ok' : who!.error;
+  if (who!.ok) {
+    const [pod, peer] = who!.answer.split(' ');
+    const host = peer?.slice(0, peer.lastIndexOf(':'));
+    if (pod !== 'hostnames-1') whoami = `answered by ${pod}`;
+    else if (host !== peerAddress) whoami = `peer ${host}, expected ${peerAddress}`;
+  }
+  const bulk = async (direction: 'download' | 'upload') => {
+    const r = await lab.transfer(ns, { address: target.address, port: target.port, direction, bytes: BULK_BYTES, timeoutMs: 30_000 });
+    return r.ok ? 'ok' : `${r.error} (${r.message})`;
+  };
+  const download = await bulk('download');
+  const upload = await bulk('upload');
+  const payload = 'x'.repeat(UDP_PAYLOAD);
+  const [u] = await lab.request(ns, { address: target.address, port: target.udpPort, protocol: 'UDP', payload: `echo ${payload}`, timeoutMs: 3000 });
+  const udp = !u!.ok ? u!.error : u!.answer === payload ? 'ok' : `answer of ${u!.answer.length} bytes`;
+  return { whoami, download, upload, udp };
+}
+
+function addressOf(lab: Lab, ns: string): string {
+  if (ns.startsWith('client-')) return lab.status().clients.find((c) => c.name === ns)!.address;
+  return lab.pod(ns).address;
+}
+
+function nodePortOf(svc: ReturnType<typeof liveService>, protocol: 'TCP' | 'UDP'): number {
+  return svc.spec!.ports!.find((p) => (p.protocol ?? 'TCP') === protocol)!.nodePort!;
+}
+
+/** Deployment hostnames: one pod, on node-1, answering TCP and UDP on 9376. */
+function backendOnNode1(): Manifest {
+  return {
+    kind: 'Deployment',
+    object: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'hostnames', namespace: 'default' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'hostnames' } },
+        template: {
+          metadata: { labels: { app: 'hostnames' } },
+          spec: {
+            nodeSelector: { 'kubernetes.io/hostname': 'node-1' },
+            containers: [{ name: 'hostnames', image: 'registry.k8s.io/serve_hostname', ports: [{ containerPort: 9376 }] }],
+          },
+        },
+      },
+    },
+  };
+}
+
+/** The matrix as a table, one line a cell, for the test output. */
+export function formatMatrix(cells: readonly CellResult[]): string {
+  const rows = cells.map((c) => [c.config, c.xdp, c.source, c.frontend, c.expected.peer, c.checks.whoami, c.checks.download, c.checks.upload, c.checks.udp]);
+  const head = ['config', 'xdp', 'source', 'frontend', 'peer seen', 'whoami', '16 MiB down', '16 MiB up', 'UDP 8 KB'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => Math.min(40, r[i]!.length))));
+  const line = (r: string[]) => r.map((v, i) => v.slice(0, 40).padEnd(widths[i]!)).join('  ').trimEnd();
+  const failed = cells.filter((c) => Object.values(c.checks).some((v) => v !== 'ok')).length;
+  return [line(head), ...rows.map(line), `matrix: ${cells.length} cells, ${cells.length - failed} as expected, ${failed} not`].join('\n');
+}
