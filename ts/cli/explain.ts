@@ -7,11 +7,14 @@
  * them, or from --node-ip. The masquerade rules are in the maps (frontend flags, the cluster CIDRs).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import { join } from 'node:path';
 
 import { readConfigFile, resolveAgentConfig } from '../agent/config.js';
 import { datapathConfigFor } from '../agent/datapath-config.js';
 import { defaultRouteInterface, interfaceAddresses } from '../agent/host-network.js';
+import { linkPinName } from '../dataplane/attach.js';
 import { openPinnedMaps } from '../dataplane/pinned-maps.js';
 import { explainPacket, ExplainInputError, type Explanation, type Ingress } from '../explain/explain.js';
 import { mapReader, type NodeSettings } from '../explain/map-reader.js';
@@ -45,9 +48,9 @@ async function nodeSettings(flags: Flags): Promise<{ settings: NodeSettings; clu
   const file = flags.config ? readConfigFile(flags.config) : {};
   const config = resolveAgentConfig(file, { ...(flags.clusterCidr ? { clusterCIDR: flags.clusterCidr } : {}) }, 'explain');
   let nodeIp = flags.nodeIp;
+  const uplink = config.uplinkInterface || (await defaultRouteInterface().catch(() => undefined));
   if (!nodeIp) {
     try {
-      const uplink = config.uplinkInterface || (await defaultRouteInterface());
       nodeIp = uplink ? (await interfaceAddresses(uplink))[0] : undefined;
       if (!nodeIp) notes.push('node address unknown (no uplink address here; give --node-ip): masquerade targets are shown as "(node address)"');
     } catch (e) {
@@ -62,8 +65,18 @@ async function nodeSettings(flags: Flags): Promise<{ settings: NodeSettings; clu
       ...(dp.hairpinIp ? { hairpinIp: dp.hairpinIp } : {}),
       ...(dp.snatPortMin !== undefined ? { snatPortMin: dp.snatPortMin } : {}),
       ...(dp.snatPortMax !== undefined ? { snatPortMax: dp.snatPortMax } : {}),
+      hooks: attachedHooks(bpffsDirFrom(flags), uplink, config.serviceInterface),
     },
     notes,
+  };
+}
+
+/** Which optional hooks the node has, from its link pins (ts/dataplane/attach.ts names them). */
+function attachedHooks(pinDir: string, uplink: string | undefined, serviceInterface: string): NonNullable<NodeSettings['hooks']> {
+  const links = join(pinDir, 'links');
+  return {
+    ...(uplink ? { xdp: existsSync(join(links, linkPinName(uplink, 'xdp'))) } : {}),
+    hostEgress: serviceInterface !== '' && existsSync(join(links, linkPinName(serviceInterface, 'egress'))),
   };
 }
 

@@ -62,8 +62,13 @@ export interface AttachedDatapath {
   close(): void;
 }
 
+/** The name a link is pinned by under `<pinDir>/links/`. */
+export function linkPinName(ifname: string, hook: Hook): string {
+  return `${ifname}_${hook}`;
+}
+
 function pinPathOf(linksDir: string, ifname: string, hook: Hook): string {
-  return join(linksDir, `${ifname}_${hook}`);
+  return join(linksDir, linkPinName(ifname, hook));
 }
 
 export function attachDatapath(dp: Datapath, opts: AttachOptions): AttachedDatapath {

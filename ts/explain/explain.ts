@@ -61,16 +61,26 @@ export interface Translation {
   dport: number;
 }
 
+/**
+ * Where a translated packet goes next (bpf/lib/hooks.h): back out of the interface it came in on;
+ * forwarded by the datapath (bpf_fib_lookup + redirect: the node's own packets, and any packet whose
+ * source became a node address, which the stack would drop as a martian); forwarded by the FIB
+ * lookup where it finds a neighbour, else by the stack (the uplink); or to the stack (a pod's veth).
+ */
+export type Delivery = 'bounce' | 'datapath' | 'fib-or-stack' | 'stack';
+
 export interface Explanation {
   packet: ExplainInput;
   steps: Step[];
   verdict: Verdict;
+  /** For forward and bounce verdicts with one outcome. */
+  delivery?: Delivery;
   /** DropReason name when dropped or rejected. */
   dropReason?: string;
   /** The packet as it leaves, when one backend is certain. */
   translated?: Translation;
   /** A new flow chosen at random: the possible outcomes. */
-  outcomes?: { backend: string; probability: number; translated: Translation }[];
+  outcomes?: { backend: string; probability: number; translated: Translation; delivery: Delivery }[];
 }
 
 const KIND_NAME: Record<number, string> = {
@@ -104,12 +114,18 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
   const proto = PROTO[input.proto];
   const now = maps.nowNs();
 
+  if (input.ingress === 'host' && node.hooks?.hostEgress === false) {
+    steps.push({ id: 'hook', summary: 'no service device is attached (serviceInterface): the node\'s own packets to service addresses are not translated' });
+    return out({ verdict: 'pass' });
+  }
   steps.push(
     input.ingress === 'pod'
       ? { id: 'hook', summary: 'tc ingress on the pod\'s host-side veth (tc_pod_ingress): the packet as the pod sent it' }
       : input.ingress === 'host'
         ? { id: 'hook', summary: 'tc egress on the service device (tc_host_egress): the node routes service addresses there, its own packets are translated on the way out' }
-        : { id: 'hook', summary: 'XDP on the uplink (xdp_uplink); what XDP cannot finish goes on to tc ingress (tc_uplink_ingress), same logic' },
+        : node.hooks?.xdp === false
+          ? { id: 'hook', summary: 'tc ingress on the uplink (tc_uplink_ingress); no XDP program is attached' }
+          : { id: 'hook', summary: 'XDP on the uplink (xdp_uplink); what XDP cannot finish goes on to tc ingress (tc_uplink_ingress), same logic' },
   );
 
   // svc_lookup(): exact frontend, else a NodePort on one of this node's addresses.
@@ -180,7 +196,8 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
         summary: `existing flow (expires in ${left}s): backend ${ct.backend_id} ${endpoint(be)}, translated as recorded${ct.flags & CtFlags.SNAT ? ', with SNAT' : ''}`,
         data: { existing: true, backendId: ct.backend_id, flags: flagNames(ct.flags, CtFlags), expiresInSeconds: left },
       });
-      return finish(steps, input, ct.flags & CtFlags.HAIRPIN ? 'bounce' : 'forward', translated, out);
+      const hairpin = (ct.flags & CtFlags.HAIRPIN) !== 0;
+      return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, deliveryOf(input, hairpin, translated, maps, node), out);
     }
     steps.push({
       id: 'conntrack',
@@ -272,11 +289,11 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
     });
     const rc = randomChoice(slots, svc, scope);
     const eligible = rc.candidates.filter((c) => c.probability > 0);
-    const outcomes = eligible.map((c) => ({
-      backend: `${c.backendId} ${endpoint(c.backend!)}`,
-      probability: c.probability,
-      translated: translation(input, c.backend!, svc!, maps, node),
-    }));
+    const outcomes = eligible.map((c) => {
+      const translated = translation(input, c.backend!, svc!, maps, node);
+      const hairpin = c.backend!.addr === input.src;
+      return { backend: `${c.backendId} ${endpoint(c.backend!)}`, probability: c.probability, translated, delivery: deliveryOf(input, hairpin, translated, maps, node) };
+    });
     steps.push({
       id: 'backend',
       summary:
@@ -305,8 +322,9 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
                 .join(', ')}`,
       });
       steps.push({ id: 'rewrite', summary: `DNAT to the chosen backend${rc.dropProbability > 0 ? `; ${pct(rc.dropProbability)} of new flows find no eligible backend (${rc.dropReason})` : ''}` });
-      steps.push(deliverStep(input, false));
-      return out({ verdict: 'forward', outcomes });
+      const deliveries = new Set(outcomes.map((o) => o.delivery));
+      steps.push(deliveries.size === 1 ? deliverStep(outcomes[0]!.delivery) : { id: 'deliver', summary: `per backend: ${outcomes.map((o) => `${o.backend.split(' ')[0]} ${DELIVERY_TEXT[o.delivery]}`).join('; ')}` });
+      return out({ verdict: outcomes.some((o) => o.delivery === 'bounce') ? 'bounce' : 'forward', outcomes });
     }
     chosen = { backendId: eligible[0]!.backendId, backend: eligible[0]!.backend! };
   }
@@ -314,7 +332,7 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
   const translated = translation(input, chosen.backend, svc, maps, node);
   const hairpin = chosen.backend.addr === input.src;
   steps.push({ id: 'snat', summary: snatReason(input, chosen.backend, svc, maps, node) });
-  return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, out);
+  return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, deliveryOf(input, hairpin, translated, maps, node), out);
 }
 
 type SnatRule = 'hairpin' | 'other-node' | 'host' | 'masquerade-all' | 'outside-cluster';
@@ -362,14 +380,24 @@ function translation(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: Ma
   return { src: snat ?? input.src, sport: snat ? range : input.sport, dst: be.addr, dport: be.port };
 }
 
-function deliverStep(input: ExplainInput, hairpin: boolean): Step {
-  if (hairpin) return { id: 'deliver', summary: 'bounced back out of the pod\'s veth (the backend is the client itself)' };
-  if (input.ingress === 'pod') return { id: 'deliver', summary: 'handed to the stack, which routes it to the backend like any packet from the pod' };
-  if (input.ingress === 'host') return { id: 'deliver', summary: 'forwarded by the datapath (bpf_fib_lookup + redirect): the service device itself is a dead end' };
-  return {
-    id: 'deliver',
-    summary: `forwarded by bpf_fib_lookup + redirect (XDP_TX / XDP_REDIRECT), or left to the stack when the lookup cannot finish (no neighbour yet, local delivery)`,
-  };
+/** hooks.h's choice for a translated packet (fib.h's: local delivery is the stack's). */
+function deliveryOf(input: ExplainInput, hairpin: boolean, translated: Translation, maps: MapReader, node: NodeSettings): Delivery {
+  const ours = (addr: string) => addr === node.nodeIp || maps.isNodeAddress(addr);
+  if (hairpin) return 'bounce';
+  if (ours(translated.dst)) return 'stack';
+  if (input.ingress === 'host' || ours(translated.src)) return 'datapath';
+  return input.ingress === 'pod' ? 'stack' : 'fib-or-stack';
+}
+
+const DELIVERY_TEXT: Record<Delivery, string> = {
+  bounce: 'bounced back out of the interface it came in on (the client is its own backend)',
+  datapath: 'forwarded by the datapath (bpf_fib_lookup + redirect): the node sent it, or its source is now a node address, which the stack would drop as a martian',
+  stack: 'handed to the stack, which routes it to the backend like any packet from the pod',
+  'fib-or-stack': 'forwarded by bpf_fib_lookup + redirect (XDP_TX / XDP_REDIRECT), or left to the stack when the lookup cannot finish (no neighbour yet, local delivery)',
+};
+
+function deliverStep(delivery: Delivery): Step {
+  return { id: 'deliver', summary: DELIVERY_TEXT[delivery], data: { delivery } };
 }
 
 function finish(
@@ -377,6 +405,7 @@ function finish(
   input: ExplainInput,
   verdict: 'forward' | 'bounce',
   translated: Translation,
+  delivery: Delivery,
   out: (e: Omit<Explanation, 'packet' | 'steps'>) => Explanation,
 ): Explanation {
   const changes = [
@@ -384,8 +413,8 @@ function finish(
     ...(translated.src !== input.src || translated.sport !== input.sport ? [`source ${input.src}:${input.sport} → ${translated.src}:${translated.sport} (SNAT)`] : []),
   ];
   steps.push({ id: 'rewrite', summary: changes.join('; '), data: { translated } });
-  steps.push(deliverStep(input, verdict === 'bounce'));
-  return out({ verdict, translated });
+  steps.push(deliverStep(delivery));
+  return out({ verdict, translated, delivery });
 }
 
 /** Not a frontend: maybe the reply of a translated flow (svc_reply), else untouched. */
@@ -413,6 +442,7 @@ function explainReply(maps: MapReader, input: ExplainInput, steps: Step[], node:
     data: { reply: true, svcId: ct.svc_id, translated },
   });
   const hairpin = (ct.flags & CtFlags.HAIRPIN) !== 0;
-  steps.push(deliverStep(input, hairpin));
-  return out({ verdict: hairpin ? 'bounce' : 'forward', translated });
+  const delivery = deliveryOf(input, hairpin, translated, maps, node);
+  steps.push(deliverStep(delivery));
+  return out({ verdict: hairpin ? 'bounce' : 'forward', translated, delivery });
 }
