@@ -25,7 +25,7 @@ export const rootTest: TestFn = process.getuid?.() === 0 || process.env.CI === '
 export const TC = { OK: 0, SHOT: 2, REDIRECT: 7 } as const;
 export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
 
-export { NET, defaultConfig } from './_net.js';
+export { HAIRPIN, NET, defaultConfig } from './_net.js';
 import { NET, defaultConfig } from './_net.js';
 
 let seq = 0;

@@ -8,6 +8,7 @@ import type { ExecutionContext } from 'ava';
 import { CtDir, CtFlags, DropReason, FragStat, IPPROTO, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { buildPacket, checksumProblems, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
 import {
+  HAIRPIN,
   NET, TC, XDP, drops, expectPacket, fragStat, rootTest, setup, svcStats, writeBackend, writeService, type Env,
 } from './_harness.js';
 import { HOST_MAC, POD_MAC, fragments, fromPeer, reassemble, rewrite, tcp, udp } from './_packets.js';
@@ -23,9 +24,9 @@ rootTest('hairpin: a pod reaching itself through its service is SNATed to the ha
   const r = env.send('tcPodIngress', syn);
   t.is(r.verdict, TC.REDIRECT, 'back out of the pod interface');
   const sport = parsePacket(r.out).tcp!.sport;
-  expectPacket(t, r.out, { ...rewrite(syn, { src: NET.hairpin, sport, dst: NET.pod1a, dport: 8080 }), eth: toPod });
+  expectPacket(t, r.out, { ...rewrite(syn, { src: HAIRPIN, sport, dst: NET.pod1a, dport: 8080 }), eth: toPod });
 
-  const synack = tcp(NET.pod1a, 8080, NET.hairpin, sport, ['SYN', 'ACK'], { ack: 1001 });
+  const synack = tcp(NET.pod1a, 8080, HAIRPIN, sport, ['SYN', 'ACK'], { ack: 1001 });
   const back = env.send('tcPodIngress', synack);
   t.is(back.verdict, TC.REDIRECT);
   expectPacket(t, back.out, { ...rewrite(synack, { src: NET.clusterIp, sport: 80, dst: NET.pod1a, dport: 40000 }), eth: toPod });
@@ -282,9 +283,9 @@ rootTest('fragments: hairpin, each fragment SNATed to the hairpin address and bo
   const outs = sendAll(env, 'tcPodIngress', fragments(dgram, [1480]));
   t.true(outs.every((o) => o.verdict === TC.REDIRECT));
   const sport = parsePacket(outs[0]!.out).udp!.sport;
-  expectFragments(t, outs.map((o) => o.out), withEth(fragments(rewrite(dgram, { src: NET.hairpin, sport, dst: NET.pod1a, dport: 8053 }), [1480]), toPod));
+  expectFragments(t, outs.map((o) => o.out), withEth(fragments(rewrite(dgram, { src: HAIRPIN, sport, dst: NET.pod1a, dport: 8053 }), [1480]), toPod));
 
-  const reply = datagram(udp(NET.pod1a, 8053, NET.hairpin, sport), 32, bytes(3000, 2));
+  const reply = datagram(udp(NET.pod1a, 8053, HAIRPIN, sport), 32, bytes(3000, 2));
   const back = sendAll(env, 'tcPodIngress', fragments(reply, [1480]));
   t.true(back.every((o) => o.verdict === TC.REDIRECT));
   expectFragments(t, back.map((o) => o.out), withEth(fragments(rewrite(reply, { src: NET.clusterIp, sport: 53, dst: NET.pod1a, dport: 40000 }), [1480]), toPod));

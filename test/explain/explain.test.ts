@@ -12,13 +12,13 @@ import { explainPacket, type ExplainInput, type Explanation } from '../../ts/exp
 import { mapReader, type NodeSettings } from '../../ts/explain/map-reader.js';
 import { computeDesiredState, resolveProxyConfig } from '../../ts/model/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { drops, NET, rootTest, setup, TC, type Env } from '../datapath/_harness.js';
+import { drops, HAIRPIN, NET, rootTest, setup, TC, type Env } from '../datapath/_harness.js';
 import { fromPeer, tcp, udp } from '../datapath/_packets.js';
 
 const M = 251;
 const proxy = resolveProxyConfig({ clusterCIDR: NET.podCidr, maglevTableSize: M });
 const node = { name: 'node-1', addresses: [NET.node1], podCIDRs: ['198.18.129.0/24'] };
-const settings: NodeSettings = { nodeIp: NET.node1, hairpinIp: NET.hairpin };
+const settings: NodeSettings = { nodeIp: NET.node1, hairpinIp: HAIRPIN };
 
 const YAML = `
 apiVersion: v1
