@@ -82,5 +82,6 @@ nice -n 19 "$GO" test -count=1 \
 
 [ -z "${RECORDS_OUT:-}" ] || cp "$ORACLE_OUT"/*.jsonl "$RECORDS_OUT"/
 go_version=$("$GO" env GOVERSION)
-node "$here/packet-flow-recorder/merge.mjs" "$ORACLE_OUT/iptables.jsonl" "$ORACLE_OUT/nftables.jsonl" "$K8S_VERSION" "$go_version" >"$repo/test/oracle/packet-flow-cases.json"
+node "$here/packet-flow-recorder/merge.mjs" "$ORACLE_OUT/iptables.jsonl" "$ORACLE_OUT/nftables.jsonl" "$K8S_VERSION" "$go_version" >"$work/cases.json"
+mv "$work/cases.json" "$repo/test/oracle/packet-flow-cases.json"
 log "wrote test/oracle/packet-flow-cases.json"

@@ -33,7 +33,9 @@ for (const file of args) {
       endpointSlices: (r.endpointSlices ?? []).map(clean),
     };
     const sid = `s-${hash(inputs)}`;
-    const origin = `${r.backend} ${r.test} (line ${r.line})`;
+    // nftables' getLine() names the file too, under the build's temporary directory: keep the number.
+    const at = /(\d+)\)?\s*$/.exec(r.line)?.[1] ?? r.line;
+    const origin = `${r.backend} ${r.test} (line ${at})`;
     if (!scenarios.has(sid)) scenarios.set(sid, { id: sid, from: [], backendSettings: {}, ...inputs });
     const s = scenarios.get(sid);
     if (!s.from.includes(origin)) s.from.push(origin);
