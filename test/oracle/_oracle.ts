@@ -285,7 +285,9 @@ export function runCase(maps: MapReader, p: Prepared, c: Case, ingress: Ingress 
 export function sameOutcome(a: Outcome, b: Outcome): boolean {
   if (Array.isArray(a.to) !== Array.isArray(b.to)) return false;
   if (!Array.isArray(a.to)) return a.to === b.to;
-  return JSON.stringify(a.to) === JSON.stringify(b.to) && a.masq === b.masq;
+  // Which endpoints keep the client is known for bpfproxy's answers (explain, real traffic) only.
+  const kept = a.unmasqueraded && b.unmasqueraded ? a.unmasqueraded.join() === b.unmasqueraded.join() : true;
+  return JSON.stringify(a.to) === JSON.stringify(b.to) && a.masq === b.masq && kept;
 }
 
 export const formatOutcome = (o: Outcome) => (Array.isArray(o.to) ? `${o.to.join(', ')} masq=${o.masq}` : o.to);
