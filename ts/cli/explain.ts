@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 
+import type { DatapathConfig } from '../abi/config.js';
 import { readConfigFile, resolveAgentConfig } from '../agent/config.js';
 import { datapathConfigFor } from '../agent/datapath-config.js';
 import { defaultRouteInterface, interfaceAddresses } from '../agent/host-network.js';
@@ -60,14 +61,18 @@ async function nodeSettings(flags: Flags): Promise<{ settings: NodeSettings; clu
   const dp = datapathConfigFor(config, nodeIp).config;
   return {
     clusterCidrs: dp.clusterCidrs ?? [],
-    settings: {
-      ...(dp.nodeIp ? { nodeIp: dp.nodeIp } : {}),
-      ...(dp.hairpinIp ? { hairpinIp: dp.hairpinIp } : {}),
-      ...(dp.snatPortMin !== undefined ? { snatPortMin: dp.snatPortMin } : {}),
-      ...(dp.snatPortMax !== undefined ? { snatPortMax: dp.snatPortMax } : {}),
-      hooks: attachedHooks(bpffsDirFrom(flags), uplink, config.serviceInterface),
-    },
+    settings: { ...explainSettings(dp), hooks: attachedHooks(bpffsDirFrom(flags), uplink, config.serviceInterface) },
     notes,
+  };
+}
+
+/** The part of the programs' load-time configuration that explain's walk reads. */
+export function explainSettings(dp: DatapathConfig): NodeSettings {
+  return {
+    ...(dp.nodeIp ? { nodeIp: dp.nodeIp } : {}),
+    ...(dp.hairpinIp ? { hairpinIp: dp.hairpinIp } : {}),
+    ...(dp.snatPortMin !== undefined ? { snatPortMin: dp.snatPortMin } : {}),
+    ...(dp.snatPortMax !== undefined ? { snatPortMax: dp.snatPortMax } : {}),
   };
 }
 
