@@ -35,15 +35,25 @@ static __always_inline int ip_dec_ttl(ctx_t *ctx, struct pkt4 *pkt)
 	return 0;
 }
 
+/* What fib_forward answers, instead of a verdict, for a packet it must forward but a router would
+ * answer with an ICMP error; the caller (lib/hooks.h) answers or drops. Never for `must` false: the
+ * stack then routes the packet, and answers itself. */
+enum fib_refusal {
+	FIB_TTL_EXCEEDED = -2, /* no TTL left */
+	FIB_TOO_BIG = -3,      /* larger than the next hop's MTU (*mtu), and not a GSO aggregate */
+};
+
 /* `must`: the packet carries a source of this node's (lib/node.h) and the stack would drop it, so tc
  * forwards it even when cfg_fib_redirect is off. */
-static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt, bool must)
+static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt, bool must, __u32 *mtu)
 {
 	struct bpf_fib_lookup fib = {};
 	long rc;
 
-	if (!(cfg_fib_redirect || (must && !CTX_IS_XDP)) || pkt->ttl <= 1)
+	if (!(cfg_fib_redirect || (must && !CTX_IS_XDP)))
 		return CTX_PASS;
+	if (pkt->ttl <= 1)
+		return must ? FIB_TTL_EXCEEDED : CTX_PASS;
 	fib.family = AF_INET;
 	fib.l4_protocol = pkt->proto;
 	fib.sport = pkt->sport;
@@ -63,6 +73,10 @@ static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt, bool must)
 	fib.ifindex = ctx_ifindex(ctx);
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 #if !CTX_IS_XDP
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must) {
+		*mtu = fib.mtu_result;
+		return FIB_TOO_BIG;
+	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		/* The lookup left the egress device and the next hop (gateway or destination). */
 		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = fib.ipv4_dst };

@@ -47,9 +47,70 @@ static __always_inline enum hook_pkt hook_parse(ctx_t *ctx, struct pkt4 *pkt, in
 	return HOOK_OTHER;
 }
 
+/* A translated packet whose source became ours (or the node's own packet) could not be forwarded,
+ * and a router would answer its sender: time exceeded, or fragmentation needed when DF is set. The
+ * sender gets that answer about the packet as it sent it (`sent`: the translation is undone, so that
+ * its stack recognises the quote; an ICMP error or a later fragment has none to give), from this
+ * node. Too big without DF can neither be fragmented here nor be left to the stack (a martian to
+ * it): dropped. Counted either way. */
+static __always_inline int answer_sender(ctx_t *ctx, struct pkt4 *pkt, const struct pkt4 *sent, int refusal, __u32 mtu,
+					 bool to_host)
+{
+	enum drop_reason reason = refusal == FIB_TTL_EXCEEDED ? DROP_TTL_EXCEEDED : DROP_MTU_EXCEEDED;
+	__be16 frag_off = 0;
+	__be32 rest = 0;
+	__u8 type = ICMP_TIME_EXCEEDED, code = ICMP_EXC_TTL;
+
+	if (!sent || pkt_later_fragment(pkt)) {
+		count_drop(ctx, reason);
+		return CTX_DROP;
+	}
+	if (refusal == FIB_TOO_BIG) {
+		if (ctx_load_bytes(ctx, L3_OFF + offsetof(struct iphdr, frag_off), &frag_off, sizeof(frag_off)) ||
+		    !(frag_off & bpf_htons(IP_DF))) {
+			count_drop(ctx, reason);
+			return CTX_DROP;
+		}
+		type = ICMP_DEST_UNREACH;
+		code = ICMP_FRAG_NEEDED;
+		rest = bpf_htonl(mtu & 0xffff);
+	}
+	if (nat_apply(ctx, pkt, sent->saddr, sent->sport, sent->daddr, sent->dport) ||
+	    icmp_error(ctx, pkt, type, code, rest, cfg_node_ip)) {
+		count_drop(ctx, DROP_REJECT_FAILED);
+		return CTX_DROP;
+	}
+	count_drop(ctx, reason);
+#if !CTX_IS_XDP
+	if (to_host)
+		return l2_bounce_in(ctx);
+#endif
+	return l2_bounce(ctx);
+}
+
+/* fib_forward for a packet the stack must not see (`must`), answering its sender where a router
+ * would (answer_sender). `sent` is the packet before translation, NULL when unknown. */
+static __always_inline int forward_ours(ctx_t *ctx, struct pkt4 *pkt, const struct pkt4 *sent, bool to_host)
+{
+	__u32 mtu = 0;
+	int v = fib_forward(ctx, pkt, true, &mtu);
+
+	return v >= 0 ? v : answer_sender(ctx, pkt, sent, v, mtu, to_host);
+}
+
+/* fib_forward where `must` is the packet's own business: forward_ours for a source of ours. */
+static __always_inline int forward(ctx_t *ctx, struct pkt4 *pkt, const struct pkt4 *sent)
+{
+	__u32 mtu = 0;
+
+	if (node_owns_addr(pkt->saddr))
+		return forward_ours(ctx, pkt, sent, false);
+	return fib_forward(ctx, pkt, false, &mtu);
+}
+
 static __always_inline int hook_from_pod(ctx_t *ctx)
 {
-	struct pkt4 pkt;
+	struct pkt4 pkt, sent;
 	int verdict, v;
 
 	switch (hook_parse(ctx, &pkt, &verdict)) {
@@ -59,18 +120,19 @@ static __always_inline int hook_from_pod(ctx_t *ctx)
 		/* An error from a local backend about a flow it serves. */
 		v = svc_icmp_error(ctx, &pkt);
 		if (v == SVC_FORWARD && node_owns_addr(pkt.saddr))
-			return fib_forward(ctx, &pkt, true);
+			return forward_ours(ctx, &pkt, NULL, false);
 		return v == SVC_DROP ? CTX_DROP : CTX_PASS;
 	default:
 		break;
 	}
+	sent = pkt;
 	v = svc_forward(ctx, &pkt, FROM_POD);
 	if (v == SVC_NONE)
 		v = svc_reply(ctx, &pkt);
 	/* Now from a node address: a masqueraded flow (masqueradeAll, a pod outside the cluster
 	 * CIDRs), or a local backend answering a NodePort. The stack would take it for a martian. */
 	if (v == SVC_FORWARD && node_owns_addr(pkt.saddr))
-		return fib_forward(ctx, &pkt, true);
+		return forward_ours(ctx, &pkt, &sent, false);
 	switch (v) {
 	case SVC_BOUNCE:
 		return l2_bounce(ctx);
@@ -99,7 +161,7 @@ static __always_inline int hook_to_pod(ctx_t *ctx)
 
 static __always_inline int hook_from_uplink(ctx_t *ctx)
 {
-	struct pkt4 pkt;
+	struct pkt4 pkt, sent;
 	int verdict, v;
 
 	switch (hook_parse(ctx, &pkt, &verdict)) {
@@ -116,21 +178,22 @@ static __always_inline int hook_from_uplink(ctx_t *ctx)
 			return CTX_PASS;
 		v = svc_icmp_error(ctx, &pkt);
 		if (v == SVC_FORWARD)
-			return fib_forward(ctx, &pkt, node_owns_addr(pkt.saddr));
+			return forward(ctx, &pkt, NULL);
 		return v == SVC_DROP ? CTX_DROP : CTX_PASS;
 	default:
 		break;
 	}
+	sent = pkt;
 	v = svc_forward(ctx, &pkt, FROM_UPLINK);
 	if (v == SVC_NONE && pkt.daddr == cfg_node_ip)
 		v = svc_reply(ctx, &pkt);
 	/* XDP translated it but could not forward it (no neighbour entry yet): tc finishes. Only a
 	 * source of ours needs this; any other translated packet the stack forwards as usual. */
 	if (v == SVC_NONE && !CTX_IS_XDP && node_owns_addr(pkt.saddr) && ct_translated(&pkt, ct_now()))
-		return fib_forward(ctx, &pkt, true);
+		return forward_ours(ctx, &pkt, NULL, false);
 	switch (v) {
 	case SVC_FORWARD:
-		return fib_forward(ctx, &pkt, node_owns_addr(pkt.saddr));
+		return forward(ctx, &pkt, &sent);
 	case SVC_BOUNCE:
 		return l2_bounce(ctx);
 	case SVC_DROP:
@@ -148,15 +211,16 @@ static __always_inline int hook_from_uplink(ctx_t *ctx)
  * back to the node and is reversed by the uplink or the backend's veth, then delivered locally. */
 static __always_inline int hook_from_host(ctx_t *ctx)
 {
-	struct pkt4 pkt;
+	struct pkt4 pkt, sent;
 	int verdict, v;
 
 	if (hook_parse(ctx, &pkt, &verdict) != HOOK_L4)
 		return verdict;
+	sent = pkt;
 	v = svc_forward(ctx, &pkt, FROM_HOST);
 	switch (v) {
 	case SVC_FORWARD:
-		return fib_forward(ctx, &pkt, true);
+		return forward_ours(ctx, &pkt, &sent, true);
 	case SVC_BOUNCE:
 		/* A rejection (or a hairpin, which cannot happen from a node address): it is for this
 		 * node, so it goes in through the device it would have left by. */

@@ -16,7 +16,6 @@
 #include "lib/parse.h"
 #include "lib/translate.h"
 
-#define ICMP_TIME_EXCEEDED 11
 
 /* Where the quoted L4 header keeps its checksum, 0 for none we can reach. */
 static __always_inline __u32 icmp_quote_csum_off(__u8 proto, __u32 l4)

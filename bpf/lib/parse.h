@@ -23,12 +23,16 @@ struct icmp4hdr {
 	__u8 type;
 	__u8 code;
 	__sum16 checksum;
-	__be32 rest; /* unused for destination unreachable */
+	__be32 rest; /* unused for destination unreachable, but the next-hop MTU of "fragmentation needed" */
 };
 
 #define ICMP_DEST_UNREACH 3
 #define ICMP_PORT_UNREACH 3
+#define ICMP_FRAG_NEEDED 4
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_EXC_TTL 0
 
+#define IP_DF 0x4000
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 

@@ -12,7 +12,8 @@
 #define REJECT_TTL 64
 #define ICMP_QUOTE_LEN (sizeof(struct iphdr) + 8) /* RFC 792: the IP header and 64 bits of data */
 
-static __always_inline void reject_ip_header(struct iphdr *ip, const struct pkt4 *pkt, __u8 proto, __u16 len)
+/* The header of an answer to pkt's sender, from `from`. */
+static __always_inline void reject_ip_header(struct iphdr *ip, const struct pkt4 *pkt, __be32 from, __u8 proto, __u16 len)
 {
 	*ip = (struct iphdr){
 		.version = 4,
@@ -20,7 +21,7 @@ static __always_inline void reject_ip_header(struct iphdr *ip, const struct pkt4
 		.tot_len = bpf_htons(len),
 		.ttl = REJECT_TTL,
 		.protocol = proto,
-		.saddr = pkt->daddr,
+		.saddr = from,
 		.daddr = pkt->saddr,
 	};
 	ip->check = csum_build(ip, sizeof(*ip), 0);
@@ -59,33 +60,42 @@ static __always_inline int reject_tcp(ctx_t *ctx, struct pkt4 *pkt)
 		pseudo.tcp.ack = 1;
 	}
 	pseudo.tcp.check = csum_build(&pseudo, sizeof(pseudo), 0);
-	reject_ip_header(&rst.ip, pkt, IPPROTO_TCP, sizeof(rst));
+	reject_ip_header(&rst.ip, pkt, pkt->daddr, IPPROTO_TCP, sizeof(rst));
 	rst.tcp = pseudo.tcp;
 	if (ctx_set_len(ctx, ETH_HLEN + sizeof(rst)) || ctx_store_bytes(ctx, L3_OFF, &rst, sizeof(rst)))
 		return -1;
 	return 0;
 }
 
-static __always_inline int reject_icmp(ctx_t *ctx, struct pkt4 *pkt)
+/* Rewrites the packet into an ICMP error about itself, from `from` to its sender, quoting its IP
+ * header and the first 8 bytes after it (RFC 792). `rest` is the header's second word (the next-hop
+ * MTU of "fragmentation needed", RFC 1191). */
+static __always_inline int icmp_error(ctx_t *ctx, struct pkt4 *pkt, __u8 type, __u8 code, __be32 rest, __be32 from)
 {
 	struct {
 		struct iphdr ip;
 		struct icmp4hdr icmp;
 		__u8 quote[ICMP_QUOTE_LEN];
-	} unreach = {};
+	} err = {};
 
 	/* The quote is the offending header as sent; with IP options it would not fit this layout. */
 	if (pkt->l4_off != L3_OFF + sizeof(struct iphdr))
 		return -1;
-	if (ctx_load_bytes(ctx, L3_OFF, unreach.quote, sizeof(unreach.quote)))
+	if (ctx_load_bytes(ctx, L3_OFF, err.quote, sizeof(err.quote)))
 		return -1;
-	unreach.icmp.type = ICMP_DEST_UNREACH;
-	unreach.icmp.code = ICMP_PORT_UNREACH;
-	unreach.icmp.checksum = csum_build(&unreach.icmp, sizeof(unreach.icmp) + sizeof(unreach.quote), 0);
-	reject_ip_header(&unreach.ip, pkt, IPPROTO_ICMP, sizeof(unreach));
-	if (ctx_set_len(ctx, ETH_HLEN + sizeof(unreach)) || ctx_store_bytes(ctx, L3_OFF, &unreach, sizeof(unreach)))
+	err.icmp.type = type;
+	err.icmp.code = code;
+	err.icmp.rest = rest;
+	err.icmp.checksum = csum_build(&err.icmp, sizeof(err.icmp) + sizeof(err.quote), 0);
+	reject_ip_header(&err.ip, pkt, from, IPPROTO_ICMP, sizeof(err));
+	if (ctx_set_len(ctx, ETH_HLEN + sizeof(err)) || ctx_store_bytes(ctx, L3_OFF, &err, sizeof(err)))
 		return -1;
 	return 0;
+}
+
+static __always_inline int reject_icmp(ctx_t *ctx, struct pkt4 *pkt)
+{
+	return icmp_error(ctx, pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, pkt->daddr);
 }
 
 /* Rewrites the packet into its rejection; 0 on success (the caller bounces it). */

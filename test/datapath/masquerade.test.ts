@@ -4,11 +4,12 @@
  * with the cluster CIDRs in clustercidr4_v1) and only applied here; two rules hold whatever the
  * flags say (hairpin, and traffic from the uplink to another node's backend). A packet whose source
  * became a node address is forwarded by the datapath: the stack takes it for a martian on a pod's
- * veth. And forwarding is GSO-aware: a TSO/GRO aggregate leaves whole.
+ * veth. And forwarding is GSO-aware: a TSO/GRO aggregate leaves whole, while a packet truly too
+ * big, or out of TTL, is answered as a router would.
  */
-import { SvcFlags, SvcKind } from '../../ts/abi/index.js';
-import { buildPacket, parsePacket } from '../../ts/packet/index.js';
-import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
+import { DropReason, SvcFlags, SvcKind } from '../../ts/abi/index.js';
+import { buildPacket, checksumProblems, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
+import { NET, TC, XDP, drops, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
 import { CLIENT_MAC, NODE2_MAC, UPLINK_MAC, forwarded, wireNode1 } from './_node1.js';
 import { fromPeer, rewrite, tcp } from './_packets.js';
 
@@ -105,4 +106,54 @@ rootTest('a TSO/GRO aggregate larger than the MTU is forwarded whole (the FIB ch
   const r = env.run('tcPodIngress', buildPacket(data), { ctx: gsoContext(1448, 2) });
   t.is(r.retval, TC.REDIRECT, 'forwarded to the client, not handed to the stack as a martian');
   expectPacket(t, r.data, forwarded(rewrite(data, { src: NET.node1, sport: 30080 }), { src: UPLINK_MAC, dst: CLIENT_MAC }));
+});
+
+/**
+ * A translated packet whose source became ours, or the node's own, that a router would answer:
+ * its sender gets the answer, about the packet as it sent it, from the node.
+ */
+function answered(out: Buffer, to: string, type: number, code: number, rest: number, sent: PacketSpec) {
+  const p = parsePacket(out);
+  return {
+    route: [p.ip!.src, p.ip!.dst],
+    icmp: [p.icmp?.type, p.icmp?.code, p.icmp?.rest],
+    quote: p.payload.toString('hex'),
+    checksums: checksumProblems(out),
+    want: { route: [NET.node1, to], icmp: [type, code, rest], quote: buildPacket(sent).subarray(14, 14 + 28).toString('hex') },
+  };
+}
+
+rootTest('TTL 1 to a NodePort masqueraded to another node: ICMP time exceeded to the client, quoting what it sent (tc and XDP)', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 2, addr: NET.pod2a, port: 8080 });
+  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [2] });
+  for (const [i, [prog, bounce]] of ([['tcUplinkIngress', TC.REDIRECT], ['xdpUplink', XDP.TX]] as const).entries()) {
+    const syn: PacketSpec = { ...tcp(NET.client, 50000 + i, NET.node1, 30080, ['SYN'], { eth: fromPeer }), ip: { src: NET.client, dst: NET.node1, id: 1, df: true, ttl: 1 } };
+    const r = env.send(prog, syn);
+    t.is(r.verdict, bounce, `${prog}: back out of the uplink`);
+    const a = answered(r.out, NET.client, 11, 0, 0, syn);
+    t.deepEqual([a.route, a.icmp, a.quote, a.checksums], [a.want.route, a.want.icmp, a.want.quote, []], prog);
+  }
+  t.is(drops(env.dp, DropReason.TTL_EXCEEDED), 2n);
+});
+
+rootTest('too big for the uplink (not GSO) from a local backend answering a NodePort: fragmentation needed to the backend with DF, a counted drop without', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 1, addr: NET.pod1a, port: 8080, local: true });
+  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [1] });
+  env.send('tcUplinkIngress', tcp(NET.client, 50000, NET.node1, 30080, ['SYN'], { eth: fromPeer }));
+
+  const big = tcp(NET.pod1a, 8080, NET.client, 50000, ['ACK'], { seq: 5000, ack: 1001, payload: 'x'.repeat(2000) });
+  const r = env.send('tcPodIngress', big);
+  t.is(r.verdict, TC.REDIRECT, 'back out of the pod\'s veth');
+  const a = answered(r.out, NET.pod1a, 3, 4, 1500, big);
+  t.deepEqual([a.route, a.icmp, a.quote, a.checksums], [a.want.route, a.want.icmp, a.want.quote, []], 'PMTU discovery for the backend, about its own packet');
+
+  const noDf: PacketSpec = { ...big, ip: { ...big.ip, df: false } };
+  t.is(env.send('tcPodIngress', noDf).verdict, TC.SHOT, 'no DF: cannot be fragmented here, nor left to the stack');
+  t.is(drops(env.dp, DropReason.MTU_EXCEEDED), 2n);
 });

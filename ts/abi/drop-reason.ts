@@ -16,6 +16,10 @@ export enum DropReason {
   FRAGMENT = 9,
   REJECT_FAILED = 10,
   NO_ELIGIBLE_BACKEND = 11,
+  /** A translated packet with no TTL left to forward: answered with ICMP time exceeded, about the packet as sent. */
+  TTL_EXCEEDED = 12,
+  /** A translated packet too big for the next hop: answered with ICMP fragmentation needed (DF set), else dropped. */
+  MTU_EXCEEDED = 13,
 }
 
 /** drops_v1's size: room for reasons to come without a new map (DROPS_MAP_SIZE). */

@@ -18,6 +18,8 @@ enum drop_reason {
 	DROP_FRAGMENT = 9,             /* later IPv4 fragment of a service flow whose first fragment made no flow (dropped or rejected) */
 	DROP_REJECT_FAILED = 10,       /* a reject reply could not be built; the packet is dropped instead */
 	DROP_NO_ELIGIBLE_BACKEND = 11, /* every probed backend is terminating */
+	DROP_TTL_EXCEEDED = 12,        /* a translated packet with no TTL left to forward: answered with ICMP time exceeded */
+	DROP_MTU_EXCEEDED = 13,        /* a translated packet too big for the next hop: answered with ICMP fragmentation needed (DF), else dropped */
 	DROP_REASON_MAX                /* not a reason: the size of drops_v1 */
 };
 
