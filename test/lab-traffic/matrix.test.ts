@@ -1,9 +1,10 @@
 /**
  * The traffic matrix in CI: a pairwise-covering subset of (agent configuration × XDP mode), every
  * source × frontend cell in each (matrix.ts says what each cell must give). The full product:
- * hack/traffic-matrix.sh (BPFPROXY_MATRIX=full), its result in docs/results/traffic-matrix.txt.
+ * hack/traffic-matrix.sh (BPFPROXY_MATRIX=full), its result in bench/results/traffic-matrix.txt.
  */
 import test from 'ava';
+import { writeFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
 import { CONFIGS, formatMatrix, runLabCells, type CellResult, type ConfigName, type XdpMode } from './matrix.js';
@@ -26,5 +27,8 @@ for (const [config, xdp] of combos) {
 }
 
 test.after.always('traffic matrix summary', () => {
-  if (all.length > 0) console.log('\n' + formatMatrix(all));
+  if (all.length === 0) return;
+  const table = formatMatrix(all);
+  console.log('\n' + table);
+  if (process.env.BPFPROXY_MATRIX_OUT) writeFileSync(process.env.BPFPROXY_MATRIX_OUT, table + '\n');
 });
