@@ -329,6 +329,9 @@ export class Agent {
       );
     }
     if (result.failures.length > 0) m.syncErrors.inc({ stage: 'apply' });
+    m.staleEntriesDeleted.inc({ kind: 'flow' }, outcome.stale.flows);
+    m.staleEntriesDeleted.inc({ kind: 'affinity' }, outcome.stale.affinities);
+    if (outcome.stale.flows + outcome.stale.affinities > 0) this.log.info(outcome.stale, 'endpoints left their Services: their UDP flows and affinities deleted');
     if (outcome.problemsChanged) this.reportProblems(outcome.problems);
     m.noLocalEndpoints.set({ traffic_policy: 'internal' }, summary.noLocalEndpoints.internal);
     m.noLocalEndpoints.set({ traffic_policy: 'external' }, summary.noLocalEndpoints.external);

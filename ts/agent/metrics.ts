@@ -149,6 +149,12 @@ export class AgentMetrics {
     buckets: syncBuckets,
     registers: [this.registry],
   });
+  readonly staleEntriesDeleted = new Counter({
+    name: 'bpfproxy_stale_entries_deleted_total',
+    help: 'Entries deleted because their endpoint left the Service: UDP flows (flow) and ClientIP affinities (affinity), kube-proxy\'s conntrack cleanup',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly mapWriteErrors = new Counter({
     name: 'bpfproxy_map_write_errors_total',
     help: 'Failed BPF map writes, by map and errno code (E2BIG/ENOSPC: the map is full)',

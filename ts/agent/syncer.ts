@@ -16,6 +16,7 @@ import { EntryTracker } from '../dataplane/entry-changes.js';
 import { computeEntries } from '../dataplane/entries.js';
 import type { Datapath } from '../dataplane/loader.js';
 import type { ApplyResult, Reconciler } from '../dataplane/reconciler.js';
+import { flushStaleFlows, staleMemberships, type StaleFlushResult } from '../dataplane/stale-flows.js';
 import {
   computeDesiredState,
   IncrementalModel,
@@ -61,6 +62,8 @@ export interface SyncOutcome {
   triggerTimes: number[];
   /** Ids came from the maps of a previous agent in this sync. */
   recoveredIds: boolean;
+  /** UDP flows and affinities deleted because their endpoint left the Service (stale-flows.ts). */
+  stale: StaleFlushResult;
   durationMs: number;
 }
 
@@ -151,6 +154,9 @@ export class Syncer {
       result = this.reconciler.applyChanges(this.entries.changes(delta, model));
     }
     this.retryFull = result.failures.length > 0;
+    // Once the slots no longer offer them: what each group stopped choosing from loses its UDP
+    // flows and affinities. (A rebuilt model has no before; the first sync has nothing stale.)
+    const stale = delta === undefined ? { flows: 0, affinities: 0 } : flushStaleFlows(this.dp.maps, staleMemberships(delta.services.values()));
 
     const triggerTimes: number[] = [];
     for (const c of endpointChanges) {
@@ -169,6 +175,7 @@ export class Syncer {
       endpointChanges: endpointChanges.length,
       triggerTimes,
       recoveredIds,
+      stale,
       durationMs: performance.now() - started,
     };
   }
