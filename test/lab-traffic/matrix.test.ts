@@ -17,7 +17,7 @@ const combos: [ConfigName, XdpMode][] = full
 const all: CellResult[] = [];
 
 for (const [config, xdp] of combos) {
-  privilegedSerial(`traffic matrix: ${config}, XDP ${xdp}: every source and frontend works with bulk transfers both ways and UDP`, async (t) => {
+  privilegedSerial(`traffic matrix: ${config}, XDP ${xdp}: every source × frontend does what the table declares (16 MiB both ways, UDP, refusals, drops)`, async (t) => {
     t.timeout(300_000);
     const cells = await runLabCells(t, config, xdp);
     all.push(...cells);

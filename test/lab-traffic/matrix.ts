@@ -7,6 +7,7 @@
  * give is declared in `expect` below, from kube-proxy's rules; the run prints the matrix.
  */
 import type { ExecutionContext } from 'ava';
+import type { V1Service } from '@kubernetes/client-node';
 
 import { agentLabFor, hostnamesService, liveService } from '../lab-agent/fixture.js';
 
@@ -30,16 +31,27 @@ export type XdpMode = 'generic' | 'off';
 /** Sources: a pod on the backend's node (node-1), a pod on the other node, an outside client. */
 export const SOURCES = ['pod-node-1', 'pod-node-2', 'client'] as const;
 export type Source = (typeof SOURCES)[number];
-/** Frontends of one LoadBalancer Service whose one endpoint is a pod on node-1. LB IPs route to node-2. */
-export const FRONTENDS = ['ClusterIP', 'NodePort node-1', 'NodePort node-2', 'LoadBalancer'] as const;
+/**
+ * Frontends of three Services: "hostnames", a LoadBalancer whose one endpoint is a pod on node-1
+ * (LB IPs route to node-2); "local", a NodePort with externalTrafficPolicy Local and the same
+ * endpoint; "empty", a ClusterIP/NodePort with no endpoint at all.
+ */
+export const FRONTENDS = [
+  'ClusterIP', 'NodePort node-1', 'NodePort node-2', 'LoadBalancer', 'ETP Local node-1', 'ETP Local node-2', 'no endpoints (ClusterIP)', 'no endpoints (NodePort)',
+] as const;
 export type Frontend = (typeof FRONTENDS)[number];
 
-/** What a cell must give: refused/dropped outcomes come with other Service shapes (not in this matrix yet). */
-export interface Expectation {
-  outcome: 'works';
-  /** The peer the backend sees: the client's own address, or a node's (masqueraded). */
-  peer: 'client' | 'node-1' | 'node-2';
-}
+/** What a cell must give. */
+export type Expectation =
+  | {
+      outcome: 'works';
+      /** The peer the backend sees: the client's own address, or a node's (masqueraded). */
+      peer: 'client' | 'node-1' | 'node-2';
+    }
+  /** Refused at once (TCP RST, ICMP port unreachable): kube-proxy's REJECT of a Service with no endpoints. */
+  | { outcome: 'refused' }
+  /** Dropped (a Local policy with no endpoint on the node): the client times out. */
+  | { outcome: 'dropped' };
 
 /**
  * kube-proxy's rules, as bpfproxy applies them. ClusterIP: masquerade only with masqueradeAll (a
@@ -50,7 +62,23 @@ export interface Expectation {
  */
 export function expect(config: ConfigName, source: Source, frontend: Frontend): Expectation {
   const podNode = source === 'pod-node-1' ? 'node-1' : 'node-2';
+  const detectLocal = config !== 'noClusterCIDR';
   switch (frontend) {
+    case 'no endpoints (ClusterIP)':
+    case 'no endpoints (NodePort)':
+      return { outcome: 'refused' };
+    case 'ETP Local node-1':
+      // The endpoint is node-1's: every source reaches it with its own address (pods of node-1
+      // through their veth, the others as external or, with a detector, cluster traffic).
+      return { outcome: 'works', peer: 'client' };
+    case 'ETP Local node-2':
+      // pod-node-2: its own veth, internal: every endpoint, its address kept. An outside client is
+      // external: node-2 has no local endpoint, dropped. pod-node-1 enters node-2's uplink: cluster
+      // traffic when the cluster CIDRs tell (every endpoint, masqueraded back through node-2),
+      // else external like any client.
+      if (source === 'pod-node-2') return { outcome: 'works', peer: 'client' };
+      if (source === 'pod-node-1' && detectLocal) return { outcome: 'works', peer: 'node-2' };
+      return { outcome: 'dropped' };
     case 'ClusterIP':
       if (source === 'client') throw new Error('outside clients do not route ClusterIPs');
       return { outcome: 'works', peer: config === 'masqueradeAll' ? podNode : 'client' };
@@ -87,19 +115,31 @@ function sourceNamespace(source: Source): string {
 export async function runLabCells(t: ExecutionContext, config: ConfigName, xdp: XdpMode): Promise<CellResult[]> {
   const { lab } = await agentLabFor(t, { nodes: 2, clients: 1, lbRoute: { mode: 'node', node: 2 } }, { config: { ...CONFIGS[config], xdpMode: xdp } });
   const ports = (['TCP', 'UDP'] as const).map((protocol) => ({ name: protocol.toLowerCase(), protocol, port: 80, targetPort: 9376 as never }));
-  await applyManifests(lab, [backendOnNode1(), hostnamesService({ type: 'LoadBalancer', ports })]);
+  await applyManifests(lab, [
+    backendOnNode1(),
+    hostnamesService({ type: 'LoadBalancer', ports }),
+    namedService('local', { type: 'NodePort', externalTrafficPolicy: 'Local', selector: { app: 'hostnames' }, ports }),
+    namedService('empty', { type: 'NodePort', selector: { app: 'nobody' }, ports }),
+  ]);
   for (const k of [1, 2]) await lab.addPod({ name: `pod-client-${k}`, node: `node-${k}`, ports: [{ port: 8080, protocol: 'TCP' }] });
   const svc = liveService(lab);
+  const local = liveService(lab, 'local');
+  const empty = liveService(lab, 'empty');
+  const nodePort = (s: typeof svc, node: string) => ({ address: lab.node(node).address, port: nodePortOf(s, 'TCP'), udpPort: nodePortOf(s, 'UDP') });
   const targets: Record<Frontend, { address: string; port: number; udpPort: number }> = {
     ClusterIP: { address: svc.spec!.clusterIP!, port: 80, udpPort: 80 },
-    'NodePort node-1': { address: lab.node('node-1').address, port: nodePortOf(svc, 'TCP'), udpPort: nodePortOf(svc, 'UDP') },
-    'NodePort node-2': { address: lab.node('node-2').address, port: nodePortOf(svc, 'TCP'), udpPort: nodePortOf(svc, 'UDP') },
+    'NodePort node-1': nodePort(svc, 'node-1'),
+    'NodePort node-2': nodePort(svc, 'node-2'),
     LoadBalancer: { address: svc.status!.loadBalancer!.ingress![0]!.ip!, port: 80, udpPort: 80 },
+    'ETP Local node-1': nodePort(local, 'node-1'),
+    'ETP Local node-2': nodePort(local, 'node-2'),
+    'no endpoints (ClusterIP)': { address: empty.spec!.clusterIP!, port: 80, udpPort: 80 },
+    'no endpoints (NodePort)': nodePort(empty, 'node-1'),
   };
   const out: CellResult[] = [];
   for (const source of SOURCES) {
     for (const frontend of FRONTENDS) {
-      if (source === 'client' && frontend === 'ClusterIP') continue;
+      if (source === 'client' && frontend.includes('ClusterIP')) continue;
       const expected = expect(config, source, frontend);
       out.push({ config, xdp, source, frontend, expected, checks: await runCell(lab, source, targets[frontend], expected) });
     }
@@ -109,6 +149,15 @@ export async function runLabCells(t: ExecutionContext, config: ConfigName, xdp: 
 
 async function runCell(lab: Lab, source: Source, target: { address: string; port: number; udpPort: number }, expected: Expectation): Promise<CellResult['checks']> {
   const ns = sourceNamespace(source);
+  if (expected.outcome !== 'works') {
+    // The refusal (or silence) must be what both protocols get; no transfer to try.
+    const want = expected.outcome === 'refused' ? 'refused' : 'timeout';
+    const got = async (protocol: 'TCP' | 'UDP', port: number) => {
+      const [r] = await lab.request(ns, { address: target.address, port, protocol, payload: protocol === 'TCP' ? 'whoami\n' : 'whoami', timeoutMs: 2000 });
+      return r!.ok ? `answered by ${r!.answer}` : r!.error === want ? 'ok' : r!.error;
+    };
+    return { whoami: await got('TCP', target.port), download: 'ok', upload: 'ok', udp: await got('UDP', target.udpPort) };
+  }
   const peerAddress = expected.peer === 'client' ? addressOf(lab, ns) : lab.node(expected.peer).address;
   const [who] = await lab.request(ns, { address: target.address, port: target.port, payload: 'whoami\n', timeoutMs: 3000 });
   let whoami = who!.ok ? 'ok' : who!.error;
@@ -139,6 +188,10 @@ function nodePortOf(svc: ReturnType<typeof liveService>, protocol: 'TCP' | 'UDP'
   return svc.spec!.ports!.find((p) => (p.protocol ?? 'TCP') === protocol)!.nodePort!;
 }
 
+function namedService(name: string, spec: NonNullable<V1Service['spec']>): Manifest {
+  return { kind: 'Service', object: { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec } };
+}
+
 /** Deployment hostnames: one pod, on node-1, answering TCP and UDP on 9376. */
 function backendOnNode1(): Manifest {
   return {
@@ -164,8 +217,10 @@ function backendOnNode1(): Manifest {
 
 /** The matrix as a table, one line a cell, for the test output. */
 export function formatMatrix(cells: readonly CellResult[]): string {
-  const rows = cells.map((c) => [c.config, c.xdp, c.source, c.frontend, c.expected.peer, c.checks.whoami, c.checks.download, c.checks.upload, c.checks.udp]);
-  const head = ['config', 'xdp', 'source', 'frontend', 'peer seen', 'whoami', '16 MiB down', '16 MiB up', 'UDP 8 KB'];
+  const expectation = (e: Expectation) => (e.outcome === 'works' ? `works, peer ${e.peer}` : e.outcome);
+  const bulk = (c: CellResult, v: string) => (c.expected.outcome === 'works' ? v : '-');
+  const rows = cells.map((c) => [c.config, c.xdp, c.source, c.frontend, expectation(c.expected), c.checks.whoami, bulk(c, c.checks.download), bulk(c, c.checks.upload), c.checks.udp]);
+  const head = ['config', 'xdp', 'source', 'frontend', 'expected', 'TCP', '16 MiB down', '16 MiB up', 'UDP 8 KB'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => Math.min(40, r[i]!.length))));
   const line = (r: string[]) => r.map((v, i) => v.slice(0, 40).padEnd(widths[i]!)).join('  ').trimEnd();
   const failed = cells.filter((c) => Object.values(c.checks).some((v) => v !== 'ok')).length;
