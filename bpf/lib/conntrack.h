@@ -91,8 +91,9 @@ static __always_inline struct ct4_value *ct_lookup(const struct ct4_key *key, __
 
 /* Is this packet one we translated already (XDP did, then passed it to tc)? Its reversed tuple is
  * then a live entry: the reply entry of a translated forward packet, the forward entry of a
- * translated reply. */
-static __always_inline bool ct_translated(const struct pkt4 *pkt, __u64 now)
+ * translated reply. *sent becomes the packet as its sender wrote it: the entry's translation,
+ * reversed (a reply entry holds frontend → client, a forward entry snat-or-client → backend). */
+static __always_inline bool ct_translated(const struct pkt4 *pkt, __u64 now, struct pkt4 *sent)
 {
 	struct ct4_key key = {
 		.saddr = pkt->daddr,
@@ -102,11 +103,20 @@ static __always_inline bool ct_translated(const struct pkt4 *pkt, __u64 now)
 		.proto = pkt->proto,
 		.dir = CT_DIR_REPLY,
 	};
+	struct ct4_value *v = ct_lookup(&key, now);
 
-	if (ct_lookup(&key, now))
-		return true;
-	key.dir = CT_DIR_FWD;
-	return ct_lookup(&key, now) != NULL;
+	if (!v) {
+		key.dir = CT_DIR_FWD;
+		v = ct_lookup(&key, now);
+		if (!v)
+			return false;
+	}
+	*sent = *pkt;
+	sent->saddr = v->nat_daddr;
+	sent->sport = v->nat_dport;
+	sent->daddr = v->nat_saddr;
+	sent->dport = v->nat_sport;
+	return true;
 }
 
 /* Accounts a packet to its entry: TCP flags, closing state, deadline. */

@@ -35,9 +35,10 @@ static __always_inline int ip_dec_ttl(ctx_t *ctx, struct pkt4 *pkt)
 	return 0;
 }
 
-/* What fib_forward answers, instead of a verdict, for a packet it must forward but a router would
- * answer with an ICMP error; the caller (lib/hooks.h) answers or drops. Never for `must` false: the
- * stack then routes the packet, and answers itself. */
+/* What fib_forward answers, instead of a verdict, for a packet a router would answer with an ICMP
+ * error; the caller (lib/hooks.h) answers or drops. TTL: only for `must` (else the stack routes the
+ * packet and answers itself). Too big: on tc for any packet, since the stack would answer about the
+ * translated packet, which its sender cannot match. */
 enum fib_refusal {
 	FIB_TTL_EXCEEDED = -2, /* no TTL left */
 	FIB_TOO_BIG = -3,      /* larger than the next hop's MTU (*mtu), and not a GSO aggregate */
@@ -73,7 +74,7 @@ static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt, bool must, 
 	fib.ifindex = ctx_ifindex(ctx);
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 #if !CTX_IS_XDP
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must) {
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 		*mtu = fib.mtu_result;
 		return FIB_TOO_BIG;
 	}

@@ -47,30 +47,36 @@ static __always_inline enum hook_pkt hook_parse(ctx_t *ctx, struct pkt4 *pkt, in
 	return HOOK_OTHER;
 }
 
-/* A translated packet whose source became ours (or the node's own packet) could not be forwarded,
- * and a router would answer its sender: time exceeded, or fragmentation needed when DF is set. The
- * sender gets that answer about the packet as it sent it (`sent`: the translation is undone, so that
- * its stack recognises the quote; an ICMP error or a later fragment has none to give), from this
- * node. Too big without DF can neither be fragmented here nor be left to the stack (a martian to
- * it): dropped. Counted either way. */
+/* A translated packet could not be forwarded, and a router would answer its sender: time exceeded,
+ * or fragmentation needed when DF is set. The sender gets that answer about the packet as it sent it
+ * (`sent`: the translation is undone, so that its stack recognises the quote; an ICMP error or a
+ * later fragment has none to give), from this node. The stack cannot do this for us: it would quote
+ * the translated packet (a PMTU black hole), and a source of ours is a martian to it. Too big
+ * without DF: the stack fragments it when it may see it (`must` false), else it is dropped.
+ * Counted when answered or dropped. */
 static __always_inline int answer_sender(ctx_t *ctx, struct pkt4 *pkt, const struct pkt4 *sent, int refusal, __u32 mtu,
-					 bool to_host)
+					 bool must, bool to_host)
 {
 	enum drop_reason reason = refusal == FIB_TTL_EXCEEDED ? DROP_TTL_EXCEEDED : DROP_MTU_EXCEEDED;
 	__be16 frag_off = 0;
 	__be32 rest = 0;
 	__u8 type = ICMP_TIME_EXCEEDED, code = ICMP_EXC_TTL;
 
+	if (refusal == FIB_TOO_BIG &&
+	    (ctx_load_bytes(ctx, L3_OFF + offsetof(struct iphdr, frag_off), &frag_off, sizeof(frag_off)) ||
+	     !(frag_off & bpf_htons(IP_DF)))) {
+		if (!must)
+			return CTX_PASS;
+		count_drop(ctx, reason);
+		return CTX_DROP;
+	}
 	if (!sent || pkt_later_fragment(pkt)) {
+		if (!must)
+			return CTX_PASS;
 		count_drop(ctx, reason);
 		return CTX_DROP;
 	}
 	if (refusal == FIB_TOO_BIG) {
-		if (ctx_load_bytes(ctx, L3_OFF + offsetof(struct iphdr, frag_off), &frag_off, sizeof(frag_off)) ||
-		    !(frag_off & bpf_htons(IP_DF))) {
-			count_drop(ctx, reason);
-			return CTX_DROP;
-		}
 		type = ICMP_DEST_UNREACH;
 		code = ICMP_FRAG_NEEDED;
 		rest = bpf_htonl(mtu & 0xffff);
@@ -95,17 +101,19 @@ static __always_inline int forward_ours(ctx_t *ctx, struct pkt4 *pkt, const stru
 	__u32 mtu = 0;
 	int v = fib_forward(ctx, pkt, true, &mtu);
 
-	return v >= 0 ? v : answer_sender(ctx, pkt, sent, v, mtu, to_host);
+	return v >= 0 ? v : answer_sender(ctx, pkt, sent, v, mtu, true, to_host);
 }
 
 /* fib_forward where `must` is the packet's own business: forward_ours for a source of ours. */
 static __always_inline int forward(ctx_t *ctx, struct pkt4 *pkt, const struct pkt4 *sent)
 {
 	__u32 mtu = 0;
+	int v;
 
 	if (node_owns_addr(pkt->saddr))
 		return forward_ours(ctx, pkt, sent, false);
-	return fib_forward(ctx, pkt, false, &mtu);
+	v = fib_forward(ctx, pkt, false, &mtu);
+	return v >= 0 ? v : answer_sender(ctx, pkt, sent, v, mtu, false, false);
 }
 
 static __always_inline int hook_from_pod(ctx_t *ctx)
@@ -189,8 +197,8 @@ static __always_inline int hook_from_uplink(ctx_t *ctx)
 		v = svc_reply(ctx, &pkt);
 	/* XDP translated it but could not forward it (no neighbour entry yet): tc finishes. Only a
 	 * source of ours needs this; any other translated packet the stack forwards as usual. */
-	if (v == SVC_NONE && !CTX_IS_XDP && node_owns_addr(pkt.saddr) && ct_translated(&pkt, ct_now()))
-		return forward_ours(ctx, &pkt, NULL, false);
+	if (v == SVC_NONE && !CTX_IS_XDP && node_owns_addr(pkt.saddr) && ct_translated(&pkt, ct_now(), &sent))
+		return forward_ours(ctx, &pkt, &sent, false);
 	switch (v) {
 	case SVC_FORWARD:
 		return forward(ctx, &pkt, &sent);

@@ -7,6 +7,9 @@
  * veth. And forwarding is GSO-aware: a TSO/GRO aggregate leaves whole, while a packet truly too
  * big, or out of TTL, is answered as a router would.
  */
+import { execFileSync } from 'node:child_process';
+import { basename } from 'node:path';
+
 import { DropReason, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { buildPacket, checksumProblems, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
 import { NET, TC, XDP, drops, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
@@ -156,4 +159,42 @@ rootTest('too big for the uplink (not GSO) from a local backend answering a Node
   const noDf: PacketSpec = { ...big, ip: { ...big.ip, df: false } };
   t.is(env.send('tcPodIngress', noDf).verdict, TC.SHOT, 'no DF: cannot be fragmented here, nor left to the stack');
   t.is(drops(env.dp, DropReason.MTU_EXCEEDED), 2n);
+});
+
+rootTest('too big for a local pod\'s smaller MTU, from outside to a NodePort: fragmentation needed to the client about what it sent (not the stack\'s, about the translated packet)', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  const ns = basename(env.netns);
+  const ip = (...args: string[]) => execFileSync('ip', ['-n', ns, ...args]);
+  ip('link', 'add', 'pods0', 'mtu', '1400', 'type', 'veth', 'peer', 'name', 'pods0p');
+  ip('link', 'set', 'pods0', 'up');
+  ip('link', 'set', 'pods0p', 'up');
+  ip('route', 'add', '198.18.129.0/24', 'dev', 'pods0');
+  ip('neigh', 'add', NET.pod1a, 'lladdr', '02:00:00:00:01:99', 'dev', 'pods0', 'nud', 'permanent');
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 1, addr: NET.pod1a, port: 8080, local: true });
+  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [1] });
+  t.is(env.send('tcUplinkIngress', tcp(NET.client, 50000, NET.node1, 30080, ['SYN'], { eth: fromPeer })).verdict, TC.REDIRECT);
+
+  const big = tcp(NET.client, 50000, NET.node1, 30080, ['ACK'], { seq: 1001, ack: 1, payload: 'x'.repeat(1440), eth: fromPeer });
+  const r = env.send('tcUplinkIngress', big);
+  t.is(r.verdict, TC.REDIRECT, 'back out of the uplink');
+  const a = answered(r.out, NET.client, 3, 4, 1400, big);
+  t.deepEqual([a.route, a.icmp, a.quote, a.checksums], [a.want.route, a.want.icmp, a.want.quote, []]);
+});
+
+rootTest('what XDP translated but could not forward (too big, not GSO) is finished by tc, which answers about the packet as sent (from conntrack)', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 2, addr: NET.pod2a, port: 8080 });
+  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [2] });
+  const big = tcp(NET.client, 50000, NET.node1, 30080, ['SYN'], { payload: 'x'.repeat(1600), eth: fromPeer });
+  const x = env.send('xdpUplink', big);
+  t.is(x.verdict, XDP.PASS, 'XDP: translated, passed on to tc');
+  t.is(parsePacket(x.out).ip!.dst, NET.pod2a);
+  const r = env.run('tcUplinkIngress', x.out);
+  t.is(r.retval, TC.REDIRECT);
+  const a = answered(r.data, NET.client, 3, 4, 1500, big);
+  t.deepEqual([a.route, a.icmp, a.quote, a.checksums], [a.want.route, a.want.icmp, a.want.quote, []]);
 });
