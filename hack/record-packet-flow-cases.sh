@@ -16,6 +16,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck disable=SC2016 # a sed pattern: the $ and braces are literal
 K8S_VERSION=${K8S_VERSION:-$(sed -n 's/^K8S_VERSION=\${K8S_VERSION:-\(v[0-9.]*\)}$/\1/p' "$here/k8s-test-binaries.sh")}
 [[ $K8S_VERSION =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || { echo "bad K8S_VERSION '$K8S_VERSION'" >&2; exit 1; }
 staging_version="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
@@ -31,6 +32,7 @@ cd "$work"
 # published k8s.io/X v0.<minor>.<patch> (replace directives of dependencies are ignored).
 "$GO" mod init bpfproxy.local/packet-flow-oracle >/dev/null 2>&1
 "$GO" mod edit -require="k8s.io/kubernetes@$K8S_VERSION"
+# shellcheck disable=SC2016 # JavaScript in single quotes, for node
 kube_gomod=$("$GO" mod download -json "k8s.io/kubernetes@$K8S_VERSION" | node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8")); if (j.Error) { console.error(j.Error); process.exit(1) } console.log(j.GoMod)')
 # shellcheck disable=SC2046
 "$GO" mod edit $("$GO" mod edit -json "$kube_gomod" | node -e '
