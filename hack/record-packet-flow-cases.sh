@@ -32,9 +32,8 @@ cd "$work"
 # published k8s.io/X v0.<minor>.<patch> (replace directives of dependencies are ignored).
 "$GO" mod init bpfproxy.local/packet-flow-oracle >/dev/null 2>&1
 "$GO" mod edit -require="k8s.io/kubernetes@$K8S_VERSION"
-# shellcheck disable=SC2016 # JavaScript in single quotes, for node
 kube_gomod=$("$GO" mod download -json "k8s.io/kubernetes@$K8S_VERSION" | node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8")); if (j.Error) { console.error(j.Error); process.exit(1) } console.log(j.GoMod)')
-# shellcheck disable=SC2046
+# shellcheck disable=SC2046,SC2016 # words on purpose; JavaScript in single quotes, for node
 "$GO" mod edit $("$GO" mod edit -json "$kube_gomod" | node -e '
   const m = JSON.parse(require("fs").readFileSync(0, "utf8"));
   console.log(`-go=${m.Go}`);
