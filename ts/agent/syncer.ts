@@ -28,6 +28,7 @@ import {
   type Problem,
   type ProxyConfig,
 } from '../model/index.js';
+import { admitEndpointSlice, admitNode, admitService } from '../sources/admit.js';
 import { objectKey } from '../sources/source.js';
 import { ChangeTracker } from './change-tracker.js';
 import { nodeDeletionReason, nodeInfoFrom, type NodeView } from './node-info.js';
@@ -68,9 +69,11 @@ export interface SyncOutcome {
 }
 
 export class Syncer {
-  readonly services = new ChangeTracker<V1Service>(objectKey);
-  readonly endpointSlices = new ChangeTracker<V1EndpointSlice>(objectKey);
-  readonly nodes = new ChangeTracker<V1Node>(objectKey);
+  // Every object is admitted (checked against the API's shapes) as it is recorded: one the API
+  // would refuse is set aside and reported, and never reaches the model.
+  readonly services = new ChangeTracker<V1Service>(objectKey, admitService);
+  readonly endpointSlices = new ChangeTracker<V1EndpointSlice>(objectKey, admitEndpointSlice);
+  readonly nodes = new ChangeTracker<V1Node>(objectKey, admitNode);
   private ids: IdState | undefined;
   private idsChecked: boolean;
   private model: IncrementalModel | undefined;
@@ -113,8 +116,17 @@ export class Syncer {
     return nodeDeletionReason(this.ownNode());
   }
 
+  /** The model's problems and the objects set aside before it, sorted as the model sorts. */
+  private problems(model: IncrementalModel): readonly Problem[] {
+    const rejected = [...this.services.rejected(), ...this.endpointSlices.rejected(), ...this.nodes.rejected()];
+    if (rejected.length === 0) return model.problems();
+    const key = (p: Problem): string => [p.kind, p.namespace, p.name, p.port ?? '', p.reason].join('\u0000');
+    return [...model.problems(), ...rejected].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  }
+
   sync(opts: { full?: boolean } = {}): SyncOutcome {
     const started = performance.now();
+    const rejectionsChanged = [this.services, this.endpointSlices, this.nodes].map((t) => t.takeRejectionsChanged()).some(Boolean);
     const serviceChanges = this.services.drain();
     const endpointChanges = this.endpointSlices.drain();
     this.nodes.drain();
@@ -168,8 +180,8 @@ export class Syncer {
       result,
       node,
       summary: model.summary(),
-      problems: model.problems(),
-      problemsChanged: full || delta!.problemsChanged,
+      problems: this.problems(model),
+      problemsChanged: full || rejectionsChanged || delta!.problemsChanged,
       healthChecks: full || delta!.healthChecksChanged ? model.healthChecks() : undefined,
       serviceChanges: serviceChanges.length,
       endpointChanges: endpointChanges.length,

@@ -5,7 +5,7 @@ import { checkProxyConfig, selectNodePortAddresses, splitClusterCIDR, type NodeI
 import { collectEndpoints, compareEndpoints, portKey, serviceKey, type EndpointInfo } from './endpoints.js';
 import { IdAllocator } from './ids.js';
 import { compareIPv4Text, isIPv6, parseCidr4, parseIPv4 } from './ip.js';
-import { ProblemList, type Problem } from './problems.js';
+import { ProblemList, unexpectedProblem, type Problem } from './problems.js';
 import { isProxied, parseService, serviceNamespace, type ServiceInfo, type ServicePortInfo } from './service.js';
 import type {
   DesiredBackend,
@@ -91,29 +91,24 @@ export function computeDesiredState(input: ModelInput): DesiredState {
   const healthChecks: DesiredHealthCheck[] = [];
 
   for (const service of uniqueServices(input.services, problems)) {
-    if (!isProxied(service, config.proxyName).proxied) continue;
-    const info = parseService(service, problems);
-    if (info === undefined) continue;
-    const serviceEndpoints = endpointsByService.get(serviceKey(info.namespace, info.name)) ?? new Map<string, EndpointInfo[]>();
-
-    for (const port of info.ports) {
-      const endpoints = serviceEndpoints.get(portKey(port.ref.portName, port.ref.protocol)) ?? [];
-      for (const ep of endpoints) addBackend(backends, ep, port.ref.protocol);
-      const drafts = groupsForPort(info, port, endpoints, node);
-      for (const group of [drafts.internal, drafts.external]) {
-        if (group !== null) groups.set(group.key, group);
-      }
-      frontends.push(...frontendsForPort(info, port, drafts.internal, drafts.external));
+    // Each Service is computed apart and only then added: an exception (input the source's
+    // admission check should have refused, or a bug) is that Service's problem and leaves no half.
+    let part: ServicePart | undefined;
+    let own = new ProblemList();
+    try {
+      part = servicePart(service, endpointsByService, node, config, own);
+    } catch (e) {
+      // Only the exception is said (what was found before it may be its consequence).
+      own = new ProblemList();
+      own.add(unexpectedProblem('Service', serviceNamespace(service), service.metadata?.name, e));
+      part = undefined;
     }
-
-    if (info.healthCheckNodePort !== null) {
-      healthChecks.push({
-        port: info.healthCheckNodePort,
-        namespace: info.namespace,
-        name: info.name,
-        localEndpoints: localReadyIPs(serviceEndpoints),
-      });
-    }
+    for (const p of own.sorted()) problems.add(p);
+    if (part === undefined) continue;
+    for (const [ep, protocol] of part.backends) addBackend(backends, ep, protocol);
+    for (const group of part.groups) groups.set(group.key, group);
+    frontends.push(...part.frontends);
+    if (part.healthCheck !== null) healthChecks.push(part.healthCheck);
   }
 
   const kept = resolveFrontendConflicts(frontends, problems);
@@ -153,6 +148,40 @@ export function computeDesiredState(input: ModelInput): DesiredState {
     problems: problems.sorted(),
     ids: { services: serviceIds.snapshot(), backends: backendIds.snapshot() },
   };
+}
+
+interface ServicePart {
+  readonly backends: [EndpointInfo, Protocol][];
+  readonly groups: GroupDraft[];
+  readonly frontends: FrontendDraft[];
+  readonly healthCheck: DesiredHealthCheck | null;
+}
+
+/** What one Service adds to the state (undefined: nothing, not proxied or unusable). */
+function servicePart(
+  service: V1Service,
+  endpointsByService: ReadonlyMap<string, ReadonlyMap<string, EndpointInfo[]>>,
+  node: NodeInfo,
+  config: ProxyConfig,
+  problems: ProblemList,
+): ServicePart | undefined {
+  if (!isProxied(service, config.proxyName).proxied) return undefined;
+  const info = parseService(service, problems);
+  if (info === undefined) return undefined;
+  const serviceEndpoints = endpointsByService.get(serviceKey(info.namespace, info.name)) ?? new Map<string, EndpointInfo[]>();
+  const part: ServicePart = { backends: [], groups: [], frontends: [], healthCheck: null };
+  for (const port of info.ports) {
+    const endpoints = serviceEndpoints.get(portKey(port.ref.portName, port.ref.protocol)) ?? [];
+    for (const ep of endpoints) part.backends.push([ep, port.ref.protocol]);
+    const drafts = groupsForPort(info, port, endpoints, node);
+    for (const group of [drafts.internal, drafts.external]) if (group !== null) part.groups.push(group);
+    part.frontends.push(...frontendsForPort(info, port, drafts.internal, drafts.external));
+  }
+  const healthCheck =
+    info.healthCheckNodePort === null
+      ? null
+      : { port: info.healthCheckNodePort, namespace: info.namespace, name: info.name, localEndpoints: localReadyIPs(serviceEndpoints) };
+  return { ...part, healthCheck };
 }
 
 /** What is wrong with the node or the config, whatever the Services. */

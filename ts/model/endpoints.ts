@@ -1,7 +1,7 @@
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 
 import { compareIPv4Text, parseIPv4 } from './ip.js';
-import type { ProblemList } from './problems.js';
+import { unexpectedProblem, type ProblemList } from './problems.js';
 import { isPort } from './service.js';
 import { PROTOCOLS, type Protocol } from './types.js';
 
@@ -69,55 +69,24 @@ export function collectEndpoints(
     // IPv6 slices belong to the IPv6 family's proxier; FQDN slices are not proxied by anyone.
     if (slice.addressType !== 'IPv4') continue;
 
+    // Each slice is read apart and only then merged: an exception (input the source's admission
+    // check should have refused, or a bug) is that slice's problem and leaves no half of it.
+    let read: SliceRead;
+    const own: string[] = [];
+    try {
+      read = readSlice(slice, nodeName, (reason) => own.push(reason));
+    } catch (e) {
+      problems.add(unexpectedProblem('EndpointSlice', namespace, slice.metadata?.name, e));
+      continue;
+    }
+    for (const reason of own) report(reason);
     const svcKey = serviceKey(namespace, serviceName);
     let ports = byService.get(svcKey);
     if (ports === undefined) byService.set(svcKey, (ports = new Map()));
-
-    for (const port of slice.ports ?? []) {
-      if (port.name === undefined || port.name === null) {
-        // kube-proxy ignores such ports too; the slice controller always sets a name ('' allowed).
-        report('a port has no name; ignored');
-        continue;
-      }
-      const protocol = port.protocol ?? 'TCP';
-      if (!PROTOCOLS.includes(protocol as Protocol)) {
-        report(`port ${JSON.stringify(port.name)}: unknown protocol ${JSON.stringify(protocol)}; ignored`);
-        continue;
-      }
-      if (!isPort(port.port)) {
-        report(`port ${JSON.stringify(port.name)}: ${String(port.port)} is outside 1…65535; ignored`);
-        continue;
-      }
-      const key = portKey(port.name, protocol as Protocol);
+    for (const [key, infos] of read) {
       let set = ports.get(key);
       if (set === undefined) ports.set(key, (set = new Map()));
-
-      for (const endpoint of slice.endpoints ?? []) {
-        const address = endpoint.addresses?.[0];
-        if (address === undefined) continue;
-        if (parseIPv4(address) === undefined) {
-          report(`endpoint address ${JSON.stringify(address)} is not an IPv4 address; ignored`);
-          continue;
-        }
-        const conditions = endpoint.conditions ?? {};
-        const local = endpoint.nodeName !== undefined && endpoint.nodeName === nodeName && nodeName !== '';
-        const info: EndpointInfo = {
-          address,
-          port: port.port,
-          // One flat string (a template literal makes cons strings): kept for every endpoint.
-          key: [address, ':', port.port].join(''),
-          nodeName: endpoint.nodeName ?? null,
-          zone: endpoint.zone ?? null,
-          local,
-          // Unset conditions mean ready and serving, never terminating (EndpointConditions docs).
-          ready: conditions.ready ?? true,
-          serving: conditions.serving ?? true,
-          terminating: conditions.terminating ?? false,
-          zoneHints: hintSet(endpoint.hints?.forZones),
-          nodeHints: hintSet(endpoint.hints?.forNodes),
-        };
-        if (!set.has(info.key) || local) set.set(info.key, info);
-      }
+      for (const info of infos) if (!set.has(info.key) || info.local) set.set(info.key, info);
     }
   }
 
@@ -130,6 +99,60 @@ export function collectEndpoints(
     result.set(svcKey, merged);
   }
   return result;
+}
+
+/** A slice's endpoints by port key, in slice order (merged by collectEndpoints). */
+type SliceRead = Map<string, EndpointInfo[]>;
+
+function readSlice(slice: V1EndpointSlice, nodeName: string, report: (reason: string) => void): SliceRead {
+  const read: SliceRead = new Map();
+  for (const port of slice.ports ?? []) {
+    if (port.name === undefined || port.name === null) {
+      // kube-proxy ignores such ports too; the slice controller always sets a name ('' allowed).
+      report('a port has no name; ignored');
+      continue;
+    }
+    const protocol = port.protocol ?? 'TCP';
+    if (!PROTOCOLS.includes(protocol as Protocol)) {
+      report(`port ${JSON.stringify(port.name)}: unknown protocol ${JSON.stringify(protocol)}; ignored`);
+      continue;
+    }
+    if (!isPort(port.port)) {
+      report(`port ${JSON.stringify(port.name)}: ${String(port.port)} is outside 1…65535; ignored`);
+      continue;
+    }
+    const key = portKey(port.name, protocol as Protocol);
+    let list = read.get(key);
+    if (list === undefined) read.set(key, (list = []));
+
+    for (const endpoint of slice.endpoints ?? []) {
+      const address = endpoint.addresses?.[0];
+      if (address === undefined) continue;
+      if (parseIPv4(address) === undefined) {
+        report(`endpoint address ${JSON.stringify(address)} is not an IPv4 address; ignored`);
+        continue;
+      }
+      const conditions = endpoint.conditions ?? {};
+      const local = endpoint.nodeName !== undefined && endpoint.nodeName === nodeName && nodeName !== '';
+      list.push({
+        address,
+        port: port.port,
+        // One flat string (a template literal makes cons strings): kept for every endpoint.
+        key: [address, ':', port.port].join(''),
+        nodeName: endpoint.nodeName ?? null,
+        zone: endpoint.zone ?? null,
+        local,
+        // Unset conditions mean ready and serving, never terminating (EndpointConditions docs);
+        // only a boolean counts (the admission check refuses anything else).
+        ready: conditions.ready == null || conditions.ready === true,
+        serving: conditions.serving == null || conditions.serving === true,
+        terminating: conditions.terminating === true,
+        zoneHints: hintSet(endpoint.hints?.forZones),
+        nodeHints: hintSet(endpoint.hints?.forNodes),
+      });
+    }
+  }
+  return read;
 }
 
 export function compareEndpoints(a: { address: string; port: number }, b: { address: string; port: number }): number {

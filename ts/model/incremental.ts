@@ -42,7 +42,7 @@ import {
 } from './desired-state.js';
 import { collectEndpoints, LABEL_SERVICE_NAME, portKey, serviceKey, type EndpointInfo, type ServiceEndpoints } from './endpoints.js';
 import { IdAllocator } from './ids.js';
-import { ProblemList, type Problem } from './problems.js';
+import { ProblemList, unexpectedProblem, type Problem } from './problems.js';
 import { isProxied, parseService, serviceNamespace } from './service.js';
 import type { DesiredBackend, DesiredFrontend, DesiredHealthCheck, DesiredService, DesiredState, IdState, MasqueradeRules, Protocol } from './types.js';
 
@@ -488,6 +488,16 @@ export class IncrementalModel {
     if (copies.length === 0) return EMPTY_FRAGMENT;
     if (copies.length > 1) return { ...EMPTY_FRAGMENT, problems: [duplicateServiceProblem(copies[0]!)] };
     const service = copies[0]!;
+    // The second line behind the source's admission check: whatever one Service makes fail is a
+    // problem of that Service only, never of the batch.
+    try {
+      return this.computeFragment(key, service);
+    } catch (e) {
+      return { ...EMPTY_FRAGMENT, problems: [unexpectedProblem('Service', serviceNamespace(service), service.metadata?.name, e)] };
+    }
+  }
+
+  private computeFragment(key: string, service: V1Service): Fragment {
     if (!isProxied(service, this.config.proxyName).proxied) return EMPTY_FRAGMENT;
     const problems = new ProblemList();
     const info = parseService(service, problems);

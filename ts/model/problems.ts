@@ -29,3 +29,12 @@ export class ProblemList {
 function problemKey(p: Problem): string {
   return [p.kind, p.namespace, p.name, p.port ?? '', p.reason].join('\u0000');
 }
+
+/**
+ * An exception while computing one object, as that object's problem: the model's per-object guard
+ * (input the source's admission check should have refused, or a bug) costs only that object.
+ */
+export function unexpectedProblem(kind: 'Service' | 'EndpointSlice', namespace: string, name: unknown, e: unknown): Problem {
+  const message = e instanceof Error ? e.message : String(e);
+  return { kind, namespace, name: typeof name === 'string' ? name : String(name ?? ''), reason: `could not be used (${message}); left out` };
+}

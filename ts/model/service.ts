@@ -108,7 +108,7 @@ export function parseService(service: V1Service, problems: ProblemList): Service
     return undefined;
   }
   const externalIPs = addresses('externalIP', spec.externalIPs ?? []);
-  const loadBalancerIPs = addresses(
+  let loadBalancerIPs = addresses(
     'loadBalancer ingress IP',
     (service.status?.loadBalancer?.ingress ?? [])
       .filter((ingress) => ingress.ip !== undefined && ingress.ip !== '')
@@ -124,6 +124,12 @@ export function parseService(service: V1Service, problems: ProblemList): Service
     else if (isCidr6(range)) report(`loadBalancerSourceRange ${range} skipped: IPv6 is not supported yet`);
     // Fail closed: dropping a bad range could open the load balancer to everyone.
     else fail(`loadBalancerSourceRange ${JSON.stringify(range)} is not a CIDR`);
+  }
+  if (valid && loadBalancerSourceRanges.length === 0 && (spec.loadBalancerSourceRanges ?? []).length > 0 && loadBalancerIPs.length > 0) {
+    // Only IPv6 ranges: no IPv4 client is allowed. No ranges means everyone to the datapath, so
+    // the IPv4 load balancer frontends are left out instead (fail closed, never open).
+    report('loadBalancerSourceRanges allow no IPv4 client (IPv6 ranges only): the IPv4 LoadBalancer frontends are not programmed');
+    loadBalancerIPs = [];
   }
 
   const externalPolicy = policy(spec.externalTrafficPolicy, 'externalTrafficPolicy', fail);

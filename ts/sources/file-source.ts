@@ -10,8 +10,11 @@
  *     atomic replacement — is always seen whole (this is the way to write into the directory);
  *   - a file changed less than `settleMs` ago is not read yet (a writer still appending), and is
  *     looked at again once it has settled;
- *   - a file that cannot be read or parsed keeps the objects of its last good version (reported
- *     as a problem), so a broken edit never deletes live Services.
+ *   - a file that cannot be read keeps the objects of its last good version (reported as a
+ *     problem), so a broken edit never deletes live Services; a document that cannot be parsed
+ *     (yaml-documents.ts bounds each) is reported by its number and costs only itself: the file's
+ *     other documents count, and objects of the last good version that no readable document
+ *     defines are kept, since the broken document may be where they are.
  * A directory that cannot be listed (removed, unmounted) keeps every object as it was and reports
  * the source unhealthy until it can be listed again.
  *
@@ -180,13 +183,16 @@ export class FileSource implements ClusterSource {
         continue;
       }
       const parsed = await this.readFile(path, name);
-      if (parsed) {
-        files.set(name, { stamp, objects: parsed });
-        this.failed.delete(name);
-      } else {
+      if (parsed === undefined) {
         this.failed.set(name, stamp);
         if (previous) files.set(name, previous);
+        continue;
       }
+      this.failed.delete(name);
+      if (parsed.partial && previous) {
+        for (const [key, obj] of previous.objects) if (!parsed.objects.has(key)) parsed.objects.set(key, obj);
+      }
+      files.set(name, { stamp, objects: parsed.objects });
     }
     for (const name of this.failed.keys()) if (!names.includes(name)) this.failed.delete(name);
     this.files = files;
@@ -223,8 +229,11 @@ export class FileSource implements ClusterSource {
     this.duplicates = duplicates;
   }
 
-  /** The objects of one file, or undefined when it cannot be read or parsed (reported). */
-  private async readFile(path: string, name: string): Promise<Map<string, Obj> | undefined> {
+  /**
+   * The objects of one file, or undefined when it cannot be read (reported); `partial` when some
+   * of its documents could not be read (reported, each by its number).
+   */
+  private async readFile(path: string, name: string): Promise<{ objects: Map<string, Obj>; partial: boolean } | undefined> {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -234,28 +243,30 @@ export class FileSource implements ClusterSource {
     }
     const objects = new Map<string, Obj>();
     const unnamed: string[] = [];
-    const errors = readYamlDocuments(text, (value) => {
-      const obj = value as (Obj & { kind?: string }) | null;
-      if (!obj || typeof obj !== 'object') return;
-      const items = obj.kind === 'List' ? ((obj as { items?: Obj[] }).items ?? []) : [obj];
+    const errors = readYamlDocuments(text, (value, document) => {
+      if (!value || typeof value !== 'object') return;
+      const obj = value as Obj & { kind?: unknown; items?: unknown };
+      let items: unknown[] = [obj];
+      if (obj.kind === 'List') {
+        if (obj.items !== undefined && obj.items !== null && !Array.isArray(obj.items)) throw new Error('items of a List is not a list');
+        items = (obj.items as unknown[] | null | undefined) ?? [];
+      }
       for (const item of items) {
         if (!item || typeof item !== 'object') continue;
-        const kind = (item as { kind?: string }).kind;
+        const kind = (item as { kind?: unknown }).kind;
         if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node') continue;
-        if (!item.metadata?.name) {
-          unnamed.push(`a ${kind} without metadata.name`);
+        const metadata = (item as { metadata?: unknown }).metadata as { name?: unknown; namespace?: unknown } | undefined;
+        if (!metadata || typeof metadata !== 'object' || !metadata.name) {
+          unnamed.push(`document ${document}: a ${kind} without metadata.name`);
           continue;
         }
-        if (kind !== 'Node') item.metadata.namespace ??= 'default';
-        objects.set(`${kind}:${objectKey(item)}`, slim(kind, item));
+        if (kind !== 'Node') metadata.namespace ??= 'default';
+        objects.set(`${kind}:${objectKey(item as Obj)}`, slim(kind, item as Obj));
       }
     });
-    if (errors.length > 0) {
-      this.opts.onProblem?.(name, errors.join('; '));
-      return undefined;
-    }
+    if (errors.length > 0) this.opts.onProblem?.(name, errors.join('; '));
     for (const problem of unnamed) this.opts.onProblem?.(name, problem);
-    return objects;
+    return { objects, partial: errors.length > 0 };
   }
 }
 
