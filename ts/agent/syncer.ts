@@ -68,12 +68,31 @@ export interface SyncOutcome {
   durationMs: number;
 }
 
+/**
+ * The change trackers the source's events go to. Every object is admitted (checked against the
+ * API's shapes, ts/sources/admit.ts) as it is recorded: one the API would refuse is set aside and
+ * reported, and never reaches the model.
+ */
+export function sourceTrackers(): { services: ChangeTracker<V1Service>; endpointSlices: ChangeTracker<V1EndpointSlice>; nodes: ChangeTracker<V1Node> } {
+  return {
+    services: new ChangeTracker<V1Service>(objectKey, admitService),
+    endpointSlices: new ChangeTracker<V1EndpointSlice>(objectKey, admitEndpointSlice),
+    nodes: new ChangeTracker<V1Node>(objectKey, admitNode),
+  };
+}
+
+/** The model's problems and the objects the trackers set aside, in the model's order. */
+export function allProblems(modelProblems: readonly Problem[], trackers: readonly ChangeTracker<unknown>[]): readonly Problem[] {
+  const rejected = trackers.flatMap((t) => t.rejected());
+  if (rejected.length === 0) return modelProblems;
+  const key = (p: Problem): string => [p.kind, p.namespace, p.name, p.port ?? '', p.reason].join('\u0000');
+  return [...modelProblems, ...rejected].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
 export class Syncer {
-  // Every object is admitted (checked against the API's shapes) as it is recorded: one the API
-  // would refuse is set aside and reported, and never reaches the model.
-  readonly services = new ChangeTracker<V1Service>(objectKey, admitService);
-  readonly endpointSlices = new ChangeTracker<V1EndpointSlice>(objectKey, admitEndpointSlice);
-  readonly nodes = new ChangeTracker<V1Node>(objectKey, admitNode);
+  readonly services: ChangeTracker<V1Service>;
+  readonly endpointSlices: ChangeTracker<V1EndpointSlice>;
+  readonly nodes: ChangeTracker<V1Node>;
   private ids: IdState | undefined;
   private idsChecked: boolean;
   private model: IncrementalModel | undefined;
@@ -88,6 +107,7 @@ export class Syncer {
     private readonly reconciler: Reconciler,
     private readonly opts: SyncerOptions,
   ) {
+    ({ services: this.services, endpointSlices: this.endpointSlices, nodes: this.nodes } = sourceTrackers());
     this.idsChecked = opts.recoverIds === false;
     this.entries = new EntryTracker(opts.proxy.maglevTableSize);
   }
@@ -114,14 +134,6 @@ export class Syncer {
   /** Why /healthz must fail because this node is being deleted, if it is. */
   nodeDeletion(): string | undefined {
     return nodeDeletionReason(this.ownNode());
-  }
-
-  /** The model's problems and the objects set aside before it, sorted as the model sorts. */
-  private problems(model: IncrementalModel): readonly Problem[] {
-    const rejected = [...this.services.rejected(), ...this.endpointSlices.rejected(), ...this.nodes.rejected()];
-    if (rejected.length === 0) return model.problems();
-    const key = (p: Problem): string => [p.kind, p.namespace, p.name, p.port ?? '', p.reason].join('\u0000');
-    return [...model.problems(), ...rejected].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   }
 
   sync(opts: { full?: boolean } = {}): SyncOutcome {
@@ -180,7 +192,7 @@ export class Syncer {
       result,
       node,
       summary: model.summary(),
-      problems: this.problems(model),
+      problems: allProblems(model.problems(), [this.services, this.endpointSlices, this.nodes] as ChangeTracker<unknown>[]),
       problemsChanged: full || rejectionsChanged || delta!.problemsChanged,
       healthChecks: full || delta!.healthChecksChanged ? model.healthChecks() : undefined,
       serviceChanges: serviceChanges.length,

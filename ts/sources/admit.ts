@@ -120,7 +120,8 @@ function checkService(c: Checker, o: unknown): void {
   c.optionalInteger('spec.healthCheckNodePort', spec.healthCheckNodePort, 0, 65535);
 
   const ports = c.optionalList('spec.ports', spec.ports);
-  if ((ports === undefined || ports.length === 0) && !headless && type !== 'ExternalName') c.fail('spec.ports', 'required: a Service with a cluster IP needs at least one port');
+  const noPorts = ports === undefined ? spec.ports === undefined || spec.ports === null : ports.length === 0;
+  if (noPorts && !headless && type !== 'ExternalName') c.fail('spec.ports', 'required: a Service with a cluster IP needs at least one port');
   const names = new Set<string>();
   const numbers = new Set<string>();
   ports?.forEach((port, i) => {
