@@ -51,6 +51,20 @@ export function runFull(batch: Batch, previousIds?: IdState): Outcome {
   return outcome(model, trackers);
 }
 
+/** What trackers a source has fed hold, as a first sync computes it. */
+export function runTrackers(trackers: ReturnType<typeof sourceTrackers>, previousIds?: IdState): Outcome {
+  trackers.services.drain();
+  trackers.endpointSlices.drain();
+  const model = IncrementalModel.build({
+    services: trackers.services.current(),
+    endpointSlices: trackers.endpointSlices.current(),
+    node: NODE,
+    config: PROXY,
+    ...(previousIds ? { previousIds } : {}),
+  });
+  return outcome(model, trackers);
+}
+
 /** `before` synced first, then `after` arrives as one batch of changes (a partial sync). */
 export function runIncremental(before: Batch, after: Batch): Outcome {
   const trackers = sourceTrackers();

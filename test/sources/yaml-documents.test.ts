@@ -40,7 +40,7 @@ test('a broken document is an error, with the line where its document starts', (
   const r = both(text);
   t.true(r.theirErrors.length > 0);
   t.true(r.errors.length > 0);
-  t.true(r.errors.every((e) => e.startsWith('document 2 (line 2): ')), r.errors.join('\n'));
+  t.true(r.errors.every((e) => e.startsWith('document 2 (from line 2): ')), r.errors.join('\n'));
   // Broken JSON goes to the YAML parser, which explains what is wrong.
   const broken = both(`{"kind": "Service", "metadata": {"name": "x"}\n`);
   t.true(broken.errors.length > 0 && broken.theirErrors.length > 0);

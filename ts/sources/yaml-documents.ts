@@ -33,7 +33,7 @@ export interface YamlDocumentError {
 }
 
 export function formatYamlError(e: YamlDocumentError): string {
-  return `document ${e.document} (line ${e.line}): ${e.message}`;
+  return `document ${e.document} (from line ${e.line}): ${e.message}`;
 }
 
 /**
@@ -84,7 +84,7 @@ export function readYamlDocumentsDetailed(text: string, each: (value: unknown, d
   return errors;
 }
 
-/** As readYamlDocumentsDetailed, the errors as text ("document 2 (line 5): …"). */
+/** As readYamlDocumentsDetailed, the errors as text ("document 2 (from line 5): …"). */
 export function readYamlDocuments(text: string, each: (value: unknown, document: number) => void): string[] {
   return readYamlDocumentsDetailed(text, each).map(formatYamlError);
 }
