@@ -9,6 +9,7 @@ import type { ChangeTracker } from '../../ts/agent/change-tracker.js';
 import { computeEntries, type DesiredEntries } from '../../ts/dataplane/entries.js';
 import { IncrementalModel, resolveProxyConfig, type DesiredState, type IdState, type NodeInfo, type Problem } from '../../ts/model/index.js';
 import { slim } from '../../ts/sources/slim.js';
+import { objectKey } from '../../ts/sources/source.js';
 
 export const PROXY = resolveProxyConfig({ clusterCIDR: '198.18.128.0/17', maglevTableSize: 251 });
 export const NODE: NodeInfo = { name: 'node-a', addresses: ['198.18.0.10'], zone: 'zone-a', podCIDRs: ['198.18.129.0/24'] };
@@ -80,8 +81,7 @@ export function runIncremental(before: Batch, after: Batch): Outcome {
 }
 
 function key(o: unknown): string {
-  const m = (o as { metadata?: { namespace?: unknown; name?: unknown } } | null)?.metadata;
-  return `${String(m?.namespace ?? '')}/${String(m?.name ?? '')}`;
+  return objectKey(o as V1Service);
 }
 
 /**

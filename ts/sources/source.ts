@@ -23,7 +23,19 @@ export interface ClusterSource {
   stop(): Promise<void>;
 }
 
-/** namespace/name, the key every tracker uses. */
+/** namespace/name, the key every tracker uses (of any value: it runs before an object is checked). */
 export function objectKey(o: { metadata?: { namespace?: string; name?: string } }): string {
-  return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+  const meta = (o as { metadata?: unknown } | null | undefined)?.metadata as { namespace?: unknown; name?: unknown } | null | undefined;
+  return `${keyText(meta?.namespace)}/${keyText(meta?.name)}`;
+}
+
+function keyText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v === undefined || v === null) return '';
+  // Not String(v): an object without a usable toString (JSON can give {"toString": 5}) throws.
+  try {
+    return JSON.stringify(v) ?? typeof v;
+  } catch {
+    return typeof v;
+  }
 }
