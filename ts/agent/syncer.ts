@@ -137,6 +137,22 @@ export class Syncer {
   }
 
   sync(opts: { full?: boolean } = {}): SyncOutcome {
+    try {
+      return this.syncOnce(opts);
+    } catch (e) {
+      // The changes were drained, and a model that threw half way through a batch holds neither
+      // the state before it nor after. Forget it: the next sync rebuilds from every object the
+      // trackers hold and takes the ids back from the maps, as a restarted agent does, so that no
+      // change is lost (it used to be: the drained changes were never applied).
+      this.model = undefined;
+      this.ids = undefined;
+      this.idsChecked = this.opts.recoverIds === false;
+      this.retryFull = true;
+      throw e;
+    }
+  }
+
+  private syncOnce(opts: { full?: boolean }): SyncOutcome {
     const started = performance.now();
     const rejectionsChanged = [this.services, this.endpointSlices, this.nodes].map((t) => t.takeRejectionsChanged()).some(Boolean);
     const serviceChanges = this.services.drain();
