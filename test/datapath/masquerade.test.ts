@@ -7,12 +7,13 @@
  * veth. And forwarding is GSO-aware: a TSO/GRO aggregate leaves whole, while a packet truly too
  * big, or out of TTL, is answered as a router would.
  */
+import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { basename } from 'node:path';
 
 import { DropReason, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { buildPacket, checksumProblems, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
-import { NET, TC, XDP, drops, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
+import { NET, TC, XDP, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
 import { CLIENT_MAC, NODE2_MAC, UPLINK_MAC, forwarded, wireNode1 } from './_node1.js';
 import { fromPeer, rewrite, tcp } from './_packets.js';
 
@@ -88,6 +89,17 @@ rootTest('ETP Local NodePort with DETECT_LOCAL: a pod of another node is cluster
   expectPacket(t, env.send('tcUplinkIngress', fromClient).out, rewrite(fromClient, { dst: NET.pod1a, dport: 8080 }), 'outside client: local endpoint, address kept');
 });
 
+/** Node 1 with NodePort 30080 → its own pod1a:8080, and the client's flow to it (50000) open. */
+async function localNodePortFlow(t: ExecutionContext): Promise<Env> {
+  const env = await setup(t);
+  wireNode1(env);
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 1, addr: NET.pod1a, port: 8080, local: true });
+  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [1] });
+  env.send('tcUplinkIngress', tcp(NET.client, 50000, NET.node1, 30080, ['SYN'], { eth: fromPeer }));
+  return env;
+}
+
 /** An __sk_buff for BPF_PROG_TEST_RUN describing a GSO packet (offsets from the kernel's BTF). */
 function gsoContext(gsoSize: number, segs: number): Buffer {
   const ctx = Buffer.alloc(192);
@@ -97,12 +109,7 @@ function gsoContext(gsoSize: number, segs: number): Buffer {
 }
 
 rootTest('a TSO/GRO aggregate larger than the MTU is forwarded whole (the FIB check is GSO-aware)', async (t) => {
-  const env = await setup(t);
-  wireNode1(env);
-  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
-  writeBackend(env.dp, { id: 1, addr: NET.pod1a, port: 8080, local: true });
-  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [1] });
-  env.send('tcUplinkIngress', tcp(NET.client, 50000, NET.node1, 30080, ['SYN'], { eth: fromPeer }));
+  const env = await localNodePortFlow(t);
 
   // A local backend's download: 2 segments of 1448 bytes in one skb, as TSO hands it to the veth.
   const data = tcp(NET.pod1a, 8080, NET.client, 50000, ['ACK'], { seq: 5000, ack: 1001, payload: 'x'.repeat(2 * 1448) });
@@ -143,12 +150,7 @@ rootTest('TTL 1 to a NodePort masqueraded to another node: ICMP time exceeded to
 });
 
 rootTest('too big for the uplink (not GSO) from a local backend answering a NodePort: fragmentation needed to the backend with DF, a counted drop without', async (t) => {
-  const env = await setup(t);
-  wireNode1(env);
-  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
-  writeBackend(env.dp, { id: 1, addr: NET.pod1a, port: 8080, local: true });
-  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [1] });
-  env.send('tcUplinkIngress', tcp(NET.client, 50000, NET.node1, 30080, ['SYN'], { eth: fromPeer }));
+  const env = await localNodePortFlow(t);
 
   const big = tcp(NET.pod1a, 8080, NET.client, 50000, ['ACK'], { seq: 5000, ack: 1001, payload: 'x'.repeat(2000) });
   const r = env.send('tcPodIngress', big);
