@@ -68,3 +68,21 @@ test('durations and bind addresses parse as kube-proxy writes them', (t) => {
   t.deepEqual(splitBindAddress('127.0.0.1:10249', 'x'), { host: '127.0.0.1', port: 10249 });
   t.throws(() => splitBindAddress('localhost', 'x'));
 });
+
+test('bad values are refused with the field and what was expected, before anything is resolved', (t) => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ clusterCIDR: 5 }, /^clusterCIDR: expected a string, got number 5$/],
+    [{ masqueradeAll: 'false' }, /^masqueradeAll: expected true or false, got the string "false"$/],
+    [{ nodePortAddresses: '198.18.0.0/24' }, /^nodePortAddresses: expected a list of strings, got the string/],
+    [{ syncPeriod: '0s' }, /^syncPeriod: must be more than 0/],
+    [{ syncPeriod: true }, /^syncPeriod: expected a duration/],
+    [{ conntrack: { udpTimeout: [] } }, /^conntrack\.udpTimeout: expected a duration .*, got a list$/],
+    [{ conntrack: 'x' }, /^conntrack: expected a mapping, got the string "x"$/],
+    [{ maglevTableSize: '251' }, /^maglevTableSize: expected an integer, got the string "251"$/],
+    [{ mapSizes: { conntrack: 1 } }, /^mapSizes\.conntrack: 1 is below 1024/],
+    [{ mapSizes: { services: 1, backends: 1 } }, /^mapSizes\.services: 1 is below 8/],
+    [{ clientConnection: { kubeconfig: 3 } }, /^clientConnection\.kubeconfig: expected a string, got number 3$/],
+    [{ healthzBindAddress: null }, /^healthzBindAddress: expected a string, got null$/],
+  ];
+  for (const [file, message] of cases) t.throws(() => resolveAgentConfig(file as never, {}, 'n'), { instanceOf: ConfigError, message }, JSON.stringify(file));
+});

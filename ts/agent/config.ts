@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 
 import { checkProxyConfig, resolveProxyConfig, type ProxyConfig, type ProxyConfigInput } from '../model/config.js';
+import { configShapeProblems, MAP_SIZE_FLOORS } from './config-shape.js';
 
 export type SourceConfig = { kind: 'kubernetes'; kubeconfig?: string; apiServer?: string } | { kind: 'file'; dir: string };
 
@@ -138,6 +139,8 @@ function parsePortRange(value: string): { min: number; max: number } {
 /** File values, then flags (already in the file's shape), then defaults; validated. */
 export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname: string): AgentConfig {
   const f: ConfigFile = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
+  const shape = configShapeProblems(f as Record<string, unknown>);
+  if (shape.length > 0) throw new ConfigError(shape.join('; '));
   const ct = f.conntrack ?? {};
   const input: ProxyConfigInput = {
     ...(f.clusterCIDR !== undefined && { clusterCIDR: f.clusterCIDR }),
@@ -157,6 +160,7 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
   const proxy = resolveProxyConfig(input);
   const problems = checkProxyConfig(proxy);
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `${p.name}: ${p.reason}`).join('; '));
+  if (proxy.syncPeriod <= 0) throw new ConfigError(`syncPeriod: must be more than 0 (kube-proxy's default is 30s), got ${f.syncPeriod}`);
   if (proxy.minSyncPeriod > proxy.syncPeriod) throw new ConfigError('minSyncPeriod must not exceed syncPeriod');
   const xdpMode = f.xdpMode ?? 'native';
   if (!['native', 'generic', 'off'].includes(xdpMode)) throw new ConfigError(`xdpMode: '${xdpMode}' is not native, generic or off`);
@@ -165,6 +169,8 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
   if (unknownSizes.length > 0) throw new ConfigError(`mapSizes: unknown map(s) ${unknownSizes.join(', ')} (known: ${MAP_SIZE_KEYS.join(', ')})`);
   for (const [k, v] of Object.entries(mapSizes)) {
     if (!Number.isInteger(v) || v < 1) throw new ConfigError(`mapSizes.${k}: '${v}' is not a positive integer`);
+    const floor = MAP_SIZE_FLOORS[k];
+    if (floor !== undefined && v < floor) throw new ConfigError(`mapSizes.${k}: ${v} is below ${floor}, too small for any node (the default is ${DEFAULT_MAP_SIZES[k as keyof MapSizes]})`);
   }
   try {
     new RegExp(f.podInterfacePattern ?? '');
