@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "libbpf_log.h"
 #include "link.h"
+#include "lock.h"
 #include "map.h"
 #include "netns.h"
 #include "object.h"
@@ -67,6 +68,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));
   exports.Set("netnsRun", Napi::Function::New(env, NetnsRun));
   exports.Set("ifNameToIndex", Napi::Function::New(env, IfNameToIndex));
+  exports.Set("flockExclusive", Napi::Function::New(env, FlockExclusive));
+  exports.Set("flockRelease", Napi::Function::New(env, FlockRelease));
   exports.Set("tcAttach", Napi::Function::New(env, TcAttach));
   exports.Set("tcDetach", Napi::Function::New(env, TcDetach));
   exports.Set("tcQuery", Napi::Function::New(env, TcQuery));

@@ -153,6 +153,9 @@ export interface NativeAddon {
   numPossibleCpus(): number;
   netnsRun<T>(path: string, fn: () => T): T;
   ifNameToIndex(name: string): number;
+  /** flock(LOCK_EX | LOCK_NB) on `path` (file or directory); the fd holds it. EWOULDBLOCK: taken. */
+  flockExclusive(path: string): number;
+  flockRelease(fd: number): void;
   tcAttach(program: BpfProgramNative, ifindex: number, direction: TcDirection, priority: number, handle: number): number;
   tcDetach(ifindex: number, direction: TcDirection, priority: number, handle: number): void;
   tcQuery(ifindex: number, direction: TcDirection, priority: number, handle: number): number;

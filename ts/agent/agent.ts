@@ -27,6 +27,7 @@ import { healthServer, listen, metricsServer, ProxierHealth, type Listening } fr
 import { HealthCheckNodePorts, type HealthCheck } from './healthcheck-nodeports.js';
 import { defaultRouteInterface, interfaceAddresses, LinkMonitor } from './host-network.js';
 import { createLogger, type Logger } from './logger.js';
+import { NodeLock } from './node-lock.js';
 import { AgentMetrics } from './metrics.js';
 import { PodInterfaces } from './pod-interfaces.js';
 import { BoundedFrequencyRunner, type SyncReason } from './runner.js';
@@ -120,6 +121,7 @@ export class Agent {
   get ports(): { healthz?: number; metrics?: number } {
     return { ...(this.healthzListening ? { healthz: this.healthzListening.port } : {}), ...(this.metricsListening ? { metrics: this.metricsListening.port } : {}) };
   }
+  private lock: NodeLock | undefined;
   private healthzListening: Listening | undefined;
   private metricsListening: Listening | undefined;
 
@@ -143,8 +145,10 @@ export class Agent {
       throw new AgentStartError(`podInterfacePattern: ${(e as Error).message}`);
     }
 
-    // 2. The datapath: load (adopting pinned maps), attach (adopting pinned links), adopt state.
+    // 2. The datapath: load (adopting pinned maps), attach (adopting pinned links), adopt state;
+    //    only once no other agent holds this node (node-lock.ts).
     await ensureBpffs(c.bpffsDir);
+    this.lock = NodeLock.acquire(c.bpffsDir);
     const { config: dpConfig, notes } = datapathConfigFor(c, this.nodeIp);
     for (const note of notes) this.log.warn({ uplink }, note);
     if (c.mapSizes.snat !== undefined) this.log.warn('mapSizes.snat is ignored: SNAT ports are conntrack reply entries, sized by mapSizes.conntrack');
@@ -444,6 +448,7 @@ export class Agent {
       ['servers', () => Promise.all(this.servers.map((s) => s.close()))],
       ['links', () => this.attached?.close()],
       ['datapath', () => this.dp?.close()],
+      ['node lock', () => this.lock?.release()],
     ];
     for (const [what, step] of steps) {
       try {
