@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { rodataOf } from '../../ts/abi/config.js';
 import { ConfigError, parseDuration, readConfigFile, resolveAgentConfig, splitBindAddress } from '../../ts/agent/config.js';
+import { datapathConfigFor } from '../../ts/agent/datapath-config.js';
 
 test('defaults are kube-proxy\'s', (t) => {
   const c = resolveAgentConfig({}, {}, 'node-a');
@@ -67,4 +69,17 @@ test('durations and bind addresses parse as kube-proxy writes them', (t) => {
   t.deepEqual(splitBindAddress(':10256', 'x'), { host: '0.0.0.0', port: 10256 });
   t.deepEqual(splitBindAddress('127.0.0.1:10249', 'x'), { host: '127.0.0.1', port: 10249 });
   t.throws(() => splitBindAddress('localhost', 'x'));
+});
+
+test('conntrack lifetimes reach the datapath from kube-proxy\'s conntrack options; the rest are config.h\'s', (t) => {
+  const lifetimes = (conntrack: Record<string, string> | undefined) => {
+    const { config } = datapathConfigFor(resolveAgentConfig(conntrack ? { conntrack } : {}, {}, 'node-a'), '198.18.0.11');
+    return Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith('ct')));
+  };
+  t.deepEqual(lifetimes(undefined), { ctTcpEstablishedSeconds: 86400, ctTcpCloseWaitSeconds: 3600, ctUdpSeconds: 30, ctUdpStreamSeconds: 120 });
+  t.deepEqual(lifetimes({ tcpEstablishedTimeout: '2h', tcpCloseWaitTimeout: '20m', udpTimeout: '45s', udpStreamTimeout: '5m' }),
+    { ctTcpEstablishedSeconds: 7200, ctTcpCloseWaitSeconds: 1200, ctUdpSeconds: 45, ctUdpStreamSeconds: 300 });
+  const rodata = rodataOf(datapathConfigFor(resolveAgentConfig({}, {}, 'node-a'), '198.18.0.11').config);
+  t.like(rodata, { cfg_ct_tcp_established_s: 86400, cfg_ct_tcp_close_wait_s: 3600, cfg_ct_udp_s: 30, cfg_ct_udp_stream_s: 120 });
+  t.false('cfg_ct_tcp_syn_s' in rodata || 'cfg_ct_tcp_time_wait_s' in rodata || 'cfg_ct_tcp_reset_s' in rodata, 'SYN_SENT, TIME_WAIT and CLOSE keep bpf/lib/config.h\'s');
 });
