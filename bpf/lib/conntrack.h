@@ -361,24 +361,45 @@ static __always_inline enum ct_insert_result ct_insert(const struct ct4_key *key
 }
 
 /* Takes a SNAT source port for a flow whose reply will be `reply` (its dport is chosen here) and
- * inserts the reply entry. The reply tuple must be unique: ports held by a live flow are skipped,
- * ports of flows that are over are taken over (ct_insert), up to SNAT_TRIES random tries. Returns
- * the port, 0 when none was found. */
+ * inserts the reply entry. The reply tuple must be unique: of SNAT_TRIES random ports, the first
+ * free one is taken; if none is, of those whose flow is over (ct_reusable) the one with the
+ * earliest deadline is taken over (ct_insert): an expired one, else the one that closed longest
+ * ago. Ports of live flows never. Returns the port, 0 when none was found.
+ * Why the oldest: the backend may still hold a closed flow's tuple in TIME_WAIT (60 s on Linux, on
+ * the side that closed first) and accepts a new SYN on it only if the SYN's timestamp (or sequence
+ * number) is newer than the old connection's: a coin toss, Linux randomising timestamp offsets per
+ * 4-tuple. A lost toss costs the client a SYN retransmission (1 s); the older the closed flow, the
+ * likelier the backend has let go. (New connections to one backend faster than the SNAT range
+ * over 60 s, 4536 / 60 = 75 a second by default, meet such TIME_WAITs; netfilter's full port
+ * range, 64k, meets them above 1,000 a second.) */
 #define SNAT_TRIES 16
 
 static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct ct4_value *rv, __u64 now)
 {
 	__u32 range = cfg_snat_port_max - cfg_snat_port_min + 1;
+	__u64 best_expires = ~0ULL;
+	struct ct4_value *held;
+	__be16 best = 0;
 	int i;
 
 	for (i = 0; i < SNAT_TRIES; i++) {
-		struct ct4_value *held;
+		struct ct4_value *old;
 
 		reply->dport = bpf_htons(cfg_snat_port_min + bpf_get_prandom_u32() % range);
-		if (ct_insert(reply, rv, now, &held) == CT_INSERTED)
+		if (!bpf_map_update_elem(&CT4_MAP, reply, rv, BPF_NOEXIST))
 			return reply->dport;
+		old = bpf_map_lookup_elem(&CT4_MAP, reply);
+		if (!old || !ct_reusable(old, ct_state_of(old), now))
+			continue;
+		if (old->expires_ns < best_expires) {
+			best_expires = old->expires_ns;
+			best = reply->dport;
+		}
 	}
-	return 0;
+	if (!best)
+		return 0;
+	reply->dport = best;
+	return ct_insert(reply, rv, now, &held) == CT_INSERTED ? best : 0;
 }
 
 #endif

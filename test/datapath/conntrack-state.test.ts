@@ -212,3 +212,27 @@ rootTest('claims: an entry another CPU is taking over is neither retired nor ove
   t.is(drops(env.dp, DropReason.CT_CREATE), 1n);
   t.deepEqual(env.dp.maps.ct4.get(fwd), { ...f, state: f.state | BigInt(CtState.CLAIMED) }, 'the claimed entry is untouched');
 });
+
+rootTest('SNAT port takeover: of the ports whose flows are over, the one that closed longest ago (the backend\'s TIME_WAIT likeliest gone)', async (t) => {
+  const env = await setup(t, { snatPortMin: 61000, snatPortMax: 61001 });
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 1, addr: NET.pod2a, port: 8080 });
+  writeService(env.dp, { svcId: 10, addr: '0.0.0.0', port: 30080, kind: SvcKind.NODE_PORT, backends: [1] });
+  const open = (sport: number) => {
+    const r = env.send('tcUplinkIngress', tcp(NET.client, sport, NET.node1, 30080, ['SYN'], { seq: 1000, eth: fromPeer }));
+    return parsePacket(r.out).tcp!.sport;
+  };
+  const close = (sport: number, port: number) => {
+    env.send('tcUplinkIngress', tcp(NET.pod2a, 8080, NET.node1, port, ['SYN', 'ACK'], { seq: 5000, ack: 1001, eth: fromPeer }));
+    env.send('tcUplinkIngress', tcp(NET.client, sport, NET.node1, 30080, ['FIN', 'ACK'], { seq: 1001, ack: 5001, eth: fromPeer }));
+    env.send('tcUplinkIngress', tcp(NET.pod2a, 8080, NET.node1, port, ['FIN', 'ACK'], { seq: 5001, ack: 1002, eth: fromPeer }));
+  };
+  const first = open(50000);
+  const second = open(50001);
+  t.deepEqual([first, second].sort(), [61000, 61001], 'both ports taken');
+  close(50000, first);
+  await new Promise((r) => setTimeout(r, 20)); // a later deadline for the second flow
+  close(50001, second);
+  t.is(open(50002), first, 'the flow that closed first gives its port');
+  t.is(open(50003), second, 'then the other');
+});
