@@ -361,7 +361,8 @@ static __always_inline enum ct_insert_result ct_insert(const struct ct4_key *key
 }
 
 /* Takes a SNAT source port for a flow whose reply will be `reply` (its dport is chosen here) and
- * inserts the reply entry. The reply tuple must be unique: of SNAT_TRIES random ports, the first
+ * inserts the reply entry. The reply tuple must be unique: the hint (a reopened flow's old port)
+ * if it is free, else of SNAT_TRIES random ports the first
  * free one is taken; if none is, of those whose flow is over (ct_reusable) the one with the
  * earliest deadline is taken over (ct_insert): an expired one, else the one that closed longest
  * ago. Ports of live flows never. Returns the port, 0 when none was found.
@@ -374,7 +375,7 @@ static __always_inline enum ct_insert_result ct_insert(const struct ct4_key *key
  * range, 64k, meets them above 1,000 a second.) */
 #define SNAT_TRIES 16
 
-static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct ct4_value *rv, __u64 now)
+static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct ct4_value *rv, __u64 now, __be16 hint)
 {
 	__u32 range = cfg_snat_port_max - cfg_snat_port_min + 1;
 	__u64 best_expires = ~0ULL;
@@ -382,6 +383,11 @@ static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct c
 	__be16 best = 0;
 	int i;
 
+	if (hint) {
+		reply->dport = hint;
+		if (!bpf_map_update_elem(&CT4_MAP, reply, rv, BPF_NOEXIST))
+			return hint;
+	}
 	for (i = 0; i < SNAT_TRIES; i++) {
 		struct ct4_value *old;
 

@@ -107,9 +107,10 @@ static __always_inline __u32 backend_generation(void)
 	return g ? *(volatile __u32 *)&g->generation : 0;
 }
 
-/* A new flow: choose the backend, take conntrack entries (and a SNAT port), translate. */
+/* A new flow: choose the backend, take conntrack entries (and a SNAT port, snat_hint first if
+ * not 0), translate. */
 static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const struct svc4_key *frontend,
-					const struct svc4_value *svc, enum origin origin, bool external, __u64 now)
+					const struct svc4_value *svc, enum origin origin, bool external, __u64 now, __be16 snat_hint)
 {
 	enum drop_reason reason = DROP_UNKNOWN;
 	__u8 scope = svc_scope(svc, external);
@@ -172,6 +173,8 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	rev.flags = (snat_addr ? CT_F_SNAT : 0) | (external ? CT_F_EXTERNAL : 0) |
 		    (hairpin ? CT_F_HAIRPIN : 0);
 	ct_init(&rev, pkt, now);
+	if (snat_hint)
+		rev.state |= CT_S_REOPENED;
 	rev.tcp_seen = 0;
 	rev.flags |= CT_F_REPLY;
 	rev_key.saddr = be.addr;
@@ -182,7 +185,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	rev_key.dir = CT_DIR_REPLY;
 	rev_key.pad = 0;
 	if (snat_addr) {
-		if (!snat_reserve(&rev_key, &rev, now))
+		if (!snat_reserve(&rev_key, &rev, now, snat_hint))
 			return svc_drop(ctx, DROP_SNAT_EXHAUSTED);
 		own_rev = true;
 	} else {
@@ -213,6 +216,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	fwd.svc_id = svc->svc_id;
 	fwd.flags = rev.flags & ~CT_F_REPLY;
 	ct_init(&fwd, pkt, now);
+	fwd.state = rev.state;
 	ct_key_of(&fwd_key, pkt, CT_DIR_FWD);
 	switch (ct_insert(&fwd_key, &fwd, now, &held)) {
 	case CT_INSERTED:
@@ -284,6 +288,7 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 	struct svc4_value *svc;
 	struct ct4_value *ct;
 	struct ct4_key key;
+	__be16 snat_hint = 0;
 	bool external;
 	__u64 now;
 
@@ -321,10 +326,17 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 			return svc_reject(ctx, pkt, DROP_BACKEND_MISSING);
 		}
 	}
-	/* A new flow replaces this one: both its entries go (the reply entry may hold a SNAT port). */
-	if (ct)
+	/* A new flow replaces this one: both its entries go. Its SNAT port is the new flow's first
+	 * choice, as netfilter reopens a closed entry with its NAT binding: a client whose SYN the
+	 * backend refused from a TIME_WAIT of an older connection on that port has just reset it
+	 * (ending it) and retransmits at once; on another port it would meet another TIME_WAIT.
+	 * Not twice in a row: if the reset did not end it, the next attempt tries other ports. */
+	if (ct) {
+		if ((ct->flags & CT_F_SNAT) && !(ct_state_of(ct) & CT_S_REOPENED))
+			snat_hint = ct->nat_sport;
 		ct_retire(&key, ct);
-	return svc_new_flow(ctx, pkt, &frontend, svc, origin, external, now);
+	}
+	return svc_new_flow(ctx, pkt, &frontend, svc, origin, external, now, snat_hint);
 }
 
 /* A reply of a tracked flow: restore the frontend as source (and the client as destination). */

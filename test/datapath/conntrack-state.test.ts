@@ -236,3 +236,20 @@ rootTest('SNAT port takeover: of the ports whose flows are over, the one that cl
   t.is(open(50002), first, 'the flow that closed first gives its port');
   t.is(open(50003), second, 'then the other');
 });
+
+
+rootTest('SNAT reopen keeps the port: a SYN after the client reset a refused attempt goes out on the same port (netfilter reopens with its NAT binding)', async (t) => {
+  const env = await setup(t, { snatPortMin: 61000, snatPortMax: 61001 });
+  const { fromClient } = nodePort(env);
+  const syn = fromClient(NET.client, ['SYN'], 1000);
+  const port = parsePacket(env.send('tcUplinkIngress', syn).out).tcp!.sport;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    // The backend refuses from a TIME_WAIT of an older connection on this port (a bare ACK)...
+    const refusal = tcp(NET.pod2a, 8080, NET.node1, port, ['ACK'], { seq: 5002, ack: 77, eth: fromPeer });
+    t.is(parsePacket(env.send('tcUplinkIngress', refusal).out).ip!.dst, NET.client, 'the refusal reaches the client');
+    // ...the client resets it, which ends that TIME_WAIT, and retransmits its SYN at once.
+    env.send('tcUplinkIngress', fromClient(NET.client, ['RST'], 77));
+    const again = env.send('tcUplinkIngress', syn);
+    t.is(parsePacket(again.out).tcp!.sport, port, `attempt ${attempt + 2}: the same SNAT port`);
+  }
+});

@@ -19,8 +19,8 @@ import type { Manifest } from '../../ts/lab/manifests.js';
 import { tally, type Answer } from '../../ts/lab/traffic.js';
 
 const CLIENTS = 4;
-const TCP_PER_BATCH = Number(process.env.CHURN_TCP ?? 4000);
-const UDP_QUERIES = Number(process.env.CHURN_UDP ?? 4000);
+const TCP_PER_BATCH = Number(process.env.CHURN_TCP ?? 20_000);
+const UDP_QUERIES = Number(process.env.CHURN_UDP ?? 10_000);
 /** One query's size, as a DNS question for a long name: "echo " + this comes back as the answer. */
 const QUERY = 'q'.repeat(60);
 
@@ -95,7 +95,7 @@ async function tcpBatch(t: ExecutionContext, lab: Awaited<ReturnType<typeof agen
   const started = Date.now();
   const per = Math.ceil(TCP_PER_BATCH / CLIENTS);
   const answers = (await Promise.all(Array.from({ length: CLIENTS }, (_, i) =>
-    lab.request(`client-${i + 1}`, { address, port, count: per, timeoutMs: 10_000, concurrency: 25 })))).flat();
+    lab.request(`client-${i + 1}`, { address, port, count: per, timeoutMs: 40_000, concurrency: 25 })))).flat();
   return { ...summary(answers), seconds: (Date.now() - started) / 1000, answers };
 }
 

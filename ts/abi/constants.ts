@@ -34,7 +34,7 @@ export const CtDir = { FWD: 0, REPLY: 1 } as const;
 export const CtFlags = { SNAT: 1 << 0, HAIRPIN: 1 << 1, EXTERNAL: 1 << 2, CLOSING_V2: 1 << 3, REPLY: 1 << 4 } as const;
 
 /** enum ct_state: what a flow has seen, either way (ct4_value.state, the same in both entries). */
-export const CtState = { REPLIED: 1 << 0, FIN_FWD: 1 << 1, FIN_REPLY: 1 << 2, RST: 1 << 3, CLAIMED: 1 << 7 } as const;
+export const CtState = { REPLIED: 1 << 0, FIN_FWD: 1 << 1, FIN_REPLY: 1 << 2, RST: 1 << 3, REOPENED: 1 << 4, CLAIMED: 1 << 7 } as const;
 
 /** The netfilter state name a flow's state bits stand for (lib/conntrack.h ct_lifetime_ns). */
 export function ctStateName(proto: number, state: bigint | number): string {

@@ -43,6 +43,7 @@ enum ct_state {
 	CT_S_FIN_FWD = 1 << 1,   /* FIN from the client */
 	CT_S_FIN_REPLY = 1 << 2, /* FIN from the backend */
 	CT_S_RST = 1 << 3,       /* RST, either way */
+	CT_S_REOPENED = 1 << 4,  /* made by a SYN on a closed flow, its SNAT port offered again (translate.h) */
 	/* Set (compare-and-swap) by the one CPU that retires or takes over this entry: an entry is
 	 * replaced or deleted only by the CPU that claimed it (lib/conntrack.h ct_claim). */
 	CT_S_CLAIMED = 1 << 7,
