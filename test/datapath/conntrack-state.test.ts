@@ -238,18 +238,26 @@ rootTest('SNAT port takeover: of the ports whose flows are over, the one that cl
 });
 
 
-rootTest('SNAT reopen keeps the port: a SYN after the client reset a refused attempt goes out on the same port (netfilter reopens with its NAT binding)', async (t) => {
+rootTest('SNAT reopen keeps the port once: a SYN after the client reset a refused attempt goes out on the same port (netfilter reopens with its NAT binding)', async (t) => {
   const env = await setup(t, { snatPortMin: 61000, snatPortMax: 61001 });
-  const { fromClient } = nodePort(env);
-  const syn = fromClient(NET.client, ['SYN'], 1000);
-  const port = parsePacket(env.send('tcUplinkIngress', syn).out).tcp!.sport;
-  for (let attempt = 0; attempt < 8; attempt++) {
+  nodePort(env);
+  const fromClient = (sport: number, flags: Parameters<typeof tcp>[4], seq: number) => tcp(NET.client, sport, NET.node1, 30080, flags, { seq, eth: fromPeer });
+  const fwdKey = (sport: number) => key(NET.client, sport, NET.node1, 30080, CtDir.FWD);
+  // Eight connections, one at a time (two ports): each first attempt is refused and reset.
+  for (let sport = 50000; sport < 50008; sport++) {
+    const syn = fromClient(sport, ['SYN'], 1000);
+    const port = parsePacket(env.send('tcUplinkIngress', syn).out).tcp!.sport;
     // The backend refuses from a TIME_WAIT of an older connection on this port (a bare ACK)...
     const refusal = tcp(NET.pod2a, 8080, NET.node1, port, ['ACK'], { seq: 5002, ack: 77, eth: fromPeer });
     t.is(parsePacket(env.send('tcUplinkIngress', refusal).out).ip!.dst, NET.client, 'the refusal reaches the client');
     // ...the client resets it, which ends that TIME_WAIT, and retransmits its SYN at once.
-    env.send('tcUplinkIngress', fromClient(NET.client, ['RST'], 77));
-    const again = env.send('tcUplinkIngress', syn);
-    t.is(parsePacket(again.out).tcp!.sport, port, `attempt ${attempt + 2}: the same SNAT port`);
+    env.send('tcUplinkIngress', fromClient(sport, ['RST'], 77));
+    t.is(parsePacket(env.send('tcUplinkIngress', syn).out).tcp!.sport, port, `${sport}: the second attempt on the same SNAT port`);
+    t.is(Number(env.dp.maps.ct4.get(fwdKey(sport))!.state) & CtState.REOPENED, CtState.REOPENED);
+    // Refused again: the third attempt is a fresh pick (the reset may not have ended it).
+    env.send('tcUplinkIngress', fromClient(sport, ['RST'], 77));
+    env.send('tcUplinkIngress', syn);
+    t.is(Number(env.dp.maps.ct4.get(fwdKey(sport))!.state) & CtState.REOPENED, 0, `${sport}: the third attempt picks afresh`);
+    env.send('tcUplinkIngress', fromClient(sport, ['RST'], 77)); // done: its port is free again
   }
 });
