@@ -361,18 +361,19 @@ static __always_inline enum ct_insert_result ct_insert(const struct ct4_key *key
 }
 
 /* Takes a SNAT source port for a flow whose reply will be `reply` (its dport is chosen here) and
- * inserts the reply entry. The reply tuple must be unique: the hint (a reopened flow's old port)
- * if it is free, else of SNAT_TRIES random ports the first
- * free one is taken; if none is, of those whose flow is over (ct_reusable) the one with the
- * earliest deadline is taken over (ct_insert): an expired one, else the one that closed longest
- * ago. Ports of live flows never. Returns the port, 0 when none was found.
+ * inserts the reply entry. The reply tuple must be unique. First the hint (a reopened flow's old
+ * port, translate.h) if it is free; else, of SNAT_TRIES random ports, the first free one; if none
+ * is, of those whose flow is over (ct_reusable), the one with the earliest deadline, taken over
+ * (ct_insert): an expired one, else the one that closed longest ago. Ports of live flows never.
+ * Returns the port, 0 when none was found.
  * Why the oldest: the backend may still hold a closed flow's tuple in TIME_WAIT (60 s on Linux, on
  * the side that closed first) and accepts a new SYN on it only if the SYN's timestamp (or sequence
- * number) is newer than the old connection's: a coin toss, Linux randomising timestamp offsets per
- * 4-tuple. A lost toss costs the client a SYN retransmission (1 s); the older the closed flow, the
- * likelier the backend has let go. (New connections to one backend faster than the SNAT range
- * over 60 s, 4536 / 60 = 75 a second by default, meet such TIME_WAITs; netfilter's full port
- * range, 64k, meets them above 1,000 a second.) */
+ * number) is newer than the old connection's, a coin toss (Linux randomises timestamp offsets per
+ * 4-tuple). On a lost toss the backend answers with a bare ACK, the client resets (which ends
+ * that TIME_WAIT) and retransmits at once, and the reopened flow gets the same port back (the
+ * hint); the older the closed flow, the likelier the backend has let go already. New connections
+ * to one backend faster than the SNAT range over 60 s (4536 / 60 = 75 a second by default;
+ * netfilter's 64k ports: 1,000 a second) meet such TIME_WAITs. */
 #define SNAT_TRIES 16
 
 static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct ct4_value *rv, __u64 now, __be16 hint)
