@@ -18,13 +18,16 @@ const volatile __be32 cfg_hairpin_ip = 0;
 const volatile __u32 cfg_snat_port_min = 61000;
 const volatile __u32 cfg_snat_port_max = 65535;
 
-/* Conntrack lifetimes, seconds. kube-proxy leaves TCP to nf_conntrack (established 24 h,
- * CLOSE_WAIT 1 h); UDP follows nf_conntrack_udp_timeout_stream. */
-const volatile __u32 cfg_ct_tcp_syn_s = 60;
+/* Conntrack lifetimes, seconds, by flow state (lib/conntrack.h): netfilter's, which is what a
+ * kube-proxy flow lives on. The agent sets established and CLOSE_WAIT from kube-proxy's
+ * tcpEstablishedTimeout and tcpCloseWaitTimeout, UDP from udpTimeout and udpStreamTimeout. */
+const volatile __u32 cfg_ct_tcp_syn_s = 120;           /* SYN_SENT: no answer yet */
 const volatile __u32 cfg_ct_tcp_established_s = 86400;
-const volatile __u32 cfg_ct_tcp_closing_s = 3600;
-const volatile __u32 cfg_ct_tcp_reset_s = 10;
-const volatile __u32 cfg_ct_udp_s = 120;
+const volatile __u32 cfg_ct_tcp_close_wait_s = 3600;   /* a FIN one way: half-closed */
+const volatile __u32 cfg_ct_tcp_time_wait_s = 120;     /* FINs both ways */
+const volatile __u32 cfg_ct_tcp_reset_s = 10;          /* CLOSE: an RST either way */
+const volatile __u32 cfg_ct_udp_s = 30;                /* unreplied */
+const volatile __u32 cfg_ct_udp_stream_s = 120;        /* replied */
 const volatile __u32 cfg_ct_other_s = 30;
 
 /* Size of every Maglev table (a prime, 251..131071); the inner arrays of maglev_v1 have it. */

@@ -107,15 +107,17 @@ static __always_inline __u32 backend_generation(void)
 	return g ? *(volatile __u32 *)&g->generation : 0;
 }
 
-/* A new flow: choose the backend, take conntrack entries (and a SNAT port), translate. */
+/* A new flow: choose the backend, take conntrack entries (and a SNAT port, snat_hint first if
+ * not 0), translate. */
 static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const struct svc4_key *frontend,
-					const struct svc4_value *svc, enum origin origin, bool external, __u64 now)
+					const struct svc4_value *svc, enum origin origin, bool external, __u64 now, __be16 snat_hint)
 {
 	enum drop_reason reason = DROP_UNKNOWN;
 	__u8 scope = svc_scope(svc, external);
 	__u16 count = scope == SVC_SCOPE_LOCAL ? svc->local_count : svc->count;
 	bool maglev = external && (svc->flags & SVC_F_MAGLEV);
-	struct ct4_value fwd = {}, rev = {};
+	struct ct4_value fwd = {}, rev = {}, *held = NULL;
+	bool own_rev = false, adopted = false;
 	struct ct4_key fwd_key, rev_key;
 	struct backend4 be = {};
 	__u32 backend_id = 0;
@@ -156,7 +158,9 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	if (svc->flags & SVC_F_AFFINITY)
 		affinity_update(pkt, svc, backend_id, now);
 
-	/* The reply entry first: with SNAT its insertion is what reserves the source port. */
+	/* The reply entry first: with SNAT its insertion is what reserves the source port. Both
+	 * entries go in with BPF_NOEXIST (lib/conntrack.h ct_insert): a CPU that finds the key taken
+	 * by a live flow never overwrites it. */
 	snat_addr = svc_snat_source(pkt, svc, &be, origin);
 	hairpin = snat_addr && be.addr == pkt->saddr;
 	rev.nat_saddr = pkt->daddr;
@@ -169,7 +173,10 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	rev.flags = (snat_addr ? CT_F_SNAT : 0) | (external ? CT_F_EXTERNAL : 0) |
 		    (hairpin ? CT_F_HAIRPIN : 0);
 	ct_init(&rev, pkt, now);
+	if (snat_hint)
+		rev.state |= CT_S_REOPENED;
 	rev.tcp_seen = 0;
+	rev.flags |= CT_F_REPLY;
 	rev_key.saddr = be.addr;
 	rev_key.sport = be.port;
 	rev_key.daddr = snat_addr ? snat_addr : pkt->saddr;
@@ -178,10 +185,26 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	rev_key.dir = CT_DIR_REPLY;
 	rev_key.pad = 0;
 	if (snat_addr) {
-		if (!snat_reserve(&rev_key, &rev, now))
+		if (!snat_reserve(&rev_key, &rev, now, snat_hint))
 			return svc_drop(ctx, DROP_SNAT_EXHAUSTED);
-	} else if (bpf_map_update_elem(&CT4_MAP, &rev_key, &rev, BPF_ANY)) {
-		return svc_drop(ctx, DROP_CT_CREATE);
+		own_rev = true;
+	} else {
+		switch (ct_insert(&rev_key, &rev, now, &held)) {
+		case CT_INSERTED:
+			own_rev = true;
+			break;
+		case CT_HELD:
+			/* Another CPU is creating this very flow (its reply tuple, its frontend): the
+			 * forward entry decides below which of us made it. Anything else holding the
+			 * tuple is another live flow of this client port to this backend (through
+			 * another frontend): not ours to break. */
+			if (held->nat_saddr == rev.nat_saddr && held->nat_sport == rev.nat_sport &&
+			    held->nat_daddr == rev.nat_daddr && held->nat_dport == rev.nat_dport)
+				break;
+			return svc_drop(ctx, DROP_CT_CREATE);
+		default:
+			return svc_drop(ctx, DROP_CT_CREATE);
+		}
 	}
 
 	fwd.nat_saddr = rev_key.daddr;
@@ -191,17 +214,34 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	fwd.backend_id = backend_id;
 	fwd.be_gen = gen;
 	fwd.svc_id = svc->svc_id;
-	fwd.flags = rev.flags;
+	fwd.flags = rev.flags & ~CT_F_REPLY;
 	ct_init(&fwd, pkt, now);
+	fwd.state = rev.state;
 	ct_key_of(&fwd_key, pkt, CT_DIR_FWD);
-	if (bpf_map_update_elem(&CT4_MAP, &fwd_key, &fwd, BPF_ANY)) {
-		bpf_map_delete_elem(&CT4_MAP, &rev_key);
+	switch (ct_insert(&fwd_key, &fwd, now, &held)) {
+	case CT_INSERTED:
+		break;
+	case CT_HELD:
+		/* Another CPU made this flow first (the packet twice, or two packets of a new UDP
+		 * flow on two CPUs): its entries are the flow, the packet follows them. Our reply
+		 * entry goes, unless it is the winner's too (same backend, same port: the winner's
+		 * NOEXIST lost to ours and it went on with it). */
+		if (own_rev && !(held->nat_daddr == rev_key.saddr && held->nat_dport == rev_key.sport &&
+				 held->nat_saddr == rev_key.daddr && held->nat_sport == rev_key.dport))
+			bpf_map_delete_elem(&CT4_MAP, &rev_key);
+		ct_refresh(held, pkt, now);
+		fwd = *held;
+		adopted = true;
+		break;
+	default:
+		if (own_rev)
+			bpf_map_delete_elem(&CT4_MAP, &rev_key);
 		return svc_drop(ctx, DROP_CT_CREATE);
 	}
 
 	if (nat_apply(ctx, pkt, fwd.nat_saddr, fwd.nat_sport, fwd.nat_daddr, fwd.nat_dport))
 		return svc_drop(ctx, DROP_MALFORMED);
-	count_svc(ctx, svc->svc_id, true);
+	count_svc(ctx, fwd.svc_id, !adopted);
 	return (fwd.flags & CT_F_HAIRPIN) ? SVC_BOUNCE : SVC_FORWARD;
 }
 
@@ -248,6 +288,7 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 	struct svc4_value *svc;
 	struct ct4_value *ct;
 	struct ct4_key key;
+	__be16 snat_hint = 0;
 	bool external;
 	__u64 now;
 
@@ -285,10 +326,17 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 			return svc_reject(ctx, pkt, DROP_BACKEND_MISSING);
 		}
 	}
-	/* A new flow replaces this one: its reply entry (another backend, maybe a SNAT port) goes. */
-	if (ct)
-		ct_retire_other(&key, ct);
-	return svc_new_flow(ctx, pkt, &frontend, svc, origin, external, now);
+	/* A new flow replaces this one: both its entries go. Its SNAT port is the new flow's first
+	 * choice, as netfilter reopens a closed entry with its NAT binding: a client whose SYN the
+	 * backend refused from a TIME_WAIT of an older connection on that port has just reset it
+	 * (ending it) and retransmits at once; on another port it would meet another TIME_WAIT.
+	 * Not twice in a row: if the reset did not end it, the next attempt tries other ports. */
+	if (ct) {
+		if ((ct->flags & CT_F_SNAT) && !(ct_state_of(ct) & CT_S_REOPENED))
+			snat_hint = ct->nat_sport;
+		ct_retire(&key, ct);
+	}
+	return svc_new_flow(ctx, pkt, &frontend, svc, origin, external, now, snat_hint);
 }
 
 /* A reply of a tracked flow: restore the frontend as source (and the client as destination). */

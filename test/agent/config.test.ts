@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { rodataOf } from '../../ts/abi/config.js';
 import { ConfigError, parseDuration, readConfigFile, resolveAgentConfig, splitBindAddress } from '../../ts/agent/config.js';
+import { datapathConfigFor } from '../../ts/agent/datapath-config.js';
 
 test('defaults are kube-proxy\'s', (t) => {
   const c = resolveAgentConfig({}, {}, 'node-a');
@@ -85,4 +87,17 @@ test('bad values are refused with the field and what was expected, before anythi
     [{ healthzBindAddress: null }, /^healthzBindAddress: expected a string, got null$/],
   ];
   for (const [file, message] of cases) t.throws(() => resolveAgentConfig(file as never, {}, 'n'), { instanceOf: ConfigError, message }, JSON.stringify(file));
+});
+
+test('conntrack lifetimes reach the datapath from kube-proxy\'s conntrack options; the rest are config.h\'s', (t) => {
+  const lifetimes = (conntrack: Record<string, string> | undefined) => {
+    const { config } = datapathConfigFor(resolveAgentConfig(conntrack ? { conntrack } : {}, {}, 'node-a'), '198.18.0.11');
+    return Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith('ct')));
+  };
+  t.deepEqual(lifetimes(undefined), { ctTcpEstablishedSeconds: 86400, ctTcpCloseWaitSeconds: 3600, ctUdpSeconds: 30, ctUdpStreamSeconds: 120 });
+  t.deepEqual(lifetimes({ tcpEstablishedTimeout: '2h', tcpCloseWaitTimeout: '20m', udpTimeout: '45s', udpStreamTimeout: '5m' }),
+    { ctTcpEstablishedSeconds: 7200, ctTcpCloseWaitSeconds: 1200, ctUdpSeconds: 45, ctUdpStreamSeconds: 300 });
+  const rodata = rodataOf(datapathConfigFor(resolveAgentConfig({}, {}, 'node-a'), '198.18.0.11').config);
+  t.like(rodata, { cfg_ct_tcp_established_s: 86400, cfg_ct_tcp_close_wait_s: 3600, cfg_ct_udp_s: 30, cfg_ct_udp_stream_s: 120 });
+  t.false('cfg_ct_tcp_syn_s' in rodata || 'cfg_ct_tcp_time_wait_s' in rodata || 'cfg_ct_tcp_reset_s' in rodata, 'SYN_SENT, TIME_WAIT and CLOSE keep bpf/lib/config.h\'s');
 });

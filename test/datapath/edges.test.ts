@@ -5,7 +5,7 @@
  */
 import type { ExecutionContext } from 'ava';
 
-import { CtDir, CtFlags, DropReason, FragStat, IPPROTO, SvcFlags, SvcKind } from '../../ts/abi/index.js';
+import { CtDir, CtFlags, DropReason, FragStat, IPPROTO, SvcFlags, SvcKind, ctClosing, ctStateName } from '../../ts/abi/index.js';
 import { buildPacket, checksumProblems, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
 import {
   HAIRPIN,
@@ -104,7 +104,7 @@ rootTest('TCP segments of no tracked connection are dropped as INVALID, never NA
 });
 
 rootTest('conntrack lifetimes follow the TCP state; a SYN on a closed entry is a new connection', async (t) => {
-  const env = await setup(t, { ctTcpSynSeconds: 60, ctTcpEstablishedSeconds: 86400, ctTcpClosingSeconds: 3600, ctTcpResetSeconds: 10, ctUdpSeconds: 120 });
+  const env = await setup(t, { ctTcpSynSeconds: 60, ctTcpEstablishedSeconds: 86400, ctTcpCloseWaitSeconds: 3600, ctTcpResetSeconds: 10, ctUdpSeconds: 120 });
   writeBackend(env.dp, { id: 1, addr: NET.pod2a, port: 8080 });
   writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, backends: [1] });
   const key = { saddr: NET.pod1a, daddr: NET.clusterIp, sport: 40000, dport: 80, proto: IPPROTO.TCP, dir: CtDir.FWD, pad: 0 };
@@ -113,11 +113,11 @@ rootTest('conntrack lifetimes follow the TCP state; a SYN on a closed entry is a
 
   env.send('tcPodIngress', tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['SYN']));
   near(lifetime(), 60);
-  env.send('tcPodIngress', tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['ACK'], { seq: 1001, ack: 1 }));
+  env.send('tcPodEgress', tcp(NET.pod2a, 8080, NET.pod1a, 40000, ['SYN', 'ACK'], { seq: 0, ack: 1001 }));
   near(lifetime(), 86400);
   env.send('tcPodIngress', tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['FIN', 'ACK'], { seq: 1001, ack: 1 }));
   near(lifetime(), 3600);
-  t.is(env.dp.maps.ct4.get(key)!.flags & CtFlags.CLOSING, CtFlags.CLOSING);
+  t.true(ctClosing(env.dp.maps.ct4.get(key)!.state));
   env.send('tcPodIngress', tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['RST'], { seq: 1002 }));
   near(lifetime(), 10);
 
@@ -126,7 +126,7 @@ rootTest('conntrack lifetimes follow the TCP state; a SYN on a closed entry is a
   writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, backends: [2] });
   const syn = tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['SYN'], { seq: 9 });
   expectPacket(t, env.send('tcPodIngress', syn).out, rewrite(syn, { dst: NET.pod2b, dport: 8080 }));
-  t.is(env.dp.maps.ct4.get(key)!.flags & CtFlags.CLOSING, 0);
+  t.false(ctClosing(env.dp.maps.ct4.get(key)!.state));
   near(lifetime(), 60);
 
   writeService(env.dp, { svcId: 2, addr: NET.clusterIp, port: 53, proto: IPPROTO.UDP, backends: [2] });
@@ -178,13 +178,13 @@ rootTest('fragments: a TCP segment in fragments follows its connection', async (
   writeService(env.dp, { svcId: 1, addr: NET.clusterIp, port: 80, backends: [1] });
   const syn = tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['SYN']);
   expectPacket(t, env.send('tcPodIngress', syn).out, rewrite(syn, { dst: NET.pod2a, dport: 8080 }));
+  env.send('tcPodEgress', tcp(NET.pod2a, 8080, NET.pod1a, 40000, ['SYN', 'ACK'], { seq: 0, ack: 1001 }));
   const key = { saddr: NET.pod1a, daddr: NET.clusterIp, sport: 40000, dport: 80, proto: IPPROTO.TCP, dir: CtDir.FWD, pad: 0 };
-  const synDeadline = env.dp.maps.ct4.get(key)!.expires_ns;
-  const seg = datagram(tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['ACK', 'PSH'], { seq: 1001, ack: 1 }), 77, bytes(3000));
+  const seg = datagram(tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['ACK', 'PSH', 'FIN'], { seq: 1001, ack: 1 }), 77, bytes(3000));
   const outs = sendAll(env, 'tcPodIngress', fragments(seg, [1480, 2960]));
   t.true(outs.every((o) => o.verdict === TC.OK));
   expectFragments(t, outs.map((o) => o.out), fragments(rewrite(seg, { dst: NET.pod2a, dport: 8080 }), [1480, 2960]));
-  t.true(env.dp.maps.ct4.get(key)!.expires_ns > synDeadline, 'the first fragment (an ACK) made the connection established');
+  t.is(ctStateName(IPPROTO.TCP, env.dp.maps.ct4.get(key)!.state), 'CLOSE_WAIT', 'the first fragment\'s FIN was accounted to the flow');
 
   // The backend's answer, in fragments, becomes the ClusterIP's on the client pod's veth.
   const answer = datagram(tcp(NET.pod2a, 8080, NET.pod1a, 40000, ['ACK', 'PSH'], { seq: 1, ack: 4001, eth: { src: HOST_MAC, dst: POD_MAC } }), 78, bytes(2000, 3));

@@ -61,7 +61,7 @@ for (const { prog, pass } of uplinks) {
     t.true(snatPort >= 61000 && snatPort <= 65535, `SNAT port ${snatPort} in 61000-65535`);
     expectPacket(t, r.out, rewrite(syn, { src: NET.node1, sport: snatPort, dst: NET.pod2a, dport: 8080 }));
     const rev = env.dp.maps.ct4.get({ saddr: NET.pod2a, daddr: NET.node1, sport: 8080, dport: snatPort, proto: IPPROTO.TCP, dir: CtDir.REPLY, pad: 0 });
-    t.like(rev, { nat_saddr: NET.node1, nat_sport: 30080, nat_daddr: NET.client, nat_dport: 50000, flags: CtFlags.SNAT | CtFlags.EXTERNAL });
+    t.like(rev, { nat_saddr: NET.node1, nat_sport: 30080, nat_daddr: NET.client, nat_dport: 50000, flags: CtFlags.SNAT | CtFlags.EXTERNAL | CtFlags.REPLY });
 
     // The reply comes back from node 2 to our address and SNAT port.
     const synack = tcp(NET.pod2a, 8080, NET.node1, snatPort, ['SYN', 'ACK'], { ack: 1001, eth: fromPeer });

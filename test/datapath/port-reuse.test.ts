@@ -8,7 +8,7 @@
  */
 import type { ExecutionContext } from 'ava';
 
-import { CtDir, CtFlags, IPPROTO, SvcKind } from '../../ts/abi/index.js';
+import { CtDir, CtFlags, CtState, IPPROTO, SvcKind, ctClosing } from '../../ts/abi/index.js';
 import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
 import { fromPeer, rewrite, tcp } from './_packets.js';
 
@@ -24,7 +24,7 @@ function closedServiceFlow(t: ExecutionContext, env: Env, backend: string, reply
   const end = tcp(NET.pod1a, 40000, NET.clusterIp, 80, close === 'RST' ? ['RST'] : ['FIN', 'ACK'], { seq: 1001, ack: 5001 });
   expectPacket(t, env.send('tcPodIngress', end).out, rewrite(end, { dst: backend, dport: 8080 }), `service ${close}`);
   const fwd = env.dp.maps.ct4.get(ctKey(NET.pod1a, 40000, NET.clusterIp, 80, CtDir.FWD));
-  t.is(fwd!.flags & CtFlags.CLOSING, CtFlags.CLOSING, 'the service flow is closing');
+  t.true(ctClosing(fwd!.state), 'the service flow is closing');
 }
 
 const cases = [
@@ -119,7 +119,7 @@ rootTest('port reuse: a new SYN to the service on a closing flow picks afresh an
   const syn = tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['SYN'], { seq: 50 });
   expectPacket(t, env.send('tcPodIngress', syn).out, rewrite(syn, { dst: NET.pod2b, dport: 8080 }), 'a fresh pick');
   t.is(env.dp.maps.ct4.get(ctKey(NET.pod2a, 8080, NET.pod1a, 40000, CtDir.REPLY)), null, 'the old reply entry is gone');
-  t.like(env.dp.maps.ct4.get(ctKey(NET.pod2b, 8080, NET.pod1a, 40000, CtDir.REPLY)), { backend_id: 2, flags: 0 });
+  t.like(env.dp.maps.ct4.get(ctKey(NET.pod2b, 8080, NET.pod1a, 40000, CtDir.REPLY)), { backend_id: 2, flags: CtFlags.REPLY });
 
   // A late segment of the old backend is no longer made to look like the service.
   const late = tcp(NET.pod2a, 8080, NET.pod1a, 40000, ['ACK'], { seq: 5001, ack: 1001 });
@@ -140,7 +140,7 @@ rootTest('port reuse: a flow reset by the backend is closed too: a new SYN to th
   };
   open(40000);
   open(40001);
-  t.is(env.dp.maps.ct4.get(ctKey(NET.pod1a, 40000, NET.clusterIp, 80, CtDir.FWD))!.flags & CtFlags.CLOSING, 0, 'the client side saw no FIN or RST');
+  t.is(env.dp.maps.ct4.get(ctKey(NET.pod1a, 40000, NET.clusterIp, 80, CtDir.FWD))!.state, BigInt(CtState.REPLIED | CtState.RST), 'the backend\'s RST closed the flow, both entries');
 
   // Reopened through the service: a fresh pick (now pod2b).
   writeBackend(env.dp, { id: 2, addr: NET.pod2b, port: 8080 });

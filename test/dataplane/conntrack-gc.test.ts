@@ -69,7 +69,7 @@ function fakeCt(entries: [Ct4Key, Ct4Value][], onLookup: (key: Buffer) => void =
 test('an expired entry replaced between the scan and the delete (a new flow) is kept', (t) => {
   const now = monotonicNs();
   const key: Ct4Key = { saddr: NET.pod1a, daddr: NET.clusterIp, sport: 40000, dport: 80, proto: IPPROTO.UDP, dir: CtDir.FWD, pad: 0 };
-  const old: Ct4Value = { nat_saddr: NET.pod1a, nat_daddr: NET.pod2a, nat_sport: 40000, nat_dport: 8080, backend_id: 1, svc_id: 1, flags: 0, tcp_seen: 0, pad: 0, expires_ns: now - 1n, be_gen: 0, pad2: 0 };
+  const old: Ct4Value = { nat_saddr: NET.pod1a, nat_daddr: NET.pod2a, nat_sport: 40000, nat_dport: 8080, backend_id: 1, svc_id: 1, flags: 0, tcp_seen: 0, pad: 0, expires_ns: now - 1n, be_gen: 0, pad2: 0, state: 0n };
   const other: Ct4Key = { ...key, sport: 40001 };
   const map = fakeCt([[key, old], [other, { ...old, nat_sport: 40001 }]], (k) => {
     // The datapath makes a new flow with the first tuple just as the collector looks again.

@@ -1,9 +1,10 @@
-// Upgrading the agent keeps live flows: a ct4_v1 (value without be_gen) pinned by an older agent is
-// copied into ct4_v2 at load, with be_gen = the current backend generation, then unpinned.
+// Upgrading the agent keeps live flows: a ct4_v1 (value without be_gen) or ct4_v2 (without state)
+// pinned by an older agent is copied into ct4_v3 at load (ct4_v1's with be_gen = the current backend
+// generation; every flow with the state its two entries' tcp_seen tell), then unpinned.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { CtDir, IPPROTO, ct4Key, ct4Value, ct4ValueV1Size, type Ct4Key, type Ct4Value } from '../../ts/abi/index.js';
+import { CtDir, CtFlags, CtState, IPPROTO, ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size, ctStateName, type Ct4Key, type Ct4Value } from '../../ts/abi/index.js';
 import { native } from '../../ts/addon/index.js';
 import { bumpBackendGeneration } from '../../ts/dataplane/backend-generation.js';
 import { monotonicNs } from '../../ts/dataplane/conntrack-gc.js';
@@ -20,7 +21,10 @@ const repKey: Ct4Key = { saddr: NET.pod2a, daddr: NET.pod1a, sport: 8080, dport:
 const expiredKey: Ct4Key = { ...fwdKey, sport: 40001 };
 
 /** An established flow pod1a:40000 → ClusterIP:80 → pod2a:8080 (backend 1) as an older agent stored it. */
-function v1Entries(): [Ct4Key, Omit<Ct4Value, 'be_gen' | 'pad2'>][] {
+type V1Value = Omit<Ct4Value, 'be_gen' | 'pad2' | 'state'>;
+const asV1 = (v: V1Value) => ct4Value.encode({ ...v, be_gen: 0, pad2: 0, state: 0n }).subarray(0, ct4ValueV1Size);
+
+function v1Entries(): [Ct4Key, V1Value][] {
   const live = monotonicNs() + 3_600_000_000_000n;
   const common = { backend_id: 1, svc_id: 1, flags: 0, tcp_seen: 0x10, pad: 0, expires_ns: live };
   return [
@@ -34,7 +38,7 @@ function v1Entries(): [Ct4Key, Omit<Ct4Value, 'be_gen' | 'pad2'>][] {
 function pinCt4V1(pinDir: string, entries = v1Entries()): void {
   const m = native.BpfMap.create({ type: 'lru_hash', name: 'ct4_v1', keySize: ct4Key.size, valueSize: ct4ValueV1Size, maxEntries: 4096 });
   try {
-    for (const [k, v] of entries) m.update(ct4Key.encode(k), ct4Value.encode(v).subarray(0, ct4ValueV1Size));
+    for (const [k, v] of entries) m.update(ct4Key.encode(k), asV1(v));
     m.pin(join(pinDir, 'ct4_v1'));
   } finally {
     m.close();
@@ -57,14 +61,15 @@ rootTest('a fresh load migrates ct4_v1: live entries arrive with be_gen 0, the o
 
   const logged: string[] = [];
   dp = await loadDatapath({ pinDir, config: defaultConfig, log: (m) => logged.push(m) });
-  t.deepEqual(dp.migration, { ct4V1: { copied: 2, expired: 1, present: 0, generation: 0 } });
+  t.deepEqual(dp.migration, { ct4: [{ from: 'ct4_v1', copied: 2, expired: 1, present: 0, generation: 0 }] });
   t.is(logged.length, 1);
-  t.regex(logged[0]!, /ct4_v1 to ct4_v2: 2 entries copied/);
+  t.regex(logged[0]!, /ct4_v1 to ct4_v3: 2 entries copied/);
   t.false(existsSync(join(pinDir, 'ct4_v1')), 'ct4_v1 unpinned');
-  t.true(existsSync(join(pinDir, 'ct4_v2')));
+  t.true(existsSync(join(pinDir, 'ct4_v3')));
   const [fwd, rep] = entries.map(([, v]) => v);
-  t.deepEqual(dp.maps.ct4.get(fwdKey), { ...fwd, be_gen: 0, pad2: 0 });
-  t.deepEqual(dp.maps.ct4.get(repKey), { ...rep, be_gen: 0, pad2: 0 });
+  // Both entries saw ACKs: established, both ways.
+  t.deepEqual(dp.maps.ct4.get(fwdKey), { ...fwd!, be_gen: 0, pad2: 0, state: BigInt(CtState.REPLIED) });
+  t.deepEqual(dp.maps.ct4.get(repKey), { ...rep!, flags: CtFlags.REPLY, be_gen: 0, pad2: 0, state: BigInt(CtState.REPLIED) });
   t.is(dp.maps.ct4.get(expiredKey), null, 'expired entries are left behind');
   t.is(dp.maps.ct4.entries().length, 2);
 
@@ -87,17 +92,17 @@ rootTest('a fresh load migrates ct4_v1: live entries arrive with be_gen 0, the o
   again.close();
 });
 
-rootTest('an upgrade over a datapath that has ct4_v2 already: the current generation, ct4_v2 entries win', async (t) => {
+rootTest('an upgrade over a datapath that has ct4_v3 already: the current generation, ct4_v3 entries win', async (t) => {
   const env = await setup(t);
   writeServiceOfFlow(env.dp);
   env.dp.maps.begen.set(0, { generation: 5 });
-  // ct4_v2 already holds the reply entry (a migration interrupted after its copy): it is kept.
-  const mine: Ct4Value = { ...v1Entries()[1]![1], svc_id: 99, be_gen: 3, pad2: 0 };
+  // ct4_v3 already holds the reply entry (a migration interrupted after its copy): it is kept.
+  const mine: Ct4Value = { ...v1Entries()[1]![1], svc_id: 99, be_gen: 3, pad2: 0, state: 1n };
   env.dp.maps.ct4.set(repKey, mine);
   pinCt4V1(env.dp.pinDir);
   const again = await loadDatapath({ pinDir: env.dp.pinDir, config: defaultConfig });
   t.teardown(() => again.close());
-  t.deepEqual(again.migration, { ct4V1: { copied: 1, expired: 1, present: 1, generation: 5 } });
+  t.deepEqual(again.migration, { ct4: [{ from: 'ct4_v1', copied: 1, expired: 1, present: 1, generation: 5 }] });
   t.like(again.maps.ct4.get(fwdKey), { be_gen: 5, backend_id: 1 });
   t.deepEqual(again.maps.ct4.get(repKey), mine);
   t.false(existsSync(join(env.dp.pinDir, 'ct4_v1')));
@@ -122,10 +127,45 @@ rootTest('deferred (the agent: after attach): the load leaves ct4_v1 alone; migr
   t.true(existsSync(join(env.dp.pinDir, 'ct4_v1')), 'still pinned: the old programs may still be writing it');
   // The old programs, still on the hooks, track one more entry before the new ones replace them.
   const old = native.BpfMap.fromPin(join(env.dp.pinDir, 'ct4_v1'));
-  old.update(ct4Key.encode(second![0]), ct4Value.encode(second![1]).subarray(0, ct4ValueV1Size));
+  old.update(ct4Key.encode(second![0]), asV1(second![1]));
   old.close();
-  t.deepEqual(migrateLegacyMaps(upgraded.pinDir, upgraded.maps), { ct4V1: { copied: 2, expired: 0, present: 0, generation: 0 } });
+  t.deepEqual(migrateLegacyMaps(upgraded.pinDir, upgraded.maps), { ct4: [{ from: 'ct4_v1', copied: 2, expired: 0, present: 0, generation: 0 }] });
   t.like(upgraded.maps.ct4.get(repKey), { be_gen: 0, backend_id: 1 });
   t.false(existsSync(join(env.dp.pinDir, 'ct4_v1')));
   t.is(migrateLegacyMaps(upgraded.pinDir, upgraded.maps), null, 'nothing left to migrate');
+});
+
+rootTest('a fresh load migrates ct4_v2: each flow gets the state both its entries saw (FINs both ways: TIME_WAIT), be_gen is kept', async (t) => {
+  const env = await setup(t);
+  writeServiceOfFlow(env.dp);
+  const live = monotonicNs() + 3_600_000_000_000n;
+  const FIN_ACK = 0x11;
+  const v2 = (v: V1Value) => ct4Value.encode({ ...v, be_gen: 7, pad2: 0, state: 0n }).subarray(0, ct4ValueV2Size);
+  const common = { backend_id: 1, svc_id: 1, flags: CtFlags.CLOSING_V2, tcp_seen: FIN_ACK, pad: 0, expires_ns: live };
+  const udpFwd: Ct4Key = { ...fwdKey, dport: 53, proto: IPPROTO.UDP };
+  const m = native.BpfMap.create({ type: 'lru_hash', name: 'ct4_v2', keySize: ct4Key.size, valueSize: ct4ValueV2Size, maxEntries: 4096 });
+  try {
+    m.update(ct4Key.encode(fwdKey), v2({ ...common, nat_saddr: NET.pod1a, nat_sport: 40000, nat_daddr: NET.pod2a, nat_dport: 8080 }));
+    m.update(ct4Key.encode(repKey), v2({ ...common, nat_saddr: NET.clusterIp, nat_sport: 80, nat_daddr: NET.pod1a, nat_dport: 40000 }));
+    m.update(ct4Key.encode(udpFwd), v2({ ...common, flags: 0, tcp_seen: 0, nat_saddr: NET.pod1a, nat_sport: 40000, nat_daddr: NET.pod2a, nat_dport: 53 }));
+    m.pin(join(env.dp.pinDir, 'ct4_v2'));
+  } finally {
+    m.close();
+  }
+  const upgraded = await loadDatapath({ pinDir: env.dp.pinDir, config: defaultConfig });
+  t.teardown(() => upgraded.close());
+  t.deepEqual(upgraded.migration, { ct4: [{ from: 'ct4_v2', copied: 3, expired: 0, present: 0 }] });
+  t.false(existsSync(join(env.dp.pinDir, 'ct4_v2')), 'ct4_v2 unpinned');
+  const fwd = upgraded.maps.ct4.get(fwdKey)!;
+  const rep = upgraded.maps.ct4.get(repKey)!;
+  t.is(ctStateName(IPPROTO.TCP, fwd.state), 'TIME_WAIT');
+  t.is(rep.state, fwd.state, 'one state for the flow');
+  t.like(fwd, { flags: 0, be_gen: 7, expires_ns: live });
+  t.like(rep, { flags: CtFlags.REPLY, be_gen: 7 });
+  t.is(ctStateName(IPPROTO.UDP, upgraded.maps.ct4.get(udpFwd)!.state), 'REPLIED', 'older UDP flows keep the stream lifetime');
+  // The migrated flow's last ACK is still translated.
+  const ack = tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['ACK'], { seq: 5002, ack: 78 });
+  const r = env.send('tcPodIngress', ack);
+  t.is(r.verdict, TC.OK);
+  expectPacket(t, r.out, rewrite(ack, { dst: NET.pod2a, dport: 8080 }));
 });

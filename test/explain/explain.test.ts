@@ -101,7 +101,7 @@ rootTest('pod → ClusterIP: a random slot of two, each 50%, no SNAT; the datapa
   // Now the flow exists: explained as conntrack has it.
   const again = explain(env, { src: NET.pod1b, sport: 40000, dst: NET.clusterIp, dport: 80, proto: 'tcp', ingress: 'pod' });
   t.deepEqual(ids(again), ['hook', 'frontend', 'origin', 'conntrack', 'rewrite', 'deliver']);
-  t.regex(step(again, 'conntrack')!, new RegExp(`^existing flow \\(expires in \\d+s\\): backend \\d+ ${dst.replace(/\./g, '\\.')}:8080, translated as recorded$`));
+  t.regex(step(again, 'conntrack')!, new RegExp(`^existing flow \\(SYN_SENT, expires in \\d+s\\): backend \\d+ ${dst.replace(/\./g, '\\.')}:8080, translated as recorded$`));
   t.deepEqual(again.translated, { src: NET.pod1b, sport: 40000, dst, dport: 8080 });
 });
 

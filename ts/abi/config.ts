@@ -19,11 +19,19 @@ export interface DatapathConfig {
   /** SNAT source ports: keep net.ipv4.ip_local_port_range below snatPortMin. */
   snatPortMin?: number;
   snatPortMax?: number;
+  /** Conntrack lifetimes by flow state (bpf/lib/config.h has the defaults). SYN_SENT: no answer yet. */
   ctTcpSynSeconds?: number;
   ctTcpEstablishedSeconds?: number;
-  ctTcpClosingSeconds?: number;
+  /** A FIN one way (half-closed). */
+  ctTcpCloseWaitSeconds?: number;
+  /** FINs both ways. */
+  ctTcpTimeWaitSeconds?: number;
+  /** After an RST (CLOSE). */
   ctTcpResetSeconds?: number;
+  /** UDP without a reply yet. */
   ctUdpSeconds?: number;
+  /** UDP that got a reply. */
+  ctUdpStreamSeconds?: number;
   ctOtherSeconds?: number;
   /** Maglev table size, a prime in 251..131071. */
   maglevM?: number;
@@ -41,9 +49,11 @@ export const rodataVariables: readonly { cName: string; size: number; kind: Roda
   { cName: 'cfg_snat_port_max', size: 4, kind: 'u32' },
   { cName: 'cfg_ct_tcp_syn_s', size: 4, kind: 'u32' },
   { cName: 'cfg_ct_tcp_established_s', size: 4, kind: 'u32' },
-  { cName: 'cfg_ct_tcp_closing_s', size: 4, kind: 'u32' },
+  { cName: 'cfg_ct_tcp_close_wait_s', size: 4, kind: 'u32' },
+  { cName: 'cfg_ct_tcp_time_wait_s', size: 4, kind: 'u32' },
   { cName: 'cfg_ct_tcp_reset_s', size: 4, kind: 'u32' },
   { cName: 'cfg_ct_udp_s', size: 4, kind: 'u32' },
+  { cName: 'cfg_ct_udp_stream_s', size: 4, kind: 'u32' },
   { cName: 'cfg_ct_other_s', size: 4, kind: 'u32' },
   { cName: 'cfg_maglev_m', size: 4, kind: 'u32' },
   { cName: 'cfg_fib_redirect', size: 4, kind: 'u32' },
@@ -62,9 +72,11 @@ export function rodataOf(c: DatapathConfig): Record<string, number | Buffer> {
   set('cfg_snat_port_max', c.snatPortMax);
   set('cfg_ct_tcp_syn_s', c.ctTcpSynSeconds);
   set('cfg_ct_tcp_established_s', c.ctTcpEstablishedSeconds);
-  set('cfg_ct_tcp_closing_s', c.ctTcpClosingSeconds);
+  set('cfg_ct_tcp_close_wait_s', c.ctTcpCloseWaitSeconds);
+  set('cfg_ct_tcp_time_wait_s', c.ctTcpTimeWaitSeconds);
   set('cfg_ct_tcp_reset_s', c.ctTcpResetSeconds);
   set('cfg_ct_udp_s', c.ctUdpSeconds);
+  set('cfg_ct_udp_stream_s', c.ctUdpStreamSeconds);
   set('cfg_ct_other_s', c.ctOtherSeconds);
   if (c.maglevM !== undefined && (c.maglevM < 251 || c.maglevM > 131071)) throw new RangeError(`maglevM ${c.maglevM} outside 251..131071`);
   set('cfg_maglev_m', c.maglevM);

@@ -31,7 +31,26 @@ export const BackendFlags = { LOCAL: 1 << 0, TERMINATING: 1 << 1 } as const;
 export const CtDir = { FWD: 0, REPLY: 1 } as const;
 
 /** enum ct_flags */
-export const CtFlags = { SNAT: 1 << 0, HAIRPIN: 1 << 1, EXTERNAL: 1 << 2, CLOSING: 1 << 3 } as const;
+export const CtFlags = { SNAT: 1 << 0, HAIRPIN: 1 << 1, EXTERNAL: 1 << 2, CLOSING_V2: 1 << 3, REPLY: 1 << 4 } as const;
+
+/** enum ct_state: what a flow has seen, either way (ct4_value.state, the same in both entries). */
+export const CtState = { REPLIED: 1 << 0, FIN_FWD: 1 << 1, FIN_REPLY: 1 << 2, RST: 1 << 3, REOPENED: 1 << 4, CLAIMED: 1 << 7 } as const;
+
+/** The netfilter state name a flow's state bits stand for (lib/conntrack.h ct_lifetime_ns). */
+export function ctStateName(proto: number, state: bigint | number): string {
+  const s = Number(state);
+  if (proto === 6) {
+    if (s & CtState.RST) return 'CLOSE';
+    const fins = s & (CtState.FIN_FWD | CtState.FIN_REPLY);
+    if (fins === (CtState.FIN_FWD | CtState.FIN_REPLY)) return 'TIME_WAIT';
+    if (fins) return 'CLOSE_WAIT';
+    return s & CtState.REPLIED ? 'ESTABLISHED' : 'SYN_SENT';
+  }
+  return s & CtState.REPLIED ? 'REPLIED' : 'UNREPLIED';
+}
+
+/** Has the flow seen a FIN or RST (either way)? A SYN on such a flow opens a new one. */
+export const ctClosing = (state: bigint | number): boolean => (Number(state) & (CtState.FIN_FWD | CtState.FIN_REPLY | CtState.RST)) !== 0;
 
 /** enum frag_stat: the counters of fragstat_v1 (stable numbers, append only). */
 export const FragStat = {
@@ -54,6 +73,7 @@ export const cEnums: Record<string, { prefix: string; values: Record<string, num
   backend_flags: { prefix: 'BACKEND_F_', values: BackendFlags },
   ct_dir: { prefix: 'CT_DIR_', values: CtDir },
   ct_flags: { prefix: 'CT_F_', values: CtFlags },
+  ct_state: { prefix: 'CT_S_', values: CtState },
   frag_stat: { prefix: 'FRAG_STAT_', values: FragStat },
 };
 

@@ -41,8 +41,11 @@ export const ct4Key = defineStruct('ct4_key', 16, [
   { name: 'pad', offset: 14, type: 'u16' },
 ]);
 
-/** ct4_v2's value (ct4_v1's was its first 32 bytes, ct4ValueV1Size: the loader's migration copies them). */
-export const ct4Value = defineStruct('ct4_value', 40, [
+/**
+ * ct4_v3's value. ct4_v2's was its first 40 bytes (ct4ValueV2Size), ct4_v1's its first 32
+ * (ct4ValueV1Size): the loader's migration copies them and fills in the rest.
+ */
+export const ct4Value = defineStruct('ct4_value', 48, [
   { name: 'nat_saddr', offset: 0, type: 'ipv4' },
   { name: 'nat_daddr', offset: 4, type: 'ipv4' },
   { name: 'nat_sport', offset: 8, type: 'be16' },
@@ -55,10 +58,12 @@ export const ct4Value = defineStruct('ct4_value', 40, [
   { name: 'expires_ns', offset: 24, type: 'u64' },
   { name: 'be_gen', offset: 32, type: 'u32' },
   { name: 'pad2', offset: 36, type: 'u32' },
+  { name: 'state', offset: 40, type: 'u64' },
 ]);
 
-/** ct4_v1's value (no be_gen): only read, by the loader's migration to ct4_v2. Not in BTF any more. */
+/** ct4_v1's value (no be_gen) and ct4_v2's (no state): only read, by the loader's migration. Not in BTF any more. */
 export const ct4ValueV1Size = 32;
+export const ct4ValueV2Size = 40;
 
 /** begen_v1's one value: the backend generation (bpfproxy/service.h). */
 export const begenValue = defineStruct('begen_value', 4, [

@@ -24,8 +24,8 @@ function spec<K, V>(name: string, type: string, key: StructCodec<K> | ScalarCode
 export const mapSpecs = {
   svc4: spec('svc4_v1', 'hash', svc4Key, svc4Value),
   backends: spec('be_v1', 'hash', u32, backend4),
-  /** v2: the value gained be_gen; a pinned ct4_v1 is migrated by the loader. */
-  ct4: spec('ct4_v2', 'lru_hash', ct4Key, ct4Value),
+  /** v2: the value gained be_gen; v3: state (the flow's, in both entries). Pinned ct4_v1 and ct4_v2 are migrated by the loader. */
+  ct4: spec('ct4_v3', 'lru_hash', ct4Key, ct4Value),
   aff4: spec('aff4_v1', 'lru_hash', aff4Key, aff4Value),
   srcr4: spec('srcr4_v1', 'lpm_trie', srcr4Key, u8),
   nodeaddr4: spec('nodeaddr4_v1', 'hash', ipv4, nodeaddr4Value),
@@ -44,6 +44,6 @@ export const mapSpecs = {
 } as const;
 
 /** Kernel names of maps an older agent pinned that the loader converts and unpins. */
-export const legacyMapNames = { ct4V1: 'ct4_v1' } as const;
+export const legacyMapNames = { ct4V1: 'ct4_v1', ct4V2: 'ct4_v2' } as const;
 
 export type MapKey = keyof typeof mapSpecs;

@@ -8,8 +8,9 @@
  *   it leaves through the pod's veth, where tc_pod reverses it.
  * - clusterCidrs: every IPv4 CIDR of clusterCIDR (kube-proxy's local-traffic detector); which
  *   frontends use it, and masqueradeAll, are per-frontend flags the model decides.
- * - conntrack lifetimes: kube-proxy's conntrack options; UDP uses udpStreamTimeout, since a
- *   service flow that gets answers is what nf_conntrack calls a stream.
+ * - conntrack lifetimes: kube-proxy's conntrack options, for the states they name (established,
+ *   CLOSE_WAIT; UDP unreplied = udpTimeout, replied = udpStreamTimeout). The states kube-proxy does
+ *   not configure (SYN_SENT, TIME_WAIT, CLOSE) keep netfilter's lifetimes, bpf/lib/config.h's.
  */
 import type { DatapathConfig } from '../abi/config.js';
 import type { MapKey } from '../abi/maps.js';
@@ -29,8 +30,9 @@ export function datapathConfigFor(config: AgentConfig, nodeIp: string | undefine
       snatPortMin: p.snatPortRange.min,
       snatPortMax: p.snatPortRange.max,
       ctTcpEstablishedSeconds: seconds(p.conntrack.tcpEstablishedTimeout),
-      ctTcpClosingSeconds: seconds(p.conntrack.tcpCloseWaitTimeout),
-      ctUdpSeconds: seconds(p.conntrack.udpStreamTimeout),
+      ctTcpCloseWaitSeconds: seconds(p.conntrack.tcpCloseWaitTimeout),
+      ctUdpSeconds: seconds(p.conntrack.udpTimeout),
+      ctUdpStreamSeconds: seconds(p.conntrack.udpStreamTimeout),
       maglevM: p.maglevTableSize,
     },
     notes,

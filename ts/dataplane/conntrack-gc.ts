@@ -1,5 +1,5 @@
 /**
- * Garbage collection of ct4_v2 (layout: bpf/include/bpfproxy/conntrack.h). The datapath treats an
+ * Garbage collection of ct4_v3 (layout: bpf/include/bpfproxy/conntrack.h). The datapath treats an
  * entry whose deadline has passed as absent but never deletes it: that is user space's job, so
  * that a table of dead flows does not push live ones out through LRU eviction.
  *

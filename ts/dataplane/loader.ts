@@ -12,7 +12,8 @@ import { BPF_F_INNER_MAP, MAGLEV_M_DEFAULT } from '../abi/constants.js';
 import { rodataOf, type DatapathConfig } from '../abi/config.js';
 import { legacyMapNames, mapSpecs, type MapKey } from '../abi/maps.js';
 import { u32 } from '../abi/codec.js';
-import { ct4Key, ct4Value, ct4ValueV1Size } from '../abi/layouts.js';
+import { ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size } from '../abi/layouts.js';
+import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
 import { backendGeneration } from './backend-generation.js';
 import { writeClusterCidrs } from './cluster-cidrs.js';
 import { monotonicNs } from './conntrack-gc.js';
@@ -48,17 +49,21 @@ export interface LoadDatapathOptions {
 
 /** What a load carried over from maps an older agent pinned (null: nothing to migrate). */
 export interface DatapathMigration {
-  /** ct4_v1 (no be_gen) → ct4_v2: entries copied, with be_gen = the generation at load. */
-  ct4V1: {
-    /** Live entries copied into ct4_v2. */
-    copied: number;
-    /** Entries left behind because they had expired (GC would delete them). */
-    expired: number;
-    /** Entries left behind because ct4_v2 holds their key already (an interrupted earlier migration). */
-    present: number;
-    /** The be_gen they got: begen_v1's value at load (0 in a fresh begen_v1: "known good now"). */
-    generation: number;
-  };
+  /** Older conntrack maps (ct4_v2, ct4_v1) → ct4_v3, newest first. */
+  ct4: Ct4Migration[];
+}
+
+export interface Ct4Migration {
+  /** The old map's kernel name. */
+  from: string;
+  /** Live entries copied into ct4_v3. */
+  copied: number;
+  /** Entries left behind because they had expired (GC would delete them). */
+  expired: number;
+  /** Entries left behind because ct4_v3 holds their key already (an interrupted earlier migration, a newer map). */
+  present: number;
+  /** ct4_v1 only: the be_gen its entries got, begen_v1's value at load (0 in a fresh begen_v1: "known good now"). */
+  generation?: number;
 }
 
 export type DatapathMaps = { [K in MapKey]: TypedMap<ReturnType<(typeof mapSpecs)[K]['key']['decode']>, ReturnType<(typeof mapSpecs)[K]['value']['decode']>> };
@@ -157,76 +162,120 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
   };
 }
 
-/** Where ct4_value keeps its deadline (the same in both layouts) and, since ct4_v2, be_gen. */
+/** Where ct4_value keeps its fields (ct4_v1's and ct4_v2's values are its prefixes). */
 const fieldOffset = (name: string) => ct4Value.fields.find((f) => f.name === name)!.offset;
 const CT4_EXPIRES_OFFSET = fieldOffset('expires_ns');
 const CT4_BE_GEN_OFFSET = fieldOffset('be_gen');
+const CT4_FLAGS_OFFSET = fieldOffset('flags');
+const CT4_TCP_SEEN_OFFSET = fieldOffset('tcp_seen');
+const CT4_STATE_OFFSET = fieldOffset('state');
 
 /** One line on what a migration did, for logs. */
 export function describeMigration(m: DatapathMigration): string {
-  const c = m.ct4V1;
-  return (
-    `migrated ${legacyMapNames.ct4V1} to ${mapSpecs.ct4.name}: ${c.copied} entries copied (be_gen ${c.generation}), ` +
-    `${c.expired} expired and ${c.present} already present left behind; ${legacyMapNames.ct4V1} unpinned`
-  );
+  return m.ct4
+    .map((c) =>
+      `migrated ${c.from} to ${mapSpecs.ct4.name}: ${c.copied} entries copied${c.generation !== undefined ? ` (be_gen ${c.generation})` : ''}, ` +
+      `${c.expired} expired and ${c.present} already present left behind; ${c.from} unpinned`)
+    .join('; ');
+}
+
+const TCP_FIN = 0x01;
+const TCP_RST = 0x04;
+
+/**
+ * The ct4_v3 state of a flow an older agent tracked, from what each of its entries saw (tcp_seen
+ * is per direction; ct4_v2's CLOSING flag did not say which way). A TCP flow whose reply entry saw
+ * a packet is established; older UDP flows are taken as replied (they had the stream lifetime).
+ * The deadline is kept: the flow's next packet writes its state's.
+ */
+function migratedState(proto: number, fwdSeen: number, replySeen: number): bigint {
+  if (proto !== IPPROTO.TCP) return BigInt(CtState.REPLIED);
+  let s = 0;
+  if (replySeen) s |= CtState.REPLIED;
+  if (fwdSeen & TCP_FIN) s |= CtState.FIN_FWD;
+  if (replySeen & TCP_FIN) s |= CtState.FIN_REPLY;
+  if ((fwdSeen | replySeen) & TCP_RST) s |= CtState.RST;
+  return BigInt(s);
 }
 
 /**
- * Conntrack survives an upgrade: a ct4_v1 pinned by an older agent (value without be_gen) is copied
- * into ct4_v2, each value extended with be_gen = the current backend generation (0 in a fresh
- * begen_v1: the backend is taken as known good now; the next bump makes every copied flow check
- * it), then unpinned. Expired entries are left (GC would delete them), and so are keys ct4_v2
- * already holds (a migration interrupted after some copies, or a flow the new programs made
- * meanwhile: the newer entry wins). Run before the new programs are attached (the load's default),
- * flows the old programs create until then are not carried over; run after (deferMigration, as the
- * agent does), they are, and packets of established flows that arrive between the attach and the
- * copy find no entry (a TCP segment is dropped as CT_INVALID and retransmitted; for
- * milliseconds).
+ * Conntrack survives an upgrade: a ct4_v2 or ct4_v1 pinned by an older agent is copied into ct4_v3
+ * and unpinned. ct4_v1 values get be_gen = the current backend generation (0 in a fresh begen_v1:
+ * the backend is taken as known good now; the next bump makes every copied flow check it); every
+ * value gets its flow's state (from both entries' tcp_seen) and CT_F_REPLY on reply entries.
+ * Expired entries are left (GC would delete them), and so are keys ct4_v3 already holds (a
+ * migration interrupted after some copies, a flow the new programs made meanwhile, or a newer old
+ * map: the newer entry wins). Run before the new programs are attached (the load's default), flows
+ * the old programs create until then are not carried over; run after (deferMigration, as the agent
+ * does), they are, and packets of established flows that arrive between the attach and the copy
+ * find no entry (a TCP segment is dropped as CT_INVALID and retransmitted; for milliseconds).
  */
 export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathMigration | null {
-  const pin = join(pinDir, legacyMapNames.ct4V1);
-  if (!existsSync(pin)) return null;
-  const old = native.BpfMap.fromPin(pin);
-  try {
-    const { keySize, valueSize } = old.info;
-    if (keySize !== ct4Key.size || valueSize !== ct4ValueV1Size) {
-      throw new Error(`${pin}: key/value sizes ${keySize}/${valueSize}, expected ct4_v1's ${ct4Key.size}/${ct4ValueV1Size}; not migrated (remove the pin to drop it)`);
-    }
-    const generation = backendGeneration({ maps });
-    const present = new Set<string>();
-    {
-      const { keys, count } = maps.ct4.raw.keys();
-      for (let i = 0; i < count; i++) present.add(keys.toString('hex', i * keySize, (i + 1) * keySize));
-    }
-    const now = monotonicNs(); // the datapath's clock (ct_now)
-    const { keys, values, count } = old.dump();
-    const outKeys = Buffer.alloc(count * keySize);
-    const outValues = Buffer.alloc(count * ct4Value.size);
-    let copied = 0;
-    let expired = 0;
-    let already = 0;
-    for (let i = 0; i < count; i++) {
-      const key = keys.subarray(i * keySize, (i + 1) * keySize);
-      const v1 = values.subarray(i * valueSize, (i + 1) * valueSize);
-      // ct4_v2's value is ct4_v1's, byte for byte, followed by be_gen and pad2.
-      if (v1.readBigUInt64LE(CT4_EXPIRES_OFFSET) <= now) {
-        expired++;
-        continue;
-      }
-      if (present.has(key.toString('hex'))) {
-        already++;
-        continue;
-      }
-      key.copy(outKeys, copied * keySize);
-      const at = copied * ct4Value.size;
-      v1.copy(outValues, at);
-      outValues.writeUInt32LE(generation, at + CT4_BE_GEN_OFFSET);
-      copied++;
-    }
-    if (copied > 0) maps.ct4.raw.updateBatch(outKeys.subarray(0, copied * keySize), outValues.subarray(0, copied * ct4Value.size), copied);
-    unlinkSync(pin);
-    return { ct4V1: { copied, expired, present: already, generation } };
-  } finally {
-    old.close();
+  const sources = [
+    { name: legacyMapNames.ct4V2, valueSize: ct4ValueV2Size },
+    { name: legacyMapNames.ct4V1, valueSize: ct4ValueV1Size },
+  ].filter((src) => existsSync(join(pinDir, src.name)));
+  if (sources.length === 0) return null;
+  const keySize = ct4Key.size;
+  const present = new Set<string>();
+  {
+    const { keys, count } = maps.ct4.raw.keys();
+    for (let i = 0; i < count; i++) present.add(keys.toString('hex', i * keySize, (i + 1) * keySize));
   }
+  const out: Ct4Migration[] = [];
+  for (const src of sources) {
+    const pin = join(pinDir, src.name);
+    const old = native.BpfMap.fromPin(pin);
+    try {
+      const info = old.info;
+      if (info.keySize !== keySize || info.valueSize !== src.valueSize) {
+        throw new Error(`${pin}: key/value sizes ${info.keySize}/${info.valueSize}, expected ${src.name}'s ${keySize}/${src.valueSize}; not migrated (remove the pin to drop it)`);
+      }
+      const generation = src.name === legacyMapNames.ct4V1 ? backendGeneration({ maps }) : undefined;
+      const now = monotonicNs(); // the datapath's clock (ct_now)
+      const { keys, values, count } = old.dump();
+      // Each entry's tcp_seen, by key: a flow's state needs both directions'.
+      const seen = new Map<string, number>();
+      for (let i = 0; i < count; i++) seen.set(keys.toString('hex', i * keySize, (i + 1) * keySize), values[i * src.valueSize + CT4_TCP_SEEN_OFFSET]!);
+      const outKeys = Buffer.alloc(count * keySize);
+      const outValues = Buffer.alloc(count * ct4Value.size);
+      let copied = 0;
+      let expired = 0;
+      let already = 0;
+      for (let i = 0; i < count; i++) {
+        const key = keys.subarray(i * keySize, (i + 1) * keySize);
+        const v = values.subarray(i * src.valueSize, (i + 1) * src.valueSize);
+        if (v.readBigUInt64LE(CT4_EXPIRES_OFFSET) <= now) {
+          expired++;
+          continue;
+        }
+        const hex = key.toString('hex');
+        if (present.has(hex)) {
+          already++;
+          continue;
+        }
+        present.add(hex);
+        const k = ct4Key.decode(key);
+        const value = ct4Value.decode(Buffer.concat([v, Buffer.alloc(ct4Value.size - src.valueSize)]));
+        const otherKey = ct4Key.encode({ saddr: value.nat_daddr, daddr: value.nat_saddr, sport: value.nat_dport, dport: value.nat_sport, proto: k.proto, dir: k.dir ^ 1, pad: 0 });
+        const mine = v[CT4_TCP_SEEN_OFFSET]!;
+        const theirs = seen.get(otherKey.toString('hex')) ?? 0;
+        const reply = k.dir === CtDir.REPLY;
+        key.copy(outKeys, copied * keySize);
+        const at = copied * ct4Value.size;
+        v.copy(outValues, at);
+        if (generation !== undefined) outValues.writeUInt32LE(generation, at + CT4_BE_GEN_OFFSET);
+        const flags = (value.flags & ~CtFlags.CLOSING_V2) | (reply ? CtFlags.REPLY : 0);
+        outValues.writeUInt16LE(flags, at + CT4_FLAGS_OFFSET);
+        outValues.writeBigUInt64LE(migratedState(k.proto, reply ? theirs : mine, reply ? mine : theirs), at + CT4_STATE_OFFSET);
+        copied++;
+      }
+      if (copied > 0) maps.ct4.raw.updateBatch(outKeys.subarray(0, copied * keySize), outValues.subarray(0, copied * ct4Value.size), copied);
+      unlinkSync(pin);
+      out.push({ from: src.name, copied, expired, present: already, ...(generation !== undefined ? { generation } : {}) });
+    } finally {
+      old.close();
+    }
+  }
+  return { ct4: out };
 }

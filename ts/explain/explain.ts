@@ -8,7 +8,7 @@
  */
 import { isIPv4 } from 'node:net';
 
-import { BackendFlags, CtDir, CtFlags, IPPROTO, SvcFlags, SvcKind, SvcScope } from '../abi/constants.js';
+import { BackendFlags, CtDir, CtFlags, IPPROTO, SvcFlags, SvcKind, SvcScope, ctClosing, ctStateName } from '../abi/constants.js';
 import type { Backend4, Ct4Value, Svc4Key, Svc4Value } from '../abi/layouts.js';
 import { flowHash4 } from '../abi/flow-hash.js';
 import { maglevChoice, randomChoice, type Candidate } from './backend-choice.js';
@@ -186,15 +186,15 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
   // Conntrack: an existing flow keeps its translation while its backend exists.
   const ct = maps.conntrack({ saddr: input.src, daddr: input.dst, sport: input.sport, dport: input.dport, proto, dir: CtDir.FWD, pad: 0 });
   const live = ct && ct.expires_ns >= now;
-  if (ct && live && !(ct.flags & CtFlags.CLOSING)) {
+  if (ct && live && !ctClosing(ct.state)) {
     const be = maps.backend(ct.backend_id);
     const left = Number((ct.expires_ns - now) / 1_000_000_000n);
     if (be) {
       const translated = { src: ct.nat_saddr, sport: ct.nat_sport, dst: ct.nat_daddr, dport: ct.nat_dport };
       steps.push({
         id: 'conntrack',
-        summary: `existing flow (expires in ${left}s): backend ${ct.backend_id} ${endpoint(be)}, translated as recorded${ct.flags & CtFlags.SNAT ? ', with SNAT' : ''}`,
-        data: { existing: true, backendId: ct.backend_id, flags: flagNames(ct.flags, CtFlags), expiresInSeconds: left },
+        summary: `existing flow (${ctStateName(proto, ct.state)}, expires in ${left}s): backend ${ct.backend_id} ${endpoint(be)}, translated as recorded${ct.flags & CtFlags.SNAT ? ', with SNAT' : ''}`,
+        data: { existing: true, backendId: ct.backend_id, flags: flagNames(ct.flags, CtFlags), state: ctStateName(proto, ct.state), expiresInSeconds: left },
       });
       const hairpin = (ct.flags & CtFlags.HAIRPIN) !== 0;
       return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, deliveryOf(input, hairpin, translated, maps, node), out);
