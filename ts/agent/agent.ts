@@ -145,7 +145,25 @@ export class Agent {
       throw new AgentStartError(`podInterfacePattern: ${(e as Error).message}`);
     }
 
-    // 2. The datapath: load (adopting pinned maps), attach (adopting pinned links), adopt state;
+    // 2. What can fail without touching the node goes first: the health and metrics ports (a port
+    //    taken, say by kube-proxy, must not cost a load and an attach first) and the source (no
+    //    kubeconfig and no cluster: a clear exit, not a retry loop). /healthz answers 503 until
+    //    the first sync.
+    if (c.healthzBindAddress) {
+      const { host, port } = splitBindAddress(c.healthzBindAddress, 'healthzBindAddress');
+      this.healthzListening = await listen(healthServer(this.health, this.metrics), host, port);
+      this.servers.push(this.healthzListening);
+    }
+    if (c.metricsBindAddress) {
+      const { host, port } = splitBindAddress(c.metricsBindAddress, 'metricsBindAddress');
+      this.metricsListening = await listen(metricsServer(this.metrics), host, port);
+      this.servers.push(this.metricsListening);
+    }
+    this.source =
+      this.deps.source ??
+      (await sourceFromConfig(c.source, { nodeName: c.hostnameOverride, log: (msg, fields) => this.log.warn({ source: c.source.kind, ...fields }, msg) }));
+
+    // 3. The datapath: load (adopting pinned maps), attach (adopting pinned links), adopt state;
     //    only once no other agent holds this node (node-lock.ts).
     await ensureBpffs(c.bpffsDir);
     this.lock = NodeLock.acquire(c.bpffsDir);
@@ -172,7 +190,7 @@ export class Agent {
     const adopted = this.reconciler.entryCounts();
     this.log.info({ bpffsDir: c.bpffsDir, uplink, serviceInterface: c.serviceInterface || undefined, nodeIp: this.nodeIp, xdpMode: c.xdpMode, adopted }, 'datapath loaded');
 
-    // 3. Pod interfaces: attach to those present, then follow link events.
+    // 4. Pod interfaces: attach to those present, then follow link events.
     this.pods = new PodInterfaces(this.attached, {
       pattern: podPattern,
       uplink,
@@ -192,7 +210,7 @@ export class Agent {
     this.linkMonitor.start();
     this.every(this.deps.interfaceRescanMs ?? 10_000, () => void this.rescanPods());
 
-    // 4. Metrics and health servers.
+    // 5. Metrics of the datapath; health-check node ports.
     collectDefaultMetrics({ register: this.metrics.registry });
     registerDataplaneMetrics(this.metrics.registry, {
       dp: this.dp,
@@ -200,23 +218,13 @@ export class Agent {
       entryCounts: () => this.reconciler.entryCounts(),
     });
     this.metrics.sourceHealthy.set(1);
-    if (c.healthzBindAddress) {
-      const { host, port } = splitBindAddress(c.healthzBindAddress, 'healthzBindAddress');
-      this.healthzListening = await listen(healthServer(this.health, this.metrics), host, port);
-      this.servers.push(this.healthzListening);
-    }
-    if (c.metricsBindAddress) {
-      const { host, port } = splitBindAddress(c.metricsBindAddress, 'metricsBindAddress');
-      this.metricsListening = await listen(metricsServer(this.metrics), host, port);
-      this.servers.push(this.metricsListening);
-    }
     this.healthChecks = new HealthCheckNodePorts(
       () => this.health.status(true).healthy,
       '0.0.0.0',
       (port, err) => this.log.error({ port, err }, 'cannot serve health-check node port'),
     );
 
-    // 5. The sync loop, started once the source has listed everything.
+    // 6. The sync loop, started once the source has listed everything.
     this.syncer = new Syncer(this.dp, this.reconciler, {
       proxy: c.proxy,
       nodeName: c.hostnameOverride,
@@ -229,14 +237,11 @@ export class Agent {
       retryMaxIntervalMs: c.proxy.syncPeriod,
     });
 
-    // 6. The source: events only reach the trackers.
-    this.source =
-      this.deps.source ??
-      (await sourceFromConfig(c.source, { nodeName: c.hostnameOverride, log: (msg, fields) => this.log.warn({ source: c.source.kind, ...fields }, msg) }));
+    // 7. The source starts: events only reach the trackers.
     this.log.info({ source: this.source.description, node: c.hostnameOverride }, 'starting source');
     await this.source.start(this.events());
 
-    // 7. Conntrack garbage collection.
+    // 8. Conntrack garbage collection.
     this.every(this.deps.conntrackGcIntervalMs ?? 60_000, () => this.collectConntrack());
   }
 

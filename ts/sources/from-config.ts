@@ -3,6 +3,9 @@
  * (a kubeconfig file, `--master` to override its server, or the in-cluster service account).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 import type { SourceConfig } from '../agent/config.js';
 import { FileSource } from './file-source.js';
@@ -21,7 +24,13 @@ export async function kubeConfigFor(source: Extract<SourceConfig, { kind: 'kuber
   const kc = new KubeConfig();
   if (source.kubeconfig) kc.loadFromFile(source.kubeconfig);
   else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
+  else if (process.env.KUBECONFIG || existsSync(join(homedir(), '.kube', 'config'))) kc.loadFromDefault();
+  else if (!source.apiServer) {
+    // loadFromDefault would settle for http://localhost:8080 and the agent would retry it forever.
+    throw new Error(
+      'kubernetes source: no kubeconfig (clientConnection.kubeconfig, KUBECONFIG or ~/.kube/config), not in a cluster (no KUBERNETES_SERVICE_HOST) and no apiServer: nothing to watch (sourceDir reads a directory of YAML instead)',
+    );
+  }
   if (source.apiServer) {
     // --master overrides the kubeconfig's server, as in kube-proxy.
     const cluster = kc.getCurrentCluster();
