@@ -147,7 +147,7 @@ log "bpfproxy version (the image's own command, unprivileged)"
 # so the lab's namespaces, /run/netns and the bpffs mounts are the container's, never the host's.
 read -r -d '' check <<'EOF' || true
 set -eu
-mount -t bpf bpf /sys/fs/bpf
+mount -t bpf -o mode=0700 bpf /sys/fs/bpf
 mkdir -p /run/netns
 echo "-- bpfproxy lab up (2 nodes, each running a bpfproxy agent; 1 outside client)"
 bpfproxy lab up --name smoke --nodes 2 --clients 1
@@ -196,7 +196,7 @@ EOF
 read -r -d '' agent_check <<'EOF' || true
 set -eu
 grep CapEff /proc/self/status
-mount -t bpf bpf /sys/fs/bpf
+mount -t bpf -o mode=0700 bpf /sys/fs/bpf
 ip link add eth0 type veth peer name veth-pod1
 ip addr add 198.18.0.11/24 dev eth0
 ip link set eth0 up

@@ -135,7 +135,7 @@ kubeTest('the DaemonSet: host network, node-critical, everywhere, explicit capab
   // Only the one-shot bpffs mount is privileged, and it runs nothing but a mount.
   const init = pod.initContainers ?? [];
   t.deepEqual(init.map((c) => c.name), ['mount-bpffs']);
-  t.regex(init[0]!.command!.join(' '), /mount -t bpf bpf \/sys\/fs\/bpf/);
+  t.regex(init[0]!.command!.join(' '), /mount -t bpf -o mode=0700 bpf \/sys\/fs\/bpf/);
 
   const bpffs = pod.volumes.find((v) => v.hostPath?.path === '/sys/fs/bpf');
   t.deepEqual(bpffs?.hostPath, { path: '/sys/fs/bpf', type: 'DirectoryOrCreate' });
