@@ -164,7 +164,7 @@ test('an IPv6-only Service has nothing for the IPv4 dataplane', (t) => {
   t.is(state.problems.length, 1);
 });
 
-test('two Services claiming the same externalIP:port: the first by name wins, the other is reported', (t) => {
+test('two Services claiming the same externalIP:port, neither with a creation time: the first by name wins (a tie-break only), the other is reported', (t) => {
   const state = model(
     service('alpha', '198.19.0.10', '  externalIPs: [198.18.0.200]') +
       service('beta', '198.19.0.11', '  externalIPs: [198.18.0.200]') +
@@ -182,4 +182,30 @@ test('two Services claiming the same externalIP:port: the first by name wins, th
     },
   ]);
   t.false(state.services.some((s) => s.key === 'default/beta:http/TCP#external'), 'a group left without frontends is dropped');
+});
+
+const created = (at: string, uid: string) => `  creationTimestamp: '${at}'\n  uid: ${uid}`;
+
+test('frontend conflicts go to the older Service (creationTimestamp, then uid), never to the name', (t) => {
+  const yaml = (zuluAt: string, alphaAt: string) =>
+    service('zulu', '198.19.0.10', '  externalIPs: [198.19.255.50]', created(zuluAt, 'u-zulu')) +
+    service('alpha', '198.19.0.11', '  externalIPs: [198.19.255.50]', created(alphaAt, 'u-alpha')) +
+    slice('zulu', 'zulu-1', [{ ip: '198.18.130.5' }]) +
+    slice('alpha', 'alpha-1', [{ ip: '198.18.130.6' }]);
+  const winner = (state: ReturnType<typeof model>) => frontend(state, 'ExternalIP 198.19.255.50:80/TCP').service.name;
+  t.is(winner(model(yaml('2026-01-01T00:00:00Z', '2026-06-01T00:00:00Z'))), 'zulu', 'the older one, whatever its name');
+  t.is(winner(model(yaml('2026-06-01T00:00:00Z', '2026-01-01T00:00:00Z'))), 'alpha');
+  t.is(winner(model(yaml('2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'))), 'alpha', 'same second: the uid decides (u-alpha < u-zulu)');
+});
+
+test("an externalIP naming another Service's ClusterIP never takes it, however old: allocated addresses first", (t) => {
+  const state = model(
+    service('victim', '198.19.0.10', '', created('2026-06-01T00:00:00Z', 'u-victim')) +
+      service('thief', '198.19.0.11', '  externalIPs: [198.19.0.10]', created('2020-01-01T00:00:00Z', 'u-thief')) +
+      slice('victim', 'victim-1', [{ ip: '198.18.130.5' }]) +
+      slice('thief', 'thief-1', [{ ip: '198.18.130.6' }]),
+  );
+  t.is(frontend(state, 'ClusterIP 198.19.0.10:80/TCP').service.name, 'victim');
+  t.false(frontendKeys(state).includes('ExternalIP 198.19.0.10:80/TCP'));
+  t.true(state.problems.some((p) => p.name === 'thief' && /ExternalIP frontend 198\.19\.0\.10:80\/TCP is already used by default\/victim/.test(p.reason)));
 });

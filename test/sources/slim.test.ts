@@ -220,7 +220,14 @@ test('a slim object holds only what is read: no managedFields, annotations, targ
       { addresses: ['198.18.128.7'], nodeName: 'node-1', conditions: { ready: false, serving: true, terminating: true } },
     ],
   });
-  t.deepEqual(slimService(services[2]!).metadata, { name: 'other-proxy', namespace: 'prod', resourceVersion: '1042', labels: { 'service.kubernetes.io/service-proxy-name': 'someone-else' } });
+  t.deepEqual(slimService(services[2]!).metadata, {
+    name: 'other-proxy',
+    namespace: 'prod',
+    resourceVersion: '1042',
+    uid: '6f1c7e0e-3a52-4c1e-9a51-2f0f5d1d8a11',
+    creationTimestamp: '2026-11-22T07:00:00Z',
+    labels: { 'service.kubernetes.io/service-proxy-name': 'someone-else' },
+  });
   t.deepEqual(slimService(services[0]!).status, { loadBalancer: { ingress: [{ ip: '198.18.250.1', ipMode: 'VIP' }, { ip: '198.18.250.2', ipMode: 'Proxy' }, {}] } });
   t.deepEqual(slimNode(fullNode), {
     apiVersion: 'v1',

@@ -323,12 +323,29 @@ export function frontendClaimKey(frontend: FrontendDraft): string {
   return `${frontend.address}:${frontend.port}/${frontend.group.service.protocol}`;
 }
 
-/** Claims on one frontend key, the winner first. */
+/**
+ * Claims on one frontend key, the winner first, as the API server would have allocated them: the
+ * addresses and ports it allocates (ClusterIPs, nodePorts) before those anyone may write
+ * (externalIPs, LoadBalancer ingress IPs), so that nobody takes another Service's ClusterIP; then
+ * the older Service (creationTimestamp, then uid). The name only breaks ties between objects that
+ * carry neither (hand-written files), so that the result stays deterministic.
+ */
 export function orderFrontendClaims(claims: readonly FrontendDraft[]): FrontendDraft[] {
-  return [...claims].sort(
-    (a, b) => compareText(servicePortName(a.group.service), servicePortName(b.group.service)) || compareText(a.kind, b.kind),
-  );
+  return [...claims].sort((a, b) => {
+    const ai = a.group.info;
+    const bi = b.group.info;
+    return (
+      CLAIM_RANK[a.kind] - CLAIM_RANK[b.kind] ||
+      (ai.createdAt === bi.createdAt ? 0 : ai.createdAt < bi.createdAt ? -1 : 1) ||
+      compareText(ai.uid, bi.uid) ||
+      compareText(servicePortName(a.group.service), servicePortName(b.group.service)) ||
+      compareText(a.kind, b.kind)
+    );
+  });
 }
+
+/** Allocated by the API server (unique by construction) before written by users. */
+const CLAIM_RANK: Record<FrontendKind, number> = { ClusterIP: 0, NodePort: 0, LoadBalancer: 1, ExternalIP: 1 };
 
 export function frontendConflictProblem(key: string, loser: FrontendDraft, winner: FrontendDraft): Problem {
   const ref = loser.group.service;

@@ -38,6 +38,13 @@ export interface ServiceInfo {
   /** Set for LoadBalancer + ETP Local with a valid port (kube-proxy NeedsHealthCheck). */
   readonly healthCheckNodePort: number | null;
   readonly ports: readonly ServicePortInfo[];
+  /**
+   * metadata.creationTimestamp (ms since the epoch; Infinity when unknown) and metadata.uid ('' when
+   * unknown): who was there first, which decides frontend conflicts as the API server's allocation
+   * would (orderFrontendClaims), never the name.
+   */
+  readonly createdAt: number;
+  readonly uid: string;
 }
 
 export type ProxiedDecision = { readonly proxied: true } | { readonly proxied: false; readonly why: string };
@@ -187,7 +194,15 @@ export function parseService(service: V1Service, problems: ProblemList): Service
     sessionAffinity,
     healthCheckNodePort,
     ports,
+    createdAt: timestampOf(service.metadata?.creationTimestamp),
+    uid: typeof service.metadata?.uid === 'string' ? service.metadata.uid : '',
   };
+}
+
+/** A creationTimestamp as the API gives it (a Date from the client, an RFC 3339 string from YAML). */
+function timestampOf(value: unknown): number {
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
+  return Number.isFinite(ms) ? ms : Infinity;
 }
 
 function policy(value: string | undefined, field: string, fail: (reason: string) => void): 'Cluster' | 'Local' {

@@ -41,7 +41,8 @@ const meta = { name: true, namespace: 'shared', resourceVersion: true } as const
 
 const SERVICE: Shape = {
   ...identity,
-  metadata: { ...meta, labels: new Keys([SERVICE_PROXY_NAME, HEADLESS]) },
+  // creationTimestamp and uid decide frontend conflicts (the older Service wins).
+  metadata: { ...meta, uid: true, creationTimestamp: true, labels: new Keys([SERVICE_PROXY_NAME, HEADLESS]) },
   spec: {
     type: 'shared',
     clusterIP: true,
