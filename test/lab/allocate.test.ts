@@ -164,3 +164,10 @@ test('session affinity gets its default timeout; bad specs are refused with the 
   ];
   for (const [s, re] of bad) t.throws(() => allocateService(s, undefined, []), { instanceOf: InvalidObjectError, message: re });
 });
+
+test('the lab is single-stack: RequireDualStack and IPv6 families are refused (not narrowed), PreferDualStack becomes SingleStack', (t) => {
+  t.throws(() => applyAll(service('web', { ipFamilyPolicy: 'RequireDualStack' })), { instanceOf: InvalidObjectError, message: /spec\.ipFamilyPolicy: Invalid value: "RequireDualStack"/ });
+  t.throws(() => applyAll(service('web', { ipFamilies: ['IPv6'] })), { instanceOf: InvalidObjectError, message: /spec\.ipFamilies: .*IPv6/ });
+  const [svc] = applyAll(service('web', { ipFamilyPolicy: 'PreferDualStack' }));
+  t.like(svc!.spec, { ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv4'] });
+});

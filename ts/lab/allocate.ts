@@ -202,6 +202,9 @@ export function allocateService(applied: V1Service, previous: V1Service | undefi
     }
     spec.clusterIP = clusterIP;
     spec.clusterIPs = [clusterIP];
+    // The API server of a single-stack cluster refuses what it cannot give, and narrows what it may.
+    if (spec.ipFamilyPolicy === 'RequireDualStack') invalid('spec.ipFamilyPolicy', 'Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services (the lab is IPv4)');
+    if ((spec.ipFamilies ?? []).some((f) => f !== 'IPv4')) invalid('spec.ipFamilies', `Invalid value: ${JSON.stringify(spec.ipFamilies)}: the lab's only IP family is IPv4`);
     if (clusterIP !== 'None') {
       spec.ipFamilies = ['IPv4'];
       spec.ipFamilyPolicy = 'SingleStack';

@@ -11,14 +11,27 @@ import { join } from 'node:path';
 import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 
+import { InvalidObjectError } from './allocate.js';
+
 export type StoredKind = 'Service' | 'EndpointSlice' | 'Node' | 'Deployment';
+
+/** A DNS subdomain (RFC 1123), what the API allows for object names and namespaces. */
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export class ClusterStore {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
   }
 
+  /**
+   * The file of one object. Names and namespaces become path parts, so only what the API allows
+   * (DNS subdomains: lower-case letters, digits, '-' and '.') gets that far: a "../x" would write or
+   * delete outside the cluster's directory.
+   */
   static fileName(kind: StoredKind, namespace: string | undefined, name: string): string {
+    for (const [what, value] of [['metadata.name', name], ['metadata.namespace', namespace ?? 'default']] as const) {
+      if (!OBJECT_NAME.test(value) || value.includes('..')) throw new InvalidObjectError(`${kind} "${name}"`, what, `Invalid value: ${JSON.stringify(value)}: must be a lower-case DNS subdomain`);
+    }
     return kind === 'Node' ? `node_${name}.yaml` : `${kind.toLowerCase()}_${namespace ?? 'default'}_${name}.yaml`;
   }
 
