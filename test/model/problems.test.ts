@@ -122,3 +122,10 @@ test('bad config values are reported as Config problems', (t) => {
   );
   t.is(state.frontends[0]?.masquerade, 'outsideClusterCIDR', 'the valid clusterCIDR part still applies');
 });
+
+test('an SCTP port is reported as not served, not dropped without a word; the Service\'s other ports are served', (t) => {
+  const yaml = service('sig', '198.19.0.10').replace('      protocol: TCP\n', '      protocol: TCP\n    - name: sctp\n      port: 9999\n      protocol: SCTP\n') + slice('sig', 'sig-1', [{ ip: '198.18.130.5' }]);
+  const state = model(yaml);
+  t.true(state.problems.some((p) => p.name === 'sig' && p.port === 'sctp' && /SCTP is not served by bpfproxy yet/.test(p.reason)));
+  t.true(state.frontends.some((f) => f.key === 'ClusterIP 198.19.0.10:80/TCP'));
+});

@@ -234,6 +234,8 @@ function parsePort(
     report(`port ${String(port.port)} is outside 1…65535`, label);
     return undefined;
   }
+  // Kept in the model (services, explain show it), but never written to the maps (entries.ts).
+  if (protocol === 'SCTP') report('SCTP is not served by bpfproxy yet: traffic to this port passes untouched (docs/datapath.md)', label);
   const nodePort = port.nodePort ?? 0;
   if (nodePort !== 0 && !isPort(nodePort)) {
     report(`nodePort ${String(nodePort)} is outside 1…65535`, label);
