@@ -2,8 +2,9 @@
 // same bpffs directory exits at once, naming the first (its pid), before it loads or attaches
 // anything; the first keeps its maps and links untouched, and the lock goes with the process. A
 // health port that is taken, or a Kubernetes source with nothing to watch, exits before any load.
+// And pins removed under a running agent are restored, so that its restart is no outage.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -78,4 +79,29 @@ privilegedSerial('a health port that is taken, or a Kubernetes source with nothi
   t.not(nowhere.code, 0);
   t.regex(nowhere.out, /kubernetes source: no kubeconfig .* nothing to watch/);
   t.deepEqual(pinsOf(node.bpffsDir), [], 'nothing loaded, nothing pinned');
+});
+
+privilegedSerial('pins removed under a running agent come back from its handles (reported), so that a restart adopts the same maps and links', async (t) => {
+  const node = await AgentNode.create(t);
+  await node.start();
+  const ids = () => {
+    const maps = Object.fromEntries(['svc4_v1', 'be_v1', 'nodeaddr4_v1'].map((name) => {
+      const m = native.BpfMap.fromPin(join(node.bpffsDir, name));
+      const id = m.info.id;
+      m.close();
+      return [name, id];
+    }));
+    return { maps, links: linkIds(node.bpffsDir) };
+  };
+  const before = ids();
+  const uplinkLinks = readdirSync(join(node.bpffsDir, 'links'));
+  t.true(uplinkLinks.length > 0);
+  for (const pin of ['svc4_v1', 'be_v1', join('links', uplinkLinks[0]!)]) rmSync(join(node.bpffsDir, pin));
+  await node.waitForLog((l) => l.msg.startsWith('pins were removed under the running agent'), 20_000);
+  t.deepEqual(ids(), before, 'the same objects, pinned again');
+  t.true(((await node.metric('bpfproxy_pins_restored_total')) ?? 0) >= 3);
+
+  await node.stop();
+  await node.start();
+  t.deepEqual(ids(), before, 'the restart adopted them: nothing was recreated');
 });

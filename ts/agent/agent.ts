@@ -28,6 +28,7 @@ import { HealthCheckNodePorts, type HealthCheck } from './healthcheck-nodeports.
 import { defaultRouteInterface, interfaceAddresses, LinkMonitor } from './host-network.js';
 import { createLogger, type Logger } from './logger.js';
 import { NodeLock } from './node-lock.js';
+import { checkPins } from './pin-watchdog.js';
 import { AgentMetrics } from './metrics.js';
 import { PodInterfaces } from './pod-interfaces.js';
 import { BoundedFrequencyRunner, type SyncReason } from './runner.js';
@@ -46,6 +47,8 @@ export interface AgentDeps {
   conntrackGcIntervalMs?: number;
   /** Periodic pod interface rescan, on top of link events (default 10 s). */
   interfaceRescanMs?: number;
+  /** How often pins are checked (pin-watchdog.ts), beside every sync (default 5 s). */
+  pinCheckIntervalMs?: number;
 }
 
 export class AgentStartError extends Error {
@@ -209,6 +212,7 @@ export class Agent {
     );
     this.linkMonitor.start();
     this.every(this.deps.interfaceRescanMs ?? 10_000, () => void this.rescanPods());
+    this.every(this.deps.pinCheckIntervalMs ?? 5_000, () => this.checkPins());
 
     // 5. Metrics of the datapath; health-check node ports.
     collectDefaultMetrics({ register: this.metrics.registry });
@@ -249,6 +253,17 @@ export class Agent {
     const t = setInterval(fn, ms);
     t.unref();
     this.timers.push(t);
+  }
+
+  /** pin-watchdog.ts: missing pins come back from our handles, before a restart needs them. */
+  private checkPins(): void {
+    if (this.stopping || !this.dp || !this.attached) return;
+    const { restored, problems } = checkPins(this.dp, this.attached);
+    if (restored.length > 0) {
+      this.metrics.pinsRestored.inc(restored.length);
+      this.log.warn({ restored }, 'pins were removed under the running agent: pinned again from its handles, so that a restart adopts them');
+    }
+    for (const p of problems) this.log.error(p, 'a pin of the datapath is not ours');
   }
 
   private async rescanPods(): Promise<void> {
@@ -338,6 +353,7 @@ export class Agent {
       );
     }
     if (result.failures.length > 0) m.syncErrors.inc({ stage: 'apply' });
+    this.checkPins();
     m.staleEntriesDeleted.inc({ kind: 'flow' }, outcome.stale.flows);
     m.staleEntriesDeleted.inc({ kind: 'affinity' }, outcome.stale.affinities);
     if (outcome.stale.flows + outcome.stale.affinities > 0) this.log.info(outcome.stale, 'endpoints left their Services: their UDP flows and affinities deleted');

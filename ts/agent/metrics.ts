@@ -149,6 +149,11 @@ export class AgentMetrics {
     buckets: syncBuckets,
     registers: [this.registry],
   });
+  readonly pinsRestored = new Counter({
+    name: 'bpfproxy_pins_restored_total',
+    help: 'Pins of maps and links found removed under the running agent and pinned again from its handles',
+    registers: [this.registry],
+  });
   readonly staleEntriesDeleted = new Counter({
     name: 'bpfproxy_stale_entries_deleted_total',
     help: 'Entries deleted because their endpoint left the Service: UDP flows (flow) and ClientIP affinities (affinity), kube-proxy\'s conntrack cleanup',
