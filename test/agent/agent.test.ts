@@ -38,7 +38,11 @@ privilegedSerial('YAML in, maps out: the agent programs, attaches, reports ready
   ], 'without a Node object the uplink address is where NodePorts answer');
 
   const links = readdirSync(join(node.bpffsDir, 'links')).sort();
-  t.deepEqual(links, ['eth0_ingress', 'eth0_xdp', 'pod-a_egress', 'pod-a_ingress']);
+  t.deepEqual(links, ['bpfproxy0_egress', 'eth0_egress', 'eth0_ingress', 'eth0_xdp', 'lo_egress', 'pod-a_egress', 'pod-a_ingress']);
+  // The service device, made by the agent: no ServiceCIDR in a file source and no serviceCIDRs,
+  // so the ClusterIP gets a route of its own, from the node address.
+  t.regex(await node.ns.exec('ip', ['-d', 'link', 'show', 'bpfproxy0']), /dummy|ifb/);
+  t.regex(await node.ns.exec('ip', ['-4', 'route', 'show', 'dev', 'bpfproxy0']), /^198\.19\.0\.10 proto 191 scope link src /m);
 
   const healthz = await node.http(HEALTHZ_PORT, '/healthz');
   t.is(healthz.code, 200);
