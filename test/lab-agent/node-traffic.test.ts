@@ -4,6 +4,7 @@
 //
 //   node-1 → ClusterIP → a pod on node-1, a pod on node-2, a hostNetwork endpoint on node-1, on node-2
 //   node-1 → its own NodePort (node address, through lo) → the same four
+//   node-1 → a LoadBalancer IP and an externalIP (the agent's /32 routes to the service device)
 //   client → NodePort on node-1 → a hostNetwork endpoint on node-1, on node-2
 //   16 MiB down and up, SHA-256 checked, on node → ClusterIP (both pod placements and the node's own
 //   hostNetwork endpoint) and client → NodePort → hostNetwork endpoint on that node.
@@ -51,6 +52,18 @@ interface Target {
   what: string;
   clusterIp: string;
   nodePort: number;
+}
+
+const EXTERNAL_IP = '198.19.255.20';
+
+/** A LoadBalancer Service (the lab gives it an ingress IP) with an externalIP, TCP and UDP on port 80. */
+function lbService(name: string, app: string, externalIP: string): Manifest {
+  const m = nodePortService(name, POD_PORT);
+  const spec = (m.object as V1Service).spec!;
+  spec.type = 'LoadBalancer';
+  spec.selector = { app };
+  spec.externalIPs = [externalIP];
+  return m;
 }
 
 function targetOf(lab: Lab, name: string, what: string): Target {
@@ -118,6 +131,7 @@ privilegedSerial('the node itself and hostNetwork endpoints: ClusterIP, own Node
     nodePortService('pod-n2', POD_PORT),
     nodePortService('host-n1', HOST_PORT),
     nodePortService('host-n2', HOST_PORT),
+    lbService('lb', 'pod-n2', EXTERNAL_IP),
   ]);
   t.deepEqual(lab.pods.filter((p) => p.owner === 'Deployment/default/hostnet').map((p) => [p.name, p.node, p.address]), [
     ['hostnet-1', 'node-1', '198.18.0.11'],
@@ -135,6 +149,11 @@ privilegedSerial('the node itself and hostNetwork endpoints: ClusterIP, own Node
   t.regex(routes, /^198\.19\.0\.0\/17 proto 191 scope link src 198\.18\.0\.11/m);
 
   const rows: Row[] = [];
+  const lbIp = liveService(lab, 'lb').status!.loadBalancer!.ingress![0]!.ip!;
+  const deadline = Date.now() + 10_000;
+  let svcRoutes = '';
+  while (!(svcRoutes = await lab.exec('node-1', 'ip', ['-4', 'route', 'show', 'dev', 'svc0', 'proto', '191'])).includes(lbIp) && Date.now() < deadline);
+  t.deepEqual(svcRoutes.trim().split('\n').map((l) => l.split(' ')[0]).sort(), ['198.19.0.0/17', lbIp, EXTERNAL_IP].sort(), 'the Service range, the LoadBalancer IP and the externalIP');
   // Wait until both agents programmed everything: the last Service answers from both nodes.
   const last = targets[3]!;
   for (const from of ['node-1', 'node-2']) {
@@ -146,6 +165,8 @@ privilegedSerial('the node itself and hostNetwork endpoints: ClusterIP, own Node
     await expectAnswers(t, lab, rows, 'node-1', x.clusterIp, 80, x.name, `node-1 → ClusterIP → ${x.what}`);
     await expectAnswers(t, lab, rows, 'node-1', node1.address, x.nodePort, x.name, `node-1 → own NodePort ${node1.address} → ${x.what}`);
   }
+  await expectAnswers(t, lab, rows, 'node-1', lbIp, 80, 'pod-n2', `node-1 → LoadBalancer IP ${lbIp} → pod on the other node`);
+  await expectAnswers(t, lab, rows, 'node-1', EXTERNAL_IP, 80, 'pod-n2', `node-1 → externalIP ${EXTERNAL_IP} → pod on the other node`);
   for (const x of targets.slice(2)) {
     await expectAnswers(t, lab, rows, 'client-1', node1.address, x.nodePort, x.name, `client → NodePort on node-1 → ${x.what}`);
   }
