@@ -301,7 +301,10 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 		return SVC_NONE;
 	}
 	external = svc_external(pkt, svc, origin);
-	if ((svc->flags & SVC_F_SOURCE_RANGES) && svc->kind == SVC_KIND_LOAD_BALANCER && !lb_source_allowed(pkt, svc))
+	/* The load balancer IP itself as source (a node that holds it, reaching it) is always allowed,
+	 * as kube-proxy's KUBE-FW chain allows it. */
+	if ((svc->flags & SVC_F_SOURCE_RANGES) && svc->kind == SVC_KIND_LOAD_BALANCER && pkt->saddr != pkt->daddr &&
+	    !lb_source_allowed(pkt, svc))
 		return svc_drop(ctx, DROP_SOURCE_RANGE);
 
 	now = ct_now();

@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { basename } from 'node:path';
 
-import { BackendFlags, SvcKind } from '../../ts/abi/index.js';
+import { BackendFlags, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
 import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
@@ -125,4 +125,17 @@ rootTest('outside → NodePort → a hostNetwork endpoint of this node: delivere
   const o = env.send('tcUplinkEgress', other);
   t.is(o.verdict, TC.OK);
   expectPacket(t, o.out, other);
+});
+
+rootTest('a node holding a load balancer IP reaches it from that address whatever loadBalancerSourceRanges say', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  writeBackend(env.dp, { id: 1, addr: NET.pod2a, port: 8080 });
+  writeService(env.dp, { svcId: 1, addr: NET.lbIp, port: 80, kind: SvcKind.LOAD_BALANCER, flags: SvcFlags.SOURCE_RANGES, backends: [1] });
+  // No range lists anyone: every other source is dropped.
+  const other = env.send('tcHostEgress', tcp(NET.node1, 40000, NET.lbIp, 80, ['SYN'], { eth: onLo }));
+  t.is(other.verdict, TC.SHOT);
+  const self = env.send('tcHostEgress', tcp(NET.lbIp, 40001, NET.lbIp, 80, ['SYN'], { eth: onLo }));
+  t.is(self.verdict, TC.REDIRECT);
+  t.like(parsePacket(self.out).ip, { src: NET.node1, dst: NET.pod2a });
 });

@@ -184,10 +184,11 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
 
   if (svc.flags & SvcFlags.SOURCE_RANGES && svc.kind === SvcKind.LOAD_BALANCER) {
     const ranges = maps.sourceRanges(svc.svc_id);
-    const allowed = maps.sourceRangeAllows(svc.svc_id, input.src);
+    // The LB IP itself as source is always allowed (kube-proxy's KUBE-FW chain; translate.h).
+    const allowed = input.src === input.dst || maps.sourceRangeAllows(svc.svc_id, input.src);
     steps.push({
       id: 'source-range',
-      summary: allowed ? `${input.src} is within loadBalancerSourceRanges (${ranges.join(', ')})` : `${input.src} is not within loadBalancerSourceRanges (${ranges.join(', ') || 'none'}): dropped`,
+      summary: input.src === input.dst ? `${input.src} is the load balancer IP itself: allowed whatever loadBalancerSourceRanges say` : allowed ? `${input.src} is within loadBalancerSourceRanges (${ranges.join(', ')})` : `${input.src} is not within loadBalancerSourceRanges (${ranges.join(', ') || 'none'}): dropped`,
       data: { allowed, ranges },
     });
     if (!allowed) return out({ verdict: 'drop', dropReason: 'SOURCE_RANGE' });
