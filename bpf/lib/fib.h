@@ -11,6 +11,7 @@
 #include "lib/csum.h"
 #include "lib/ctx.h"
 #include "lib/l2.h"
+#include "lib/local.h"
 #include "lib/parse.h"
 
 #ifndef AF_INET
@@ -74,6 +75,9 @@ static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt, bool must, 
 	fib.ifindex = ctx_ifindex(ctx);
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 #if !CTX_IS_XDP
+	/* For this node, from a source of this node's: in through lo (lib/local.h). */
+	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED && must)
+		return local_deliver(ctx);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 		*mtu = fib.mtu_result;
 		return FIB_TOO_BIG;

@@ -79,8 +79,10 @@ static __always_inline __u8 svc_scope(const struct svc4_value *svc, bool externa
 static __always_inline __be32 svc_snat_source(const struct pkt4 *pkt, const struct svc4_value *svc,
 					      const struct backend4 *be, enum origin origin)
 {
-	/* Hairpin: a pod reaching itself would see its own address as source and answer itself. */
-	if (be->addr == pkt->saddr)
+	/* Hairpin: a pod reaching itself would see its own address as source and answer itself.
+	 * Not the node reaching its own hostNetwork endpoint: that answer leaves through lo, whose
+	 * egress reverses it (lib/hooks_node.h). */
+	if (be->addr == pkt->saddr && origin != FROM_HOST)
 		return cfg_hairpin_ip;
 	/* From outside the node to another node's backend (ETP Cluster, or cluster traffic to an ETP
 	 * Local NodePort): the backend would answer the client directly. External traffic under ETP
@@ -162,7 +164,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	 * entries go in with BPF_NOEXIST (lib/conntrack.h ct_insert): a CPU that finds the key taken
 	 * by a live flow never overwrites it. */
 	snat_addr = svc_snat_source(pkt, svc, &be, origin);
-	hairpin = snat_addr && be.addr == pkt->saddr;
+	hairpin = snat_addr && be.addr == pkt->saddr && origin != FROM_HOST;
 	rev.nat_saddr = pkt->daddr;
 	rev.nat_sport = pkt->dport;
 	rev.nat_daddr = pkt->saddr;
@@ -299,7 +301,10 @@ static __always_inline int svc_forward(ctx_t *ctx, struct pkt4 *pkt, enum origin
 		return SVC_NONE;
 	}
 	external = svc_external(pkt, svc, origin);
-	if ((svc->flags & SVC_F_SOURCE_RANGES) && svc->kind == SVC_KIND_LOAD_BALANCER && !lb_source_allowed(pkt, svc))
+	/* The load balancer IP itself as source (a node that holds it, reaching it) is always allowed,
+	 * as kube-proxy's KUBE-FW chain allows it. */
+	if ((svc->flags & SVC_F_SOURCE_RANGES) && svc->kind == SVC_KIND_LOAD_BALANCER && pkt->saddr != pkt->daddr &&
+	    !lb_source_allowed(pkt, svc))
 		return svc_drop(ctx, DROP_SOURCE_RANGE);
 
 	now = ct_now();

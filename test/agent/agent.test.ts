@@ -38,7 +38,11 @@ privilegedSerial('YAML in, maps out: the agent programs, attaches, reports ready
   ], 'without a Node object the uplink address is where NodePorts answer');
 
   const links = readdirSync(join(node.bpffsDir, 'links')).sort();
-  t.deepEqual(links, ['eth0_ingress', 'eth0_xdp', 'pod-a_egress', 'pod-a_ingress']);
+  t.deepEqual(links, ['bpfproxy0_egress', 'eth0_egress', 'eth0_ingress', 'eth0_xdp', 'lo_egress', 'pod-a_egress', 'pod-a_ingress']);
+  // The service device, made by the agent: no ServiceCIDR in a file source and no serviceCIDRs,
+  // so the ClusterIP gets a route of its own, from the node address.
+  t.regex(await node.ns.exec('ip', ['-d', 'link', 'show', 'bpfproxy0']), /dummy|ifb/);
+  t.regex(await node.ns.exec('ip', ['-4', 'route', 'show', 'dev', 'bpfproxy0']), /^198\.19\.0\.10 proto 191 scope link src /m);
 
   const healthz = await node.http(HEALTHZ_PORT, '/healthz');
   t.is(healthz.code, 200);
@@ -152,10 +156,8 @@ ports: [{ name: http, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30090
 });
 
 privilegedSerial('a restart adopts the pins: nothing flushed while it is down, nothing written when it is back', async (t) => {
+  // The agent makes the service device itself (a dummy, or an ifb without the dummy driver).
   const node = await AgentNode.create(t, { pods: ['pod-a'], config: { serviceInterface: 'svc0' } });
-  // The device the node routes service ranges to (the lab's svc0): a dummy, or an ifb without the dummy driver.
-  await node.ns.ip('link', 'add', 'svc0', 'type', 'dummy').catch(() => node.ns.ip('link', 'add', 'svc0', 'type', 'ifb'));
-  await node.ns.ip('link', 'set', 'svc0', 'up');
   const other = serviceYaml('api', 'clusterIP: 198.19.0.30\nports: [{ name: https, port: 443, targetPort: 8443, protocol: TCP }]');
   node.writeSource('web.yaml', web() + webSlice([['198.18.129.5', 'node-1']]));
   await node.start();
@@ -173,7 +175,7 @@ privilegedSerial('a restart adopts the pins: nothing flushed while it is down, n
   t.is(await node.stop('SIGTERM'), 0);
   t.true(node.logs.some((l) => l.msg === 'agent stopped; pinned maps and links stay, traffic keeps flowing'));
   t.deepEqual(node.dump(), before, 'stopping flushes nothing');
-  t.deepEqual(readdirSync(join(node.bpffsDir, 'links')).sort(), ['eth0_ingress', 'eth0_xdp', 'pod-a_egress', 'pod-a_ingress', 'svc0_egress'], 'links stay pinned');
+  t.deepEqual(readdirSync(join(node.bpffsDir, 'links')).sort(), ['eth0_egress', 'eth0_ingress', 'eth0_xdp', 'lo_egress', 'pod-a_egress', 'pod-a_ingress', 'svc0_egress'], 'links stay pinned');
 
   const ready = await node.start();
   t.like(ready, { written: 0, deleted: 0, failures: 0, recoveredIds: true }, 'the restarted agent writes nothing');

@@ -29,7 +29,7 @@ import { loadDatapath } from '../../ts/dataplane/loader.js';
 import { Probe } from '../../ts/probe/probe.js';
 
 const SMALL_MAPS = { svc4: 1024, backends: 1024, ct4: 4096, aff4: 1024 };
-const AGENT_LINKS = ['eth0_ingress', 'eth0_xdp', 'pod-a_egress', 'pod-a_ingress', 'pod-b_egress', 'pod-b_ingress', 'svc0_egress'];
+const AGENT_LINKS = ['eth0_egress', 'eth0_ingress', 'eth0_xdp', 'lo_egress', 'pod-a_egress', 'pod-a_ingress', 'pod-b_egress', 'pod-b_ingress', 'svc0_egress'];
 
 privilegedSerial('cleanup removes what the agent installed and nothing else; refused while it runs; a second run is a no-op', async (t) => {
   const node = await nodeWithServiceDevice(t, ['pod-a', 'pod-b']);
@@ -74,7 +74,7 @@ privilegedSerial('cleanup removes what the agent installed and nothing else; ref
   const refused = await cleanupCli(node, []);
   t.is(refused.code, 1, refused.stdout + refused.stderr);
   t.regex(refused.stderr, /a bpfproxy agent is running for .*node-1/);
-  t.regex(refused.stderr, /pid \d+ \(.*bpfproxy\.js agent.*\) holds 7 of its links/);
+  t.regex(refused.stderr, /pid \d+ \(.*bpfproxy\.js agent.*\) holds 9 of its links/);
   t.regex(refused.stderr, /answers \/proxyMode with 'bpfproxy'/);
   t.regex(refused.stderr, /--force/);
   const refusedJson = await cleanupCli(node, ['--json']);
@@ -102,7 +102,7 @@ privilegedSerial('cleanup removes what the agent installed and nothing else; ref
   const dry = await cleanupJson(t, node, ['--dry-run']);
   t.true(dry.dryRun);
   t.false(dry.agent.running);
-  t.is(dry.removed.filter((r) => r.kind === 'link').length, 7);
+  t.is(dry.removed.filter((r) => r.kind === 'link').length, 9);
   t.is(dry.removed.filter((r) => r.kind === 'tc-filter' || r.kind === 'xdp').length, 2);
   t.deepEqual([...pinnedLinks(node.bpffsDir).keys()].sort(), AGENT_LINKS, 'dry run: links still pinned');
   t.is((await xdpProgram(node, 'eth0'))?.name, 'xdp_uplink', 'dry run: XDP still attached');
@@ -122,6 +122,7 @@ privilegedSerial('cleanup removes what the agent installed and nothing else; ref
   t.deepEqual(removed('directory'), [join(node.bpffsDir, 'links'), node.bpffsDir]);
   t.deepEqual(removed('service-device'), ['svc0']);
   t.deepEqual(removed('route'), [`${SERVICE_ROUTE} dev svc0`]);
+  t.deepEqual(removed('sysctl'), ['net.ipv4.conf.lo.accept_local']);
   t.deepEqual(removed('tc-filter'), ['pod-b egress'], 'the tc filter of node-2\'s program on pod-a is not ours');
   t.deepEqual(removed('xdp'), ['pod-a']);
   t.deepEqual(report.kept, []);
@@ -140,7 +141,7 @@ privilegedSerial('cleanup removes what the agent installed and nothing else; ref
   t.is((await linkAttachment(bpffsRoot, foreignTcx.info.id))?.ifindex, ifindex('eth0'), 'foreign tcx on eth0 still attached');
   t.is((await xdpProgram(node, 'pod-b'))?.name, 'probe_xdp', 'foreign XDP on pod-b still attached');
   t.is(await tcFilters(node, 'pod-a', 'egress'), foreignTcBefore, 'the foreign tc filter is untouched');
-  t.deepEqual(readdirSync(join(bpffsRoot, 'node-2', 'links')).sort(), ['eth0_ingress', 'eth0_xdp'], 'node-2 keeps its pins');
+  t.deepEqual(readdirSync(join(bpffsRoot, 'node-2', 'links')).sort(), ['eth0_egress', 'eth0_ingress', 'eth0_xdp', 'lo_egress'], 'node-2 keeps its pins');
   t.is(await other.exec('ip', ['-j', 'link', 'show', 'eth0']), xdp2, 'node-2 keeps its XDP program');
   for (const l of att2.links()) t.not(l.link.info.ifindex, 0, `node-2's ${l.pin} still attached`);
 

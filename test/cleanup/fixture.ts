@@ -41,11 +41,9 @@ export async function cleanupJson(t: ExecutionContext, node: AgentNode, args: st
   return JSON.parse(r.stdout) as CleanupReport;
 }
 
-/** A node with the agent's config pointing at svc0, the device the service range is routed to. */
+/** A node with the agent's config naming svc0 as its service device, which the agent creates and routes the service range to. */
 export async function nodeWithServiceDevice(t: ExecutionContext, pods: string[], config: Record<string, unknown> = {}): Promise<AgentNode> {
-  const node = await AgentNode.create(t, { pods, config: { serviceInterface: 'svc0', ...config } });
-  await node.ns.ip('link', 'add', 'svc0', 'type', 'dummy').catch(() => node.ns.ip('link', 'add', 'svc0', 'type', 'ifb'));
-  await node.ns.ipBatch(['link set svc0 up', `route add ${SERVICE_ROUTE} dev svc0`]);
+  const node = await AgentNode.create(t, { pods, config: { serviceInterface: 'svc0', serviceCIDRs: [SERVICE_ROUTE], ...config } });
   // Whatever a test leaves pinned goes before the bpffs is unmounted (cleanups run in reverse).
   node.s.cleanup.add('pins', () => rmSync(node.bpffsDir, { recursive: true, force: true }));
   return node;

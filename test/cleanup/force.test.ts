@@ -25,13 +25,13 @@ privilegedSerial('--force detaches every link of a running agent, pinned or not;
   const bpffsRoot = dirname(node.bpffsDir);
   await node.start();
   const agentLinks = pinnedLinks(node.bpffsDir);
-  t.is(agentLinks.size, 5);
+  t.is(agentLinks.size, 7);
   const agentProgs = new Set([...agentLinks.values()].map((l) => l.progId));
 
   // Without --force: refused, on the strength of the held links alone.
   const refused = await cleanupCli(node, []);
   t.is(refused.code, 1, refused.stdout + refused.stderr);
-  t.regex(refused.stderr, /pid \d+ \(.*bpfproxy\.js agent.*\) holds 5 of its links/);
+  t.regex(refused.stderr, /pid \d+ \(.*bpfproxy\.js agent.*\) holds 7 of its links/);
   t.notRegex(refused.stderr, /proxyMode/);
 
   // A pin removed by hand (the old manual rollback): the agent still holds that link, attached.
@@ -46,7 +46,7 @@ privilegedSerial('--force detaches every link of a running agent, pinned or not;
   t.true(report.forced);
   t.true(report.agent.running);
   const links = report.removed.filter((r) => r.kind === 'link');
-  t.is(links.length, 5);
+  t.is(links.length, 7);
   t.true(links.some((l) => l.name === `link ${unpinned.id}` && /tc_pod_ingress, ingress on pod-a \(not pinned\)/.test(l.detail)), JSON.stringify(links));
   t.deepEqual(report.kept, [{ name: join(node.bpffsDir, PROBE_COUNTERS_MAP), reason: 'not a bpfproxy pin' }]);
   t.deepEqual(report.removed.filter((r) => r.kind === 'directory').map((r) => r.name), [join(node.bpffsDir, 'links')], 'the pin directory stays: it is not empty');

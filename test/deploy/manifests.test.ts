@@ -136,6 +136,7 @@ kubeTest('the DaemonSet: host network, node-critical, everywhere, explicit capab
   const init = pod.initContainers ?? [];
   t.deepEqual(init.map((c) => c.name), ['mount-bpffs']);
   t.regex(init[0]!.command!.join(' '), /mount -t bpf -o mode=0700 bpf \/sys\/fs\/bpf/);
+  t.regex(init[0]!.command!.join(' '), /echo 1 > \/proc\/sys\/net\/ipv4\/conf\/lo\/accept_local/, 'lo accept_local for node-sourced local delivery (bpf/lib/local.h)');
 
   const bpffs = pod.volumes.find((v) => v.hostPath?.path === '/sys/fs/bpf');
   t.deepEqual(bpffs?.hostPath, { path: '/sys/fs/bpf', type: 'DirectoryOrCreate' });

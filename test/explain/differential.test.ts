@@ -126,7 +126,7 @@ function disagreement(e: Explanation, input: ExplainInput, verdict: number, out:
       const srcOk = p.ip!.src === t.src && (typeof t.sport === 'number' ? l4?.sport === t.sport : l4!.sport >= 61000);
       if (!srcOk) return `explain: from ${t.src}:${t.sport}; program: ${got}`;
       const deliveryOk =
-        match.delivery === 'stack' ? verdict === TC.OK : match.delivery === 'fib-or-stack' ? verdict === TC.OK || verdict === TC.REDIRECT : verdict === TC.REDIRECT;
+        match.delivery === 'stack' || match.delivery === 'local' ? verdict === TC.OK : match.delivery === 'fib-or-stack' ? verdict === TC.OK || verdict === TC.REDIRECT : verdict === TC.REDIRECT;
       return deliveryOk ? null : `explain: delivery ${match.delivery}; program: ${got}`;
     }
   }
@@ -152,7 +152,8 @@ for (const [name, file] of Object.entries(CONFIGS)) {
         // The node sends from its own address; the others arrive on a pod's veth or the uplink.
         const input: ExplainInput = { ingress, src: ingress === 'host' ? NET.node1 : src, sport: sport++, dst, dport, proto };
         const e = explainOf(input);
-        const r = env.run(HOOK[ingress], buildPacket(specOf(input)));
+        // The node's packets to its own address leave through lo, not the service device.
+        const r = env.run(ingress === 'host' && dst === NET.node1 ? 'tcLoEgress' : HOOK[ingress], buildPacket(specOf(input)));
         const why = disagreement(e, input, r.retval, r.data);
         if (why) throw new Error(`${ingress} ${input.src}:${input.sport} → ${dst}:${dport}/${proto}: ${why}\n${e.steps.map((s) => `  ${s.id}: ${s.summary}`).join('\n')}`);
         compared.packets++;

@@ -183,3 +183,80 @@ rootTest('replies and strangers: a masqueraded flow\'s reply is reversed, other 
   t.like(stranger, { verdict: 'pass' });
   t.is(step(stranger, 'frontend'), 'miss: no frontend 198.18.0.50:22/TCP');
 });
+
+// hostNetwork endpoints of this node (an API server, an ingress controller) and the node's own
+// traffic to them: explain names the hooks and the delivery the datapath takes (bpf/lib/hooks_node.h).
+const HOST_YAML = `
+apiVersion: v1
+kind: Service
+metadata: { name: kubernetes, namespace: default }
+spec: { clusterIP: 198.19.0.1, ports: [{ name: https, port: 443, targetPort: 6443, protocol: TCP }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: kubernetes, namespace: default, labels: { kubernetes.io/service-name: kubernetes } }
+addressType: IPv4
+ports: [{ name: https, port: 6443, protocol: TCP }]
+endpoints:
+  - { addresses: [${NET.node1}], nodeName: node-1 }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ingress, namespace: default }
+spec:
+  type: NodePort
+  clusterIP: 198.19.0.2
+  ports: [{ name: https, port: 443, targetPort: 8443, protocol: TCP, nodePort: 30443 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ingress, namespace: default, labels: { kubernetes.io/service-name: ingress } }
+addressType: IPv4
+ports: [{ name: https, port: 8443, protocol: TCP }]
+endpoints:
+  - { addresses: [${NET.node1}], nodeName: node-1 }
+`;
+
+rootTest('hostNetwork endpoints of this node: explain tells the lo and local paths the datapath takes', async (t) => {
+  const env = await setup(t, { maglevM: M });
+  // Node 1's address on a device, so that the FIB lookups see it as local.
+  const { execFileSync } = await import('node:child_process');
+  const ns = env.netns.slice(env.netns.lastIndexOf('/') + 1);
+  const ip = (...args: string[]) => execFileSync('ip', ['-n', ns, ...args]);
+  ip('link', 'set', 'lo', 'up');
+  ip('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'fabric0');
+  ip('link', 'set', 'up0', 'up');
+  ip('addr', 'add', `${NET.node1}/24`, 'dev', 'up0');
+  execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']); // a Kubernetes node forwards
+  const docs = parseAllDocuments(HOST_YAML).map((d) => d.toJS() as { kind: string });
+  const state = computeDesiredState({ services: docs.filter((d) => d.kind === 'Service') as V1Service[], endpointSlices: docs.filter((d) => d.kind === 'EndpointSlice') as V1EndpointSlice[], node, config: proxy });
+  const reconciler = new Reconciler(env.dp);
+  reconciler.adopt();
+  t.deepEqual(reconciler.apply(computeEntries(state, M)).failures, []);
+  const lo = { src: '00:00:00:00:00:00', dst: '00:00:00:00:00:00' };
+
+  // The node → kubernetes.default, whose API server is this node: masqueraded (no hairpin), in through lo.
+  const e = explain(env, { src: NET.node1, sport: 40000, dst: '198.19.0.1', dport: 443, proto: 'tcp', ingress: 'host' });
+  t.regex(step(e, 'hook')!, /^tc egress on the service device/);
+  t.regex(step(e, 'snat')!, /^the node's own traffic: source becomes 198\.18\.0\.11/);
+  t.regex(step(e, 'deliver')!, /^for this node, from a node address: in through lo/);
+  const r = env.send('tcHostEgress', tcp(NET.node1, 40000, '198.19.0.1', 443, ['SYN'], { eth: lo }));
+  t.is(r.verdict, TC.REDIRECT);
+  t.like(parsePacket(r.out), { eth: lo, ip: { src: NET.node1, dst: NET.node1 }, tcp: { dport: 6443 } });
+
+  // The node → its own NodePort, endpoint this node: translated on lo, which delivers it.
+  const viaLo = explain(env, { src: NET.node1, sport: 40001, dst: NET.node1, dport: 30443, proto: 'tcp', ingress: 'host' });
+  t.regex(step(viaLo, 'hook')!, /^tc egress on lo \(tc_lo_egress\)/);
+  t.regex(step(viaLo, 'deliver')!, /^for this node \(a hostNetwork endpoint here, or the node's own connection\): delivered locally/);
+  t.like(viaLo.translated, { src: NET.node1, dst: NET.node1, dport: 8443 });
+  const l = env.send('tcLoEgress', tcp(NET.node1, 40001, NET.node1, 30443, ['SYN'], { eth: lo }));
+  t.is(l.verdict, TC.OK);
+  t.like(parsePacket(l.out).tcp, { dport: 8443 });
+
+  // Outside → NodePort → this node's own endpoint: to the stack; the answers reversed on the uplink's egress.
+  const out = explain(env, { src: NET.client, sport: 40002, dst: NET.node1, dport: 30443, proto: 'tcp', ingress: 'uplink' });
+  t.is(out.delivery, 'local');
+  const u = env.send('tcUplinkIngress', tcp(NET.client, 40002, NET.node1, 30443, ['SYN'], { eth: fromPeer }));
+  t.is(u.verdict, TC.OK);
+  t.like(parsePacket(u.out).ip, { src: NET.client, dst: NET.node1 });
+});

@@ -50,6 +50,7 @@ kubeTest('the ClusterRole holds exactly the rules the agent needs', (t) => {
       '/services:get', '/services:list', '/services:watch',
       'discovery.k8s.io/endpointslices:get', 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch',
       'events.k8s.io/events:create', 'events.k8s.io/events:patch',
+      'networking.k8s.io/servicecidrs:get', 'networking.k8s.io/servicecidrs:list', 'networking.k8s.io/servicecidrs:watch',
     ].sort(),
   );
 });
@@ -64,6 +65,7 @@ kubeTest('the bpfproxy ServiceAccount syncs a KubeSource and may record events, 
   await waitFor('synced as the ServiceAccount', () => r.synced);
   t.true(r.services.has('default/kubernetes'));
   t.true(r.nodes.has('/node-1'));
+  t.true(r.serviceCIDRs.has('/kubernetes'), 'the API server\'s default ServiceCIDR');
   t.deepEqual(r.health, [], 'never refused');
 
   for (const [verb, resource] of [
@@ -99,6 +101,7 @@ kubeTest('each read rule is needed: without it the source is refused, says so, a
     { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['get', 'list', 'watch'] },
   ];
   const checks = rules.map(async (_, i) => {
     const name = `bpfproxy-without-${i}`;

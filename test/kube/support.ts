@@ -56,6 +56,7 @@ export function recorder() {
   const services = new Map<string, Obj>();
   const slices = new Map<string, Obj>();
   const nodes = new Map<string, Obj>();
+  const serviceCIDRs = new Map<string, Obj>();
   const log: string[] = [];
   const health: Array<{ healthy: boolean; reason?: string }> = [];
   let syncedAt = -1;
@@ -72,6 +73,7 @@ export function recorder() {
     service: (p, c) => apply('service', services, p, c),
     endpointSlice: (p, c) => apply('slice', slices, p, c),
     node: (p, c) => apply('node', nodes, p, c),
+    serviceCIDR: (p, c) => apply('servicecidr', serviceCIDRs, p, c),
     synced: () => (syncedAt = log.length),
     health: (healthy, reason) => health.push(reason === undefined ? { healthy } : { healthy, reason }),
   };
@@ -80,6 +82,7 @@ export function recorder() {
     services,
     slices,
     nodes,
+    serviceCIDRs,
     log,
     health,
     get synced() {

@@ -4,8 +4,10 @@
  * and EndpointSlice objects through the same path the agent takes (model → entries → maps).
  * Every setting is the agent's: the config file an agent-run lab node gets (ts/lab/agents.ts),
  * resolved by the agent's own code (resolveAgentConfig, datapathConfigFor), with the test's extra
- * fields merged over it as a user's config file would. Everything is removed in t.teardown, pass
- * or fail.
+ * fields merged over it as a user's config file would; the service device made, routed and
+ * attached by the agent's functions (ts/agent/service-device.ts), as the agent does at start.
+ * test/lab-agent/node-traffic.test.ts holds these settings equal to a running agent's. Everything
+ * is removed in t.teardown, pass or fail.
  */
 import type { ExecutionContext } from 'ava';
 import { mkdirSync } from 'node:fs';
@@ -26,6 +28,7 @@ import type { LbRoute, NodeState, PodState } from '../../ts/lab/lab-state.js';
 import { computeDesiredState, type IdState, type ProxyConfig } from '../../ts/model/index.js';
 import { resolveAgentConfig, type AgentConfig, type ConfigFile } from '../../ts/agent/config.js';
 import { datapathConfigFor } from '../../ts/agent/datapath-config.js';
+import { ACCEPT_LOCAL_SYSCTL, desiredServiceRoutes, ensureServiceDevice, syncServiceRoutes } from '../../ts/agent/service-device.js';
 import { agentConfig } from '../../ts/lab/agents.js';
 import type { DatapathConfig } from '../../ts/abi/config.js';
 
@@ -86,11 +89,18 @@ export class DatapathLab {
       proxyConfig = settings.agent.proxy;
       const dp = await loadDatapath({ pinDir, config: settings.datapath });
       s.cleanup.add(`datapath of ${node.name}`, () => dp.close());
+      // What the agent does at start (ts/agent/agent.ts): the service device and its routes (the
+      // Service CIDRs; the agent adds /32s for LoadBalancer and external IPs as Services come),
+      // lo's accept_local.
+      const a = settings.agent;
+      await ensureServiceDevice(a.serviceInterface, { netns: node.netns });
+      await syncServiceRoutes(a.serviceInterface, desiredServiceRoutes([], a.serviceCIDRs ?? [], [node.address]), node.address, { netns: node.netns });
+      await lab.netns(node.name).sysctl(ACCEPT_LOCAL_SYSCTL, 1);
       const attached = attachDatapath(dp, {
         netnsPath: lab.netns(node.name).path,
-        uplink: node.uplink,
-        xdpMode: opts.xdpMode ?? 'generic',
-        serviceDevice: node.serviceDevice,
+        uplink: a.uplinkInterface,
+        xdpMode: opts.xdpMode ?? a.xdpMode,
+        serviceDevice: a.serviceInterface,
       });
       s.cleanup.add(`links of ${node.name}`, () => attached.detachAll());
       const reconciler = new Reconciler(dp);

@@ -32,8 +32,19 @@ test('a Deployment parses into pods with its container ports, labels and a short
     labels: { app: 'hostnames' },
     ports: [{ port: 9376, protocol: 'TCP' }, { port: 53, protocol: 'UDP', name: 'dns' }],
     gracePeriodSeconds: 1,
+    hostNetwork: false,
   });
   t.is(ownerOf(d), 'Deployment/default/hostnames');
+});
+
+test('a hostNetwork Deployment makes hostNetwork pods; switching it re-creates them', (t) => {
+  const dep = deployment(2);
+  dep.spec!.template.spec!.hostNetwork = true;
+  const d = parseDeployment(dep);
+  t.true(d.hostNetwork);
+  t.deepEqual(planDeployment(d, [], 2).add.map((p) => [p.name, p.node, p.hostNetwork]), [['hostnames-1', 1, true], ['hostnames-2', 2, true]]);
+  t.deepEqual(planDeployment(d, existing(['hostnames-1', 'hostnames-2']), 2).terminate, ['hostnames-1', 'hostnames-2'], 'pod network → hostNetwork');
+  t.deepEqual(planDeployment(d, existing(['hostnames-1', 'hostnames-2'], { hostNetwork: true }), 2), { terminate: [], add: [], relabel: [] });
 });
 
 test('bad Deployments are refused with the field named', (t) => {

@@ -28,7 +28,7 @@ privileged('a client reaches every node IP, and cannot reach a pod IP (no route)
   t.like((await lab.request('node-2', { address: pod.address, port: 9376 }))[0], { ok: true, answer: 'hostnames-1' });
 });
 
-privileged('nodes have the address plan: uplink, forwarding, pod CIDR routes, Service range to the sink device', async (t) => {
+privileged('nodes have the address plan: uplink, forwarding, pod CIDR routes; no service device until an agent makes one', async (t) => {
   const lab = await labFor(t, { nodes: 3, clients: 0 });
   t.deepEqual(lab.nodes.map((n) => [n.name, n.address, n.podCidr]), [
     ['node-1', '198.18.0.11', '198.18.129.0/24'],
@@ -40,8 +40,8 @@ privileged('nodes have the address plan: uplink, forwarding, pod CIDR routes, Se
   t.like(byDst['198.18.129.0/24'], { gateway: '198.18.0.11', dev: 'eth0' });
   t.like(byDst['198.18.131.0/24'], { gateway: '198.18.0.13', dev: 'eth0' });
   t.is(byDst['198.18.130.0/24'], undefined, 'a node routes its own pods one by one');
-  t.like(byDst['198.19.0.0/17'], { dev: 'svc0' });
-  t.like(byDst['198.19.255.0/24'], { dev: 'svc0' });
+  t.is(byDst['198.19.0.0/17'], undefined, 'the agent routes service addresses (ts/agent/service-device.ts)');
+  t.false((await lab.exec('node-2', 'ip', ['-o', 'link', 'show'])).includes('svc0'));
   t.is((await lab.exec('node-2', 'sysctl', ['-n', 'net.ipv4.ip_forward'])).trim(), '1');
   t.like(JSON.parse(await lab.exec('node-2', 'ip', ['-j', 'addr', 'show', 'dev', 'eth0']))[0].addr_info[0], { local: '198.18.0.12', prefixlen: 24 });
   // The uplink's peer is a port of the fabric bridge.

@@ -174,8 +174,8 @@ export function prepare(s: Scenario): Prepared {
     node,
     nodeIp,
     datapath,
-    // The hooks the agent attaches: tc_host_egress only on a configured service device, XDP unless off.
-    settings: { ...explainSettings(datapath), hooks: { hostEgress: agent.serviceInterface !== '', xdp: agent.xdpMode !== 'off' } },
+    // The hooks the agent attaches: tc_host_egress only on a service device (bpfproxy0 unless turned off), tc_lo_egress always, XDP unless off.
+    settings: { ...explainSettings(datapath), hooks: { hostEgress: agent.serviceInterface !== '', loEgress: true, xdp: agent.xdpMode !== 'off' } },
     services: s.services.map((o) => slim('Service', translateObject(o))),
     endpointSlices: s.endpointSlices.map((o) => slim('EndpointSlice', translateObject(o))),
   };
@@ -242,9 +242,10 @@ export function untranslatable(s: Scenario, c: Case): string | undefined {
 export function ingressOf(source: Source, c: Case, p: Prepared): Ingress | null {
   if (source === 'pod') return 'pod';
   if (source === 'other-node pod' || source === 'outside') return 'uplink';
-  // The node's own packets meet tc_host_egress on the service device, where the node routes service
-  // ranges (explain knows whether it is attached); never those to its own addresses, delivered over lo.
-  return p.node.addresses.includes(labAddress(c.destIP)) ? null : 'host';
+  // The node's own packets meet tc_host_egress on the service device, where the agent routes service
+  // addresses, or tc_lo_egress when sent to one of its own addresses (explain tells the two apart,
+  // and knows whether each is attached).
+  return 'host';
 }
 
 /** Caches Maglev tables: a case samples many flows of one table. */

@@ -12,14 +12,14 @@
  */
 import { collectDefaultMetrics } from 'prom-client';
 
-import { attachDatapath, type AttachedDatapath } from '../dataplane/attach.js';
+import { attachDatapath, LOOPBACK, type AttachedDatapath } from '../dataplane/attach.js';
 import { collectConntrack } from '../dataplane/conntrack-gc.js';
 import { describeMigration, loadDatapath, migrateLegacyMaps, type Datapath } from '../dataplane/loader.js';
 import { Reconciler } from '../dataplane/reconciler.js';
 import { ensureBpffs } from '../lab/bpffs.js';
 import type { DesiredState, Problem } from '../model/index.js';
 import { sourceFromConfig } from '../sources/from-config.js';
-import type { ClusterEvents, ClusterSource } from '../sources/source.js';
+import type { ClusterEvents, ClusterSource, ServiceCIDR } from '../sources/source.js';
 import { splitBindAddress, type AgentConfig } from './config.js';
 import { registerDataplaneMetrics } from './dataplane-metrics.js';
 import { datapathConfigFor, loaderMapSizes } from './datapath-config.js';
@@ -31,6 +31,7 @@ import { NodeLock } from './node-lock.js';
 import { checkPins } from './pin-watchdog.js';
 import { AgentMetrics } from './metrics.js';
 import { PodInterfaces } from './pod-interfaces.js';
+import { cidrsOfServiceCIDRObjects, desiredServiceRoutes, ensureLoAcceptLocal, ensureServiceDevice, syncServiceRoutes } from './service-device.js';
 import { BoundedFrequencyRunner, type SyncReason } from './runner.js';
 import { Syncer, type SyncOutcome } from './syncer.js';
 
@@ -84,6 +85,11 @@ export class Agent {
   private servers: Listening[] = [];
   private timers: NodeJS.Timeout[] = [];
   private problems = new Set<string>();
+  /** ServiceCIDR objects by name (recorded by the source's handler, read by the sync loop). */
+  private serviceCIDRObjects = new Map<string, ServiceCIDR>();
+  /** The service device's routes may be out of date (a Service, ServiceCIDR or node address changed). */
+  private routesDirty = true;
+  private routedFor = '';
   private nodeDeleting: string | undefined;
   private stopping: Promise<void> | undefined;
   private readonly startedAt = Date.now();
@@ -170,6 +176,14 @@ export class Agent {
     //    only once no other agent holds this node (node-lock.ts).
     await ensureBpffs(c.bpffsDir);
     this.lock = NodeLock.acquire(c.bpffsDir);
+    if (c.serviceInterface) {
+      // Before the attach, which needs the device; its routes follow the Services (syncRoutes).
+      const dev = await ensureServiceDevice(c.serviceInterface);
+      this.log.info({ serviceInterface: c.serviceInterface, kind: dev.kind, created: dev.created }, dev.created ? 'service device created' : 'service device adopted');
+    }
+    // Node-sourced packets the datapath delivers to the node come in through lo (bpf/lib/local.h).
+    const acceptLocal = ensureLoAcceptLocal();
+    if (acceptLocal) this.log.warn(acceptLocal);
     const { config: dpConfig, notes } = datapathConfigFor(c, this.nodeIp);
     for (const note of notes) this.log.warn({ uplink }, note);
     if (c.mapSizes.snat !== undefined) this.log.warn('mapSizes.snat is ignored: SNAT ports are conntrack reply entries, sized by mapSizes.conntrack');
@@ -197,7 +211,8 @@ export class Agent {
     this.pods = new PodInterfaces(this.attached, {
       pattern: podPattern,
       uplink,
-      nodeDevices: c.serviceInterface ? [c.serviceInterface] : [],
+      // The node's own devices: their links are never a pod's (nor stale when no pod matches).
+      nodeDevices: [LOOPBACK, ...(c.serviceInterface ? [c.serviceInterface] : [])],
       onAttach: (ifname) => this.log.info({ ifname }, 'pod interface attached'),
       onDetach: (ifname) => this.log.info({ ifname }, 'pod interface detached'),
       onError: (ifname, err) => {
@@ -287,9 +302,21 @@ export class Agent {
     return {
       service: (p, c) => {
         this.syncer.services.record(p, c);
+        this.routesDirty = true;
         this.metrics.serviceChangesTotal.inc();
         changed();
       },
+      ...(this.config.serviceInterface && this.config.serviceCIDRs === undefined
+        ? {
+            serviceCIDR: (p: ServiceCIDR | undefined, c: ServiceCIDR | undefined) => {
+              const name = (c ?? p)?.metadata?.name ?? '';
+              if (c) this.serviceCIDRObjects.set(name, c);
+              else this.serviceCIDRObjects.delete(name);
+              this.routesDirty = true;
+              if (this.sourceSynced) this.runner.run();
+            },
+          }
+        : {}),
       endpointSlice: (p, c) => {
         this.syncer.endpointSlices.record(p, c);
         this.metrics.endpointChangesTotal.inc();
@@ -369,6 +396,7 @@ export class Agent {
     if (outcome.healthChecks !== undefined) {
       this.wantedHealthChecks = outcome.healthChecks.map((h) => ({ port: h.port, namespace: h.namespace, name: h.name, localEndpoints: h.localEndpoints }));
     }
+    await this.syncRoutes(outcome.node.info.addresses);
     // Every sync: a port that could not be bound last time is tried again.
     await this.healthChecks.sync(this.wantedHealthChecks);
     m.healthCheckNodePorts.set(this.healthChecks.ports().length);
@@ -410,6 +438,30 @@ export class Agent {
       this.log.debug(fields, 'synced, nothing to write');
     }
     if (result.failures.length > 0) throw new PartialSyncError(`${result.failures.length} map writes failed`);
+  }
+
+  /**
+   * The service device's routes (ts/agent/service-device.ts), when something they depend on changed.
+   * A failure is logged and retried at the next sync; the maps are written either way.
+   */
+  private async syncRoutes(nodeAddresses: readonly string[]): Promise<void> {
+    const c = this.config;
+    if (!c.serviceInterface) return;
+    const own = [...new Set([...nodeAddresses, ...(this.nodeIp ? [this.nodeIp] : [])])].sort();
+    const key = own.join(',');
+    if (!this.routesDirty && key === this.routedFor) return;
+    const cidrs = c.serviceCIDRs ?? cidrsOfServiceCIDRObjects(this.serviceCIDRObjects.values());
+    const routes = desiredServiceRoutes(this.syncer.services.current(), cidrs, own);
+    this.routesDirty = false;
+    try {
+      const { added, deleted } = await syncServiceRoutes(c.serviceInterface, routes, this.nodeIp);
+      this.routedFor = key;
+      if (added + deleted > 0) this.log.info({ serviceInterface: c.serviceInterface, serviceCIDRs: cidrs, routes: routes.length, added, deleted }, 'service device routes synced');
+    } catch (e) {
+      this.routesDirty = true;
+      this.metrics.syncErrors.inc({ stage: 'routes' });
+      this.log.error({ err: e, serviceInterface: c.serviceInterface }, 'cannot sync the service device\'s routes: retrying at the next sync');
+    }
   }
 
   private reportProblems(problems: readonly Problem[]): void {

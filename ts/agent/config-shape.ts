@@ -30,6 +30,7 @@ const FIELDS: Record<string, Shape> = {
   bpffsDir: 'string',
   uplinkInterface: 'string',
   serviceInterface: 'string',
+  serviceCIDRs: 'string[]',
   podInterfacePattern: 'string',
   xdpMode: 'string',
   maglevTableSize: 'integer',

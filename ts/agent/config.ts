@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 
 import { checkProxyConfig, resolveProxyConfig, type ProxyConfig, type ProxyConfigInput } from '../model/config.js';
 import { configShapeProblems, MAP_SIZE_FLOORS } from './config-shape.js';
+import { isCidr6, parseCidr4 } from '../model/ip.js';
 
 export type SourceConfig = { kind: 'kubernetes'; kubeconfig?: string; apiServer?: string } | { kind: 'file'; dir: string };
 
@@ -25,11 +26,16 @@ export interface AgentConfig {
   /** The node's uplink: '' to use the interface of the default route. */
   readonly uplinkInterface: string;
   /**
-   * The device the node routes the Service and external ranges to (the lab's svc0): its egress
-   * translates the node's own traffic to service addresses. '' (default): none, and the node's own
-   * packets to ClusterIPs are not translated (docs/datapath.md, host-originated traffic).
+   * The sink device the agent routes service addresses to (created if absent; ts/agent/service-device.ts):
+   * its egress translates the node's own traffic to them. Default bpfproxy0; '' turns the node's
+   * own service traffic off (docs/datapath.md, host-originated traffic).
    */
   readonly serviceInterface: string;
+  /**
+   * The Service CIDRs routed to the service device. Undefined (default): the cluster's
+   * ServiceCIDR objects (networking.k8s.io/v1); without any, each ClusterIP gets a /32 route.
+   */
+  readonly serviceCIDRs: readonly string[] | undefined;
   /** Which host-side interfaces are pods' veths (a regular expression on the name). */
   readonly podInterfacePattern: string;
   readonly xdpMode: 'native' | 'generic' | 'off';
@@ -58,6 +64,8 @@ export const DEFAULT_MAP_SIZES: MapSizes = { services: 65_536, backends: 65_536,
 const MAP_SIZE_KEYS = ['services', 'backends', 'conntrack', 'affinity', 'snat'];
 
 export const CONFIG_KIND = 'BpfProxyConfiguration';
+/** The service device's name unless configured (ts/agent/service-device.ts; kube-proxy's kube-ipvs0 idea). */
+export const DEFAULT_SERVICE_INTERFACE = 'bpfproxy0';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -101,6 +109,7 @@ export interface ConfigFile {
   bpffsDir?: string;
   uplinkInterface?: string;
   serviceInterface?: string;
+  serviceCIDRs?: string[];
   podInterfacePattern?: string;
   xdpMode?: 'native' | 'generic' | 'off';
   maglevTableSize?: number;
@@ -111,7 +120,7 @@ export interface ConfigFile {
 const KNOWN_KEYS = new Set<keyof ConfigFile>([
   'apiVersion', 'kind', 'clusterCIDR', 'nodePortAddresses', 'masqueradeAll', 'syncPeriod', 'minSyncPeriod', 'conntrack',
   'hostnameOverride', 'healthzBindAddress', 'metricsBindAddress', 'clientConnection', 'apiServer', 'sourceDir', 'bpffsDir',
-  'uplinkInterface', 'serviceInterface', 'podInterfacePattern', 'xdpMode', 'maglevTableSize', 'snatPortRange', 'mapSizes',
+  'uplinkInterface', 'serviceInterface', 'serviceCIDRs', 'podInterfacePattern', 'xdpMode', 'maglevTableSize', 'snatPortRange', 'mapSizes',
 ]);
 
 export function readConfigFile(path: string): ConfigFile {
@@ -177,6 +186,9 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
   } catch {
     throw new ConfigError(`podInterfacePattern: '${f.podInterfacePattern}' is not a regular expression`);
   }
+  const serviceInterface = f.serviceInterface ?? DEFAULT_SERVICE_INTERFACE;
+  checkServiceInterface(serviceInterface, f.uplinkInterface ?? '');
+  const serviceCIDRs = f.serviceCIDRs === undefined ? undefined : checkServiceCIDRs(f.serviceCIDRs);
   return {
     proxy,
     hostnameOverride: f.hostnameOverride || hostname,
@@ -187,11 +199,40 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
       : { kind: 'kubernetes', ...(f.clientConnection?.kubeconfig && { kubeconfig: f.clientConnection.kubeconfig }), ...(f.apiServer && { apiServer: f.apiServer }) },
     bpffsDir: f.bpffsDir ?? '/sys/fs/bpf/bpfproxy',
     uplinkInterface: f.uplinkInterface ?? '',
-    serviceInterface: f.serviceInterface ?? '',
+    serviceInterface,
+    serviceCIDRs,
     podInterfacePattern: f.podInterfacePattern ?? '^(lxc|veth|cali|pod-)',
     xdpMode,
     mapSizes,
   };
+}
+
+function checkServiceInterface(name: string, uplink: string): void {
+  if (typeof name !== 'string') throw new ConfigError(`serviceInterface: '${String(name)}' is not an interface name`);
+  if (name === '') return;
+  // The kernel's rules (dev_valid_name): 1-15 bytes, no '/', ':' or white space, not . or ..
+  if (name.length > 15 || /[/:\s]/.test(name) || name === '.' || name === '..') {
+    throw new ConfigError(`serviceInterface: '${name}' is not a valid interface name (at most 15 characters, no '/', ':' or spaces)`);
+  }
+  if (name === 'lo') throw new ConfigError("serviceInterface: 'lo' is the loopback device; name a device of its own (default bpfproxy0), which the agent creates");
+  if (name === uplink) throw new ConfigError(`serviceInterface: '${name}' is the uplink; name a device of its own (default bpfproxy0), which the agent creates`);
+}
+
+function checkServiceCIDRs(value: unknown): string[] {
+  if (!Array.isArray(value)) throw new ConfigError(`serviceCIDRs: expected a list of CIDRs (such as [10.96.0.0/12]), got '${String(value)}'`);
+  const out: string[] = [];
+  for (const c of value) {
+    if (typeof c !== 'string') throw new ConfigError(`serviceCIDRs: '${String(c)}' is not a CIDR`);
+    const v4 = parseCidr4(c);
+    if (v4) {
+      if (v4.prefix < 8) throw new ConfigError(`serviceCIDRs: '${c}' is wider than a /8: its route would take the node's own traffic to most of the Internet`);
+      out.push(c.trim());
+    } else if (!isCidr6(c)) {
+      throw new ConfigError(`serviceCIDRs: '${c}' is not a CIDR (such as 10.96.0.0/12)`);
+    }
+    // IPv6 CIDRs are accepted and set aside: the datapath is IPv4 only.
+  }
+  return out;
 }
 
 /** "host:port" → parts; kube-proxy accepts "0.0.0.0:10256" and ":10256". */

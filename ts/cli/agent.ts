@@ -54,7 +54,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--source-dir <dir>', 'read Services, EndpointSlices and Nodes from a directory of YAML instead of the API')
     .option('--bpffs-dir <dir>', 'bpffs directory of this node\'s pins (default /sys/fs/bpf/bpfproxy)')
     .option('--uplink-interface <ifname>', 'the node\'s uplink (default: the default route\'s device)')
-    .option('--service-interface <ifname>', 'the device service ranges are routed to, whose egress translates the node\'s own traffic (default: none)')
+    .option('--service-interface <ifname>', 'the sink device the agent creates and routes service addresses to, whose egress translates the node\'s own traffic (default: bpfproxy0; "" for none)')
     .option('--pod-interface-pattern <regexp>', 'host-side pod interfaces, by name (default ^(lxc|veth|cali|pod-))')
     .addOption(new Option('--xdp-mode <mode>', 'XDP on the uplink (default native)').choices(['native', 'generic', 'off']))
     .option('--masquerade-all', 'masquerade all Service traffic')

@@ -15,7 +15,7 @@ import type { DatapathConfig } from '../abi/config.js';
 import { readConfigFile, resolveAgentConfig } from '../agent/config.js';
 import { datapathConfigFor } from '../agent/datapath-config.js';
 import { defaultRouteInterface, interfaceAddresses } from '../agent/host-network.js';
-import { linkPinName } from '../dataplane/attach.js';
+import { LOOPBACK, linkPinName } from '../dataplane/attach.js';
 import { openPinnedMaps } from '../dataplane/pinned-maps.js';
 import { explainPacket, ExplainInputError, type Explanation, type Ingress } from '../explain/explain.js';
 import { mapReader, type NodeSettings } from '../explain/map-reader.js';
@@ -82,6 +82,7 @@ function attachedHooks(pinDir: string, uplink: string | undefined, serviceInterf
   return {
     ...(uplink ? { xdp: existsSync(join(links, linkPinName(uplink, 'xdp'))) } : {}),
     hostEgress: serviceInterface !== '' && existsSync(join(links, linkPinName(serviceInterface, 'egress'))),
+    loEgress: existsSync(join(links, linkPinName(LOOPBACK, 'egress'))),
   };
 }
 

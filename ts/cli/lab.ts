@@ -112,7 +112,7 @@ export function printStatus(s: LabState | LabStatus): void {
   for (const c of s.clients) row([c.name, c.netns, c.address, `${s.addressPlan.externalCidr} ${lb}`]);
   for (const p of s.pods) {
     const ports = p.ports.map((x) => `${x.port}/${x.protocol}`).join(',');
-    row([p.name, p.netns, p.address, `on ${p.node} (${p.hostInterface}), ports ${ports}, pid ${p.server.pid}${isServerAlive(p.server) ? '' : ' (not running)'}${p.terminating ? ', terminating' : ''}`]);
+    row([p.name, p.netns, p.address, `on ${p.node} (${p.hostNetwork ? "hostNetwork" : p.hostInterface}), ports ${ports}, pid ${p.server.pid}${isServerAlive(p.server) ? '' : ' (not running)'}${p.terminating ? ', terminating' : ''}`]);
   }
   if (!('services' in s)) return;
   if (s.cluster) console.log(`cluster source: ${s.cluster.api === 'file' ? `files in ${s.cluster.dir}` : `API server (${s.cluster.kubeconfig})`}`);

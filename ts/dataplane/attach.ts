@@ -3,7 +3,10 @@
  * namespace (native.netnsRun, so that interface names and ifindexes resolve there):
  *
  *   - tcx ingress + egress (tc_pod_ingress / tc_pod_egress) on the host side of every pod veth;
- *   - tcx ingress (tc_uplink_ingress) on the uplink;
+ *   - tcx ingress (tc_uplink_ingress) and egress (tc_uplink_egress: replies of this node's
+ *     hostNetwork endpoints to outside clients) on the uplink;
+ *   - tcx egress (tc_lo_egress) on lo: the node's own connections to its own NodePorts, and its
+ *     hostNetwork endpoints answering the node's own service connections (bpf/lib/hooks_node.h);
  *   - XDP (xdp_uplink) on the uplink, in the mode asked for, or not at all;
  *   - tcx egress (tc_host_egress) on the service device, when one is named: the device the node
  *     routes the Service and external ranges to, so that its own traffic to them is translated.
@@ -17,6 +20,9 @@ import { join } from 'node:path';
 
 import { native, type BpfLinkNative, type BpfProgramNative, type XdpMode } from '../addon/index.js';
 import type { Datapath } from './loader.js';
+
+/** The loopback device, the same name in every network namespace. */
+export const LOOPBACK = 'lo';
 
 export type UplinkXdpMode = XdpMode | 'off';
 
@@ -157,6 +163,8 @@ export function attachDatapath(dp: Datapath, opts: AttachOptions): AttachedDatap
     // Pods first, then the uplink: a translated packet's reply path exists before any forward path.
     for (const ifname of opts.podInterfaces ?? []) attachPod(ifname);
     attachOne(uplink, 'ingress', dp.programs.tcUplinkIngress);
+    attachOne(uplink, 'egress', dp.programs.tcUplinkEgress);
+    attachOne(LOOPBACK, 'egress', dp.programs.tcLoEgress);
     if (xdpMode !== 'off') attachOne(uplink, 'xdp', dp.programs.xdpUplink);
     if (opts.serviceDevice !== undefined) attachOne(opts.serviceDevice, 'egress', dp.programs.tcHostEgress);
   } catch (e) {

@@ -8,9 +8,11 @@
  *     tcx ingress and XDP on the uplink, tcx egress (tc_host_egress) on the service device;
  *   - the maps, pinned by name under `<pinDir>` (mapSpecs); the Maglev inner maps are not pinned
  *     and go with their outer map; programs are never pinned (the links hold them);
- *   - nothing else on the node: no sysctl, route, address or device. The service device and its
- *     routes are the node's (the lab makes svc0); since it exists only for bpfproxy, a sink device
- *     (dummy or ifb, no address) named serviceInterface is deleted too, unless asked to keep it.
+ *   - the service device (ts/agent/service-device.ts): a sink (dummy or ifb, no address) named
+ *     serviceInterface, which the agent creates, with its routes; deleted (its routes with it)
+ *     unless asked to keep it;
+ *   - net.ipv4.conf.lo.accept_local=1 (bpf/lib/local.h): reset to the kernel's default, 0. (Nothing
+ *     records whether someone else wanted it 1: a node that needs it should set it again.)
  *
  * Only bpfproxy's own objects are touched. A program is ours when it is one of the datapath's
  * programs (by name) and it uses this pin directory's maps (by map id): that ties it to this node's
@@ -22,7 +24,7 @@
  * A running agent is refused (unless forced): it would re-attach to new pods and keep serving from
  * maps no longer pinned. See findLiveAgent for how one is recognised.
  */
-import { readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, existsSync, lstatSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
@@ -30,6 +32,9 @@ import { legacyMapNames, mapSpecs } from '../abi/maps.js';
 import { native, type BpfLinkNative } from '../addon/index.js';
 import { CommandError, run } from '../util/exec.js';
 import { datapathPrograms } from './loader.js';
+
+/** lo's accept_local in this network namespace (the agent sets it: ts/agent/service-device.ts). */
+export const LO_ACCEPT_LOCAL = '/proc/sys/net/ipv4/conf/lo/accept_local';
 
 /** Where the agent's objects are: the agent's own configuration (ts/agent/config.ts) decides. */
 export interface CleanupTarget {
@@ -50,7 +55,7 @@ export interface CleanupOptions {
   keepServiceDevice?: boolean;
 }
 
-export type RemovedKind = 'link' | 'xdp' | 'tc-filter' | 'map' | 'directory' | 'service-device' | 'route';
+export type RemovedKind = 'link' | 'xdp' | 'tc-filter' | 'map' | 'directory' | 'service-device' | 'route' | 'sysctl';
 
 export interface Removed {
   kind: RemovedKind;
@@ -451,6 +456,12 @@ export async function cleanupNode(target: CleanupTarget, opts: CleanupOptions = 
 
     // 6. The service device.
     if (target.serviceInterface) await removeServiceDevice(target.serviceInterface, links, opts, report);
+
+    // 7. lo's accept_local.
+    if (existsSync(LO_ACCEPT_LOCAL) && readFileSync(LO_ACCEPT_LOCAL, 'utf8').trim() === '1') {
+      if (!dryRun) writeFileSync(LO_ACCEPT_LOCAL, '0');
+      report.removed.push({ kind: 'sysctl', name: 'net.ipv4.conf.lo.accept_local', detail: '1 → 0 (set by the agent for node-sourced local delivery)' });
+    }
     return report;
   } finally {
     for (const l of inv.links) l.link.close();

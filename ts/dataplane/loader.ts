@@ -27,6 +27,8 @@ export const datapathPrograms = {
   tcPodEgress: { object: 'tc_pod', name: 'tc_pod_egress' },
   tcUplinkIngress: { object: 'tc_uplink', name: 'tc_uplink_ingress' },
   tcHostEgress: { object: 'tc_uplink', name: 'tc_host_egress' },
+  tcLoEgress: { object: 'tc_uplink', name: 'tc_lo_egress' },
+  tcUplinkEgress: { object: 'tc_uplink', name: 'tc_uplink_egress' },
   xdpUplink: { object: 'xdp_uplink', name: 'xdp_uplink' },
 } as const;
 export type DatapathProgramKey = keyof typeof datapathPrograms;

@@ -66,8 +66,10 @@ export interface Translation {
  * forwarded by the datapath (bpf_fib_lookup + redirect: the node's own packets, and any packet whose
  * source became a node address, which the stack would drop as a martian); forwarded by the FIB
  * lookup where it finds a neighbour, else by the stack (the uplink); or to the stack (a pod's veth).
+ * For this node: delivered locally by the stack (`local`), or, when its source is a node address
+ * too, in through lo (`lo`, lib/local.h), the one device where the stack takes a node source.
  */
-export type Delivery = 'bounce' | 'datapath' | 'fib-or-stack' | 'stack';
+export type Delivery = 'bounce' | 'datapath' | 'fib-or-stack' | 'stack' | 'local' | 'lo';
 
 export interface Explanation {
   packet: ExplainInput;
@@ -114,13 +116,21 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
   const proto = PROTO[input.proto];
   const now = maps.nowNs();
 
-  if (input.ingress === 'host' && node.hooks?.hostEgress === false) {
+  // The node's packets to its own addresses take lo, not the service device (bpf/lib/hooks_node.h).
+  const viaLo = input.ingress === 'host' && ownsAddr(maps, node, input.dst);
+  if (viaLo && node.hooks?.loEgress === false) {
+    steps.push({ id: 'hook', summary: 'no program on lo: the node\'s own packets to its own addresses are not translated' });
+    return out({ verdict: 'pass' });
+  }
+  if (input.ingress === 'host' && !viaLo && node.hooks?.hostEgress === false) {
     steps.push({ id: 'hook', summary: 'no service device is attached (serviceInterface): the node\'s own packets to service addresses are not translated' });
     return out({ verdict: 'pass' });
   }
   steps.push(
     input.ingress === 'pod'
       ? { id: 'hook', summary: 'tc ingress on the pod\'s host-side veth (tc_pod_ingress): the packet as the pod sent it' }
+      : viaLo
+        ? { id: 'hook', summary: 'tc egress on lo (tc_lo_egress): the node\'s packet to its own address (a NodePort here, or the answer of a hostNetwork endpoint of this node)' }
       : input.ingress === 'host'
         ? { id: 'hook', summary: 'tc egress on the service device (tc_host_egress): the node routes service addresses there, its own packets are translated on the way out' }
         : node.hooks?.xdp === false
@@ -174,10 +184,11 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
 
   if (svc.flags & SvcFlags.SOURCE_RANGES && svc.kind === SvcKind.LOAD_BALANCER) {
     const ranges = maps.sourceRanges(svc.svc_id);
-    const allowed = maps.sourceRangeAllows(svc.svc_id, input.src);
+    // The LB IP itself as source is always allowed (kube-proxy's KUBE-FW chain; translate.h).
+    const allowed = input.src === input.dst || maps.sourceRangeAllows(svc.svc_id, input.src);
     steps.push({
       id: 'source-range',
-      summary: allowed ? `${input.src} is within loadBalancerSourceRanges (${ranges.join(', ')})` : `${input.src} is not within loadBalancerSourceRanges (${ranges.join(', ') || 'none'}): dropped`,
+      summary: input.src === input.dst ? `${input.src} is the load balancer IP itself: allowed whatever loadBalancerSourceRanges say` : allowed ? `${input.src} is within loadBalancerSourceRanges (${ranges.join(', ')})` : `${input.src} is not within loadBalancerSourceRanges (${ranges.join(', ') || 'none'}): dropped`,
       data: { allowed, ranges },
     });
     if (!allowed) return out({ verdict: 'drop', dropReason: 'SOURCE_RANGE' });
@@ -291,7 +302,7 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
     const eligible = rc.candidates.filter((c) => c.probability > 0);
     const outcomes = eligible.map((c) => {
       const translated = translation(input, c.backend!, svc!, maps, node);
-      const hairpin = c.backend!.addr === input.src;
+      const hairpin = isHairpin(input, c.backend!);
       return { backend: `${c.backendId} ${endpoint(c.backend!)}`, probability: c.probability, translated, delivery: deliveryOf(input, hairpin, translated, maps, node) };
     });
     steps.push({
@@ -318,7 +329,7 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
           snats.size === 1 && snats.has(input.src)
             ? 'no SNAT: the client address is kept'
             : `source per backend: ${outcomes
-                .map((o) => `${o.backend.split(' ')[0]} → ${o.translated.src === input.src ? 'kept' : `${o.translated.src} (${o.translated.dst === input.src ? 'hairpin: the client is this backend' : 'SNAT'})`}`)
+                .map((o) => `${o.backend.split(' ')[0]} → ${o.translated.src === input.src ? 'kept' : `${o.translated.src} (${o.translated.dst === input.src && input.ingress !== 'host' ? 'hairpin: the client is this backend' : 'SNAT'})`}`)
                 .join(', ')}`,
       });
       steps.push({ id: 'rewrite', summary: `DNAT to the chosen backend${rc.dropProbability > 0 ? `; ${pct(rc.dropProbability)} of new flows find no eligible backend (${rc.dropReason})` : ''}` });
@@ -330,7 +341,7 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
   }
 
   const translated = translation(input, chosen.backend, svc, maps, node);
-  const hairpin = chosen.backend.addr === input.src;
+  const hairpin = isHairpin(input, chosen.backend);
   steps.push({ id: 'snat', summary: snatReason(input, chosen.backend, svc, maps, node) });
   return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, deliveryOf(input, hairpin, translated, maps, node), out);
 }
@@ -339,7 +350,7 @@ type SnatRule = 'hairpin' | 'other-node' | 'host' | 'masquerade-all' | 'outside-
 
 /** svc_snat_source(): which rule masquerades a new flow, in the C code's order, or null. */
 function snatRule(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader): SnatRule | null {
-  if (be.addr === input.src) return 'hairpin';
+  if (isHairpin(input, be)) return 'hairpin';
   if (input.ingress === 'uplink' && !(be.flags & BackendFlags.LOCAL)) return 'other-node';
   if (input.ingress === 'host') return 'host';
   if (svc.flags & SvcFlags.MASQUERADE) return 'masquerade-all';
@@ -380,11 +391,25 @@ function translation(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: Ma
   return { src: snat ?? input.src, sport: snat ? range : input.sport, dst: be.addr, dport: be.port };
 }
 
-/** hooks.h's choice for a translated packet (fib.h's: local delivery is the stack's). */
+/** node_owns_addr(): the masquerade address, or one where NodePorts answer. */
+function ownsAddr(maps: MapReader, node: NodeSettings, addr: string): boolean {
+  return addr === node.nodeIp || maps.isNodeAddress(addr);
+}
+
+/** svc_snat_source's hairpin: a client that is its own backend, never the node itself (origin FROM_HOST). */
+function isHairpin(input: ExplainInput, be: Backend4): boolean {
+  return be.addr === input.src && input.ingress !== 'host';
+}
+
+/** hooks.h's choice for a translated packet (fib.h's: a node-sourced packet for this node goes in through lo). */
 function deliveryOf(input: ExplainInput, hairpin: boolean, translated: Translation, maps: MapReader, node: NodeSettings): Delivery {
-  const ours = (addr: string) => addr === node.nodeIp || maps.isNodeAddress(addr);
+  const ours = (addr: string) => ownsAddr(maps, node, addr);
   if (hairpin) return 'bounce';
-  if (ours(translated.dst)) return 'stack';
+  if (ours(translated.dst)) {
+    // On lo's egress the packet keeps its local route: lo delivers it (hooks_node.h).
+    if (input.ingress === 'host' && ours(input.dst)) return 'local';
+    return input.ingress === 'host' || ours(translated.src) ? 'lo' : 'local';
+  }
   if (input.ingress === 'host' || ours(translated.src)) return 'datapath';
   return input.ingress === 'pod' ? 'stack' : 'fib-or-stack';
 }
@@ -394,6 +419,8 @@ const DELIVERY_TEXT: Record<Delivery, string> = {
   datapath: 'forwarded by the datapath (bpf_fib_lookup + redirect): the node sent it, or its source is now a node address, which the stack would drop as a martian',
   stack: 'handed to the stack, which routes it to the backend like any packet from the pod',
   'fib-or-stack': 'forwarded by bpf_fib_lookup + redirect (XDP_TX / XDP_REDIRECT), or left to the stack when the lookup cannot finish (no neighbour yet, local delivery)',
+  local: 'for this node (a hostNetwork endpoint here, or the node\'s own connection): delivered locally by the stack; an endpoint\'s answers are reversed on their way out (lo\'s, the uplink\'s or the pod veth\'s tc)',
+  lo: 'for this node, from a node address: in through lo (redirected to lo\'s ingress), the one device where the stack accepts a node source (accept_local)',
 };
 
 function deliverStep(delivery: Delivery): Step {
@@ -421,7 +448,8 @@ function finish(
 function explainReply(maps: MapReader, input: ExplainInput, steps: Step[], node: NodeSettings, now: bigint): Explanation {
   const proto = PROTO[input.proto];
   const out = (e: Omit<Explanation, 'packet' | 'steps'>): Explanation => ({ packet: input, steps, ...e });
-  if (input.ingress === 'host') {
+  // On lo (the node to its own address) replies are looked up: a hostNetwork endpoint answering.
+  if (input.ingress === 'host' && !ownsAddr(maps, node, input.dst)) {
     steps.push({ id: 'reply', summary: 'not a service address: passed untouched (the device drops what reaches it)' });
     return out({ verdict: 'pass' });
   }

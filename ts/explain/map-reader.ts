@@ -39,7 +39,7 @@ export interface NodeSettings {
   snatPortMin?: number;
   snatPortMax?: number;
   /** Which optional hooks are attached (from the node's link pins); absent: taken as attached. */
-  hooks?: { xdp?: boolean; hostEgress?: boolean };
+  hooks?: { xdp?: boolean; hostEgress?: boolean; loEgress?: boolean };
 }
 
 type MapsOf = Pick<DatapathMaps, 'svc4' | 'backends' | 'ct4' | 'aff4' | 'srcr4' | 'nodeaddr4' | 'clustercidr4' | 'maglev'>;

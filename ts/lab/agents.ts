@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
 import { run } from '../util/exec.js';
-import { CLUSTER_CIDR } from './address-plan.js';
+import { CLUSTER_CIDR, SERVICE_CIDR } from './address-plan.js';
 import { mountLabBpffs } from './bpffs.js';
 import { isServerAlive, isZombie, processStartTime, stopProcess } from './hostname-process.js';
 import type { AgentState, ClusterApi, LabState, NodeState } from './lab-state.js';
@@ -75,6 +75,10 @@ export function agentConfig(node: NodeState, source: AgentSource, pinDir: string
     ...(source.kind === 'file' ? { sourceDir: source.dir } : { clientConnection: { kubeconfig: source.kubeconfig } }),
     bpffsDir: pinDir,
     uplinkInterface: node.uplink,
+    // The agent creates it and routes service addresses to it. A file-mode cluster has no
+    // ServiceCIDR objects: the range is given (the override); kube mode's API server has them.
+    serviceInterface: node.serviceDevice,
+    ...(source.kind === 'file' ? { serviceCIDRs: [SERVICE_CIDR] } : {}),
     // Pods' host-side veths are named after the pods (docs/lab.md): everything but the uplink,
     // loopback (the agent leaves both alone anyway) and the Service sink device.
     podInterfacePattern: `^(?!${SERVICE_DEVICE}$)`,

@@ -182,7 +182,7 @@ export async function deleteManifests(lab: Lab, manifests: readonly Manifest[], 
     }
     if (m.kind === 'Deployment') {
       const owner = ownerOf({ name, namespace });
-      plans.push({ spec: { name, namespace, replicas: 0, selector: {}, labels: {}, ports: [], gracePeriodSeconds: parseDeploymentGrace(m) }, plan: planDeletion(owner, lab.pods) });
+      plans.push({ spec: { name, namespace, replicas: 0, selector: {}, labels: {}, ports: [], gracePeriodSeconds: parseDeploymentGrace(m), hostNetwork: false }, plan: planDeletion(owner, lab.pods) });
     }
     say(`${kindName} "${name}" deleted`);
   }
@@ -202,7 +202,7 @@ function parseDeploymentGrace(m: Manifest): number {
 async function addPods(lab: Lab, plans: readonly { spec: DeploymentSpec; plan: PodPlan }[], which: (name: string) => boolean, say: (l: string) => void): Promise<void> {
   for (const { spec, plan } of plans) {
     for (const p of plan.add.filter((x) => which(x.name))) {
-      const pod = await lab.addPod({ name: p.name, node: p.node, ports: p.ports, labels: p.labels, namespace: spec.namespace, owner: ownerOf(spec) });
+      const pod = await lab.addPod({ name: p.name, node: p.node, ports: p.ports, labels: p.labels, namespace: spec.namespace, owner: ownerOf(spec), ...(p.hostNetwork && { hostNetwork: true }) });
       say(`  pod/${pod.name} running on ${pod.node} at ${pod.address}`);
     }
   }

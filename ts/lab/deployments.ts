@@ -24,6 +24,8 @@ export interface DeploymentSpec {
   labels: Record<string, string>;
   ports: PodPort[];
   gracePeriodSeconds: number;
+  /** spec.template.spec.hostNetwork: the pods run in their node's namespace, with its address. */
+  hostNetwork: boolean;
 }
 
 /** How a lab pod names the Deployment that owns it. */
@@ -61,7 +63,9 @@ export function parseDeployment(obj: V1Deployment): DeploymentSpec {
   if (ports.length === 0) invalid('spec.template.spec.containers[*].ports', "Required value: the lab's pods answer on their declared container ports; declare at least one");
   const grace = obj.spec?.template?.spec?.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
   if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) invalid('spec.template.spec.terminationGracePeriodSeconds', `Invalid value: ${grace}: 0…${MAX_GRACE_SECONDS} in the lab`);
-  return { name, namespace, replicas, selector: { ...selector }, labels: { ...labels }, ports, gracePeriodSeconds: grace };
+  const hostNetwork = obj.spec?.template?.spec?.hostNetwork ?? false;
+  if (typeof hostNetwork !== 'boolean') invalid('spec.template.spec.hostNetwork', `Invalid value: ${String(hostNetwork)}`);
+  return { name, namespace, replicas, selector: { ...selector }, labels: { ...labels }, ports, gracePeriodSeconds: grace, hostNetwork };
 }
 
 /** What the plan needs to know of an existing pod. */
@@ -71,6 +75,7 @@ export interface ExistingPod {
   ports: readonly PodPort[];
   labels: Readonly<Record<string, string>>;
   terminating?: boolean | undefined;
+  hostNetwork?: boolean | undefined;
 }
 
 export interface PodToAdd {
@@ -79,6 +84,7 @@ export interface PodToAdd {
   node: number;
   ports: PodPort[];
   labels: Record<string, string>;
+  hostNetwork?: true;
 }
 
 export interface PodPlan {
@@ -105,7 +111,7 @@ export function planDeployment(dep: DeploymentSpec, pods: readonly ExistingPod[]
   for (const p of mine) {
     const index = Number(p.name.slice(dep.name.length + 1));
     const wanted = p.name === podName(dep, index) && index >= 1 && index <= dep.replicas;
-    if (!wanted || p.terminating || !samePorts(p.ports, dep.ports)) plan.terminate.push(p.name);
+    if (!wanted || p.terminating || !samePorts(p.ports, dep.ports) || (p.hostNetwork ?? false) !== dep.hostNetwork) plan.terminate.push(p.name);
     else if (!sameLabels(p.labels, dep.labels)) plan.relabel.push({ name: p.name, labels: { ...dep.labels } });
   }
   for (let i = 1; i <= dep.replicas; i++) {
@@ -114,7 +120,7 @@ export function planDeployment(dep: DeploymentSpec, pods: readonly ExistingPod[]
     if (existing && existing.owner !== owner) {
       throw new InvalidObjectError(`Deployment "${dep.name}"`, 'metadata.name', `its pod ${name} would take the name of a pod it does not own${existing.owner ? ` (${existing.owner})` : ''}`);
     }
-    if (!existing || plan.terminate.includes(name)) plan.add.push({ name, node: ((i - 1) % nodeCount) + 1, ports: dep.ports.map((p) => ({ ...p })), labels: { ...dep.labels } });
+    if (!existing || plan.terminate.includes(name)) plan.add.push({ name, node: ((i - 1) % nodeCount) + 1, ports: dep.ports.map((p) => ({ ...p })), labels: { ...dep.labels }, ...(dep.hostNetwork && { hostNetwork: true as const }) });
   }
   plan.terminate.sort(byIndex);
   plan.add.sort((a, b) => byIndex(a.name, b.name));

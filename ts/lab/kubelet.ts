@@ -65,6 +65,8 @@ export interface PodObject {
     nodeSelector?: Record<string, string>;
     containers: Container[];
     terminationGracePeriodSeconds?: number;
+    /** The pod runs in its node's namespace, with the node's address as podIP. */
+    hostNetwork?: boolean;
   };
   status?: {
     phase?: string;
@@ -272,7 +274,7 @@ export class LabKubelet {
           if (existing.node === node && isServerAlive(existing.server) && existing.labels['bpfproxy.io/pod-uid'] === uid) return structuredClone(existing);
           await lab.removePod(labName);
         }
-        return lab.addPod({ name: labName, node, ports: podPorts(pod), labels: { ...(pod.metadata.labels ?? {}), 'bpfproxy.io/pod-uid': uid } });
+        return lab.addPod({ name: labName, node, ports: podPorts(pod), labels: { ...(pod.metadata.labels ?? {}), 'bpfproxy.io/pod-uid': uid }, ...(pod.spec?.hostNetwork && { hostNetwork: true }) });
       });
     } catch (e) {
       this.startFailures.set(uid, Date.now());

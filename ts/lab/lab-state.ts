@@ -61,7 +61,7 @@ export interface PodState {
   node: string;
   netns: string;
   address: string;
-  /** The node side of the pod's veth (tc attaches here); the pod side is always eth0. */
+  /** The node side of the pod's veth (tc attaches here); the pod side is always eth0. '' for hostNetwork. */
   hostInterface: string;
   hostMac: string;
   ports: PodPort[];
@@ -73,6 +73,8 @@ export interface PodState {
   owner?: string;
   /** Being deleted: a terminating endpoint until its grace period is over. */
   terminating?: boolean;
+  /** In the node's namespace, with the node's address (netns is the node's). */
+  hostNetwork?: boolean;
 }
 
 /** A node's bpfproxy agent, running detached inside the node's namespace. */

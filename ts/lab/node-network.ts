@@ -7,7 +7,6 @@ import { run } from '../util/exec.js';
 import {
   EXTERNAL_CIDR,
   NODE_NETWORK_PREFIX,
-  SERVICE_CIDR,
   clientAddress,
   nodeAddress,
   podCidr,
@@ -18,6 +17,7 @@ import type { Netns } from './netns.js';
 export const FABRIC_BRIDGE = 'br0';
 export const UPLINK = 'eth0';
 export const CLIENT_INTERFACE = 'eth0';
+/** The lab nodes' serviceInterface (the agent's default is bpfproxy0; the lab keeps its short name). */
 export const SERVICE_DEVICE = 'svc0';
 
 /** A veth pair with `aName` in namespace `a` and `bName` in `b`; both ends are left down. */
@@ -43,43 +43,23 @@ export async function attachToFabric(fabric: Netns, ports: string[]): Promise<vo
 }
 
 /**
- * Node k: uplink address, GKE-like routes to every other node's pod CIDR via that node's address,
- * and the Service and external ranges routed to a dummy device. Pod traffic to a ClusterIP never
- * needs that route (tc on the pod's veth translates it before routing); it exists so that traffic
- * the node itself sends to a ClusterIP or LoadBalancer IP leaves through a device whose tc egress
- * hook can translate it, instead of failing with "network unreachable". A dummy (or ifb) never
- * resolves neighbours, so such packets reach tc at once; without a datapath they are dropped there
- * quietly.
+ * Node k: uplink address and GKE-like routes to every other node's pod CIDR via that node's
+ * address. The service device (SERVICE_DEVICE, where the node's own traffic to service addresses is
+ * routed) is not the lab's: the agent creates it and keeps its routes (ts/agent/service-device.ts),
+ * as it does on a real node.
  */
 export async function wireNode(node: Netns, k: number, nodeCount: number): Promise<void> {
   const routes: string[] = [];
   for (let j = 1; j <= nodeCount; j++) {
     if (j !== k) routes.push(`route add ${podCidr(j)} via ${nodeAddress(j)} dev ${UPLINK}`);
   }
-  await addSinkDevice(node, SERVICE_DEVICE);
   await node.ipBatch([
-    `link set ${SERVICE_DEVICE} up`,
     `addr add ${nodeAddress(k)}/${NODE_NETWORK_PREFIX} dev ${UPLINK}`,
     `link set ${UPLINK} up`,
-    `route add ${SERVICE_CIDR} dev ${SERVICE_DEVICE}`,
-    `route add ${EXTERNAL_CIDR} dev ${SERVICE_DEVICE}`,
     ...routes,
   ]);
   // Forwarding makes the namespace a router; rp_filter off because SNAT and ETP paths are asymmetric.
   await node.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']);
-}
-
-/**
- * A device that takes packets and drops them: dummy where the kernel has it, else ifb (both NOARP,
- * both run tc egress first; an ifb drops what no tc action redirected to it).
- */
-async function addSinkDevice(ns: Netns, name: string): Promise<void> {
-  try {
-    await ns.ip('link', 'add', name, 'type', 'dummy');
-  } catch (e) {
-    if (!/Unknown device type/i.test((e as Error).message)) throw e;
-    await ns.ip('link', 'add', name, 'type', 'ifb');
-  }
 }
 
 /**

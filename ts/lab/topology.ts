@@ -80,6 +80,11 @@ export interface PodSpec {
   namespace?: string;
   /** Who made it (`Deployment/<namespace>/<name>` for `lab apply`). */
   owner?: string;
+  /**
+   * hostNetwork: true: no namespace nor veth of its own; the server runs in the node's namespace
+   * and the pod's address is the node's (an API server or an ingress controller on hostNetwork).
+   */
+  hostNetwork?: boolean;
 }
 
 export class Lab {
@@ -247,6 +252,7 @@ export class Lab {
     if (this.state.pods.some((p) => p.name === spec.name)) throw new Error(`lab ${this.name} already has a pod '${spec.name}'`);
     if (spec.ports.length === 0) throw new Error(`pod ${spec.name} declares no ports`);
     const node = this.node(spec.node);
+    if (spec.hostNetwork) return this.addHostNetworkPod(spec, node);
     const host = this.allocatePodHost(node);
     const netnsName = realNetnsName(this.id, spec.name);
     const hostInterface = podHostInterface(spec.name);
@@ -291,6 +297,12 @@ export class Lab {
   async removePod(name: string): Promise<void> {
     const pod = this.pod(name);
     await stopProcess(pod.server);
+    if (pod.hostNetwork) {
+      // The namespace is the node's: only the server was the pod's.
+      this.state.pods = this.state.pods.filter((p) => p.name !== name);
+      this.save();
+      return;
+    }
     // Deleting a namespace name only drops a reference; the kernel destroys the namespace (and with it
     // the veth and the node's route) later, asynchronously. Deleting the node side now makes the pod's
     // interface and route vanish before we return, so its name can be reused at once.
@@ -347,6 +359,32 @@ export class Lab {
   /** Namespaces that exist now with this lab's run id (for checks that nothing is left behind). */
   existingNetns(): Promise<string[]> {
     return labNetns(this.id);
+  }
+
+  /** A hostNetwork pod: its server in the node's namespace, on ports no other such pod of the node holds. */
+  private async addHostNetworkPod(spec: PodSpec, node: NodeState): Promise<PodState> {
+    const ports = spec.ports.map((p) => p.port);
+    const clash = this.state.pods.find((p) => p.hostNetwork && p.node === node.name && p.ports.some((q) => ports.includes(q.port)));
+    if (clash) throw new Error(`pod ${spec.name}: hostNetwork port(s) ${ports.join(', ')} on ${node.name} clash with pod ${clash.name}`);
+    mkdirSync(this.state.runDir, { recursive: true });
+    const server = await startHostnameServer({ netns: node.netns, podName: spec.name, ports, log: join(this.state.runDir, `${spec.name}.log`) });
+    const pod: PodState = {
+      name: spec.name,
+      node: node.name,
+      netns: node.netns,
+      address: node.address,
+      hostInterface: '',
+      hostMac: '',
+      hostNetwork: true,
+      ports: spec.ports.map((p) => ({ ...p })),
+      labels: { ...(spec.labels ?? {}) },
+      server,
+      ...(spec.namespace !== undefined && { namespace: spec.namespace }),
+      ...(spec.owner !== undefined && { owner: spec.owner }),
+    };
+    this.state.pods.push(pod);
+    this.save();
+    return structuredClone(pod);
   }
 
   /** Round-robin over .2–.254 skipping addresses in use, as host-local IPAM does: a freed address is not reused at once. */

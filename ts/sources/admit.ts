@@ -18,10 +18,13 @@ import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node
 import { isCidr6, isIPv6, parseCidr4, parseIPv4, type Problem } from '../model/index.js';
 import type { SlimKind } from './slim.js';
 
+/** The kinds checked here (a ServiceCIDR's CIDRs are read through parseCidr4, which skips what it cannot read). */
+export type AdmittedKind = Exclude<SlimKind, 'ServiceCIDR'>;
+
 export type Admission<T> = { readonly ok: true; readonly object: T } | { readonly ok: false; readonly problem: Problem };
 
 /** The object if the API would have accepted it, else a Problem naming it and the fields. */
-export function admit<T>(kind: SlimKind, object: T): Admission<T> {
+export function admit<T>(kind: AdmittedKind, object: T): Admission<T> {
   const errors: string[] = [];
   const check = new Checker(errors);
   const o = object as unknown;
@@ -43,7 +46,7 @@ export function admit<T>(kind: SlimKind, object: T): Admission<T> {
 const MAX_ERRORS_SHOWN = 5;
 
 /** namespace and name as the problem names them (what there is of them, printable). */
-function identity(kind: SlimKind, o: unknown): { namespace: string; name: string } {
+function identity(kind: AdmittedKind, o: unknown): { namespace: string; name: string } {
   const meta = isObject(o) && isObject(o.metadata) ? o.metadata : {};
   const text = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : shortJson(v));
   const namespace = kind === 'Node' ? '' : text(meta.namespace) || 'default';

@@ -27,10 +27,10 @@ import { join } from 'node:path';
 
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { slim } from './slim.js';
-import { objectKey, type ClusterEvents, type ClusterSource } from './source.js';
+import { objectKey, type ClusterEvents, type ClusterSource, type ServiceCIDR } from './source.js';
 import { readYamlDocuments } from './yaml-documents.js';
 
-type Kind = 'Service' | 'EndpointSlice' | 'Node';
+type Kind = 'Service' | 'EndpointSlice' | 'Node' | 'ServiceCIDR';
 type Obj = V1Service | V1EndpointSlice | V1Node;
 
 export interface FileSourceOptions {
@@ -254,13 +254,13 @@ export class FileSource implements ClusterSource {
       for (const item of items) {
         if (!item || typeof item !== 'object') continue;
         const kind = (item as { kind?: unknown }).kind;
-        if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node') continue;
+        if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node' && kind !== 'ServiceCIDR') continue;
         const metadata = (item as { metadata?: unknown }).metadata as { name?: unknown; namespace?: unknown } | undefined;
         if (!metadata || typeof metadata !== 'object' || !metadata.name) {
           unnamed.push(`document ${document}: a ${kind} without metadata.name`);
           continue;
         }
-        if (kind !== 'Node') metadata.namespace ??= 'default';
+        if (kind !== 'Node' && kind !== 'ServiceCIDR') metadata.namespace ??= 'default';
         objects.set(`${kind}:${objectKey(item as Obj)}`, slim(kind, item as Obj));
       }
     });
@@ -277,5 +277,6 @@ function kindOf(key: string): Kind {
 function emit(events: ClusterEvents, kind: Kind, before: Obj | undefined, after: Obj | undefined): void {
   if (kind === 'Service') events.service(before as V1Service | undefined, after as V1Service | undefined);
   else if (kind === 'EndpointSlice') events.endpointSlice(before as V1EndpointSlice | undefined, after as V1EndpointSlice | undefined);
+  else if (kind === 'ServiceCIDR') events.serviceCIDR?.(before as ServiceCIDR | undefined, after as ServiceCIDR | undefined);
   else events.node(before as V1Node | undefined, after as V1Node | undefined);
 }

@@ -1,5 +1,6 @@
 /**
- * The Kubernetes API as a ClusterSource: Services, EndpointSlices (discovery.k8s.io/v1) and this
+ * The Kubernetes API as a ClusterSource: Services, EndpointSlices (discovery.k8s.io/v1), ServiceCIDRs
+ * (networking.k8s.io/v1, when the agent asks for them and the server has them) and this
  * node's own Node, each by its own list+watch loop (a "reflector").
  *
  * Why not client-node's makeInformer: it gives no previous object on updates, stops for good on any
@@ -24,9 +25,9 @@ import { createInterface } from 'node:readline';
 import type { KubeConfig, V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 
 import { slim } from './slim.js';
-import { objectKey, type ClusterEvents, type ClusterSource } from './source.js';
+import { objectKey, type ClusterEvents, type ClusterSource, type ServiceCIDR } from './source.js';
 
-type Kind = 'Service' | 'EndpointSlice' | 'Node';
+type Kind = 'Service' | 'EndpointSlice' | 'Node' | 'ServiceCIDR';
 interface KObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
 }
@@ -104,6 +105,11 @@ interface KindSpec {
   kind: Kind;
   path: string;
   fieldSelector?: string;
+  /**
+   * An API the server may not serve (404: networking.k8s.io/v1 ServiceCIDR before Kubernetes 1.33):
+   * taken as listed and empty, and asked again at every resync.
+   */
+  optional?: boolean;
   emit(prev: KObject | undefined, cur: KObject | undefined): void;
 }
 
@@ -113,9 +119,10 @@ export class KubeSource implements ClusterSource {
       Service: { initial: 0, gone: 0, resync: 0, error: 0 },
       EndpointSlice: { initial: 0, gone: 0, resync: 0, error: 0 },
       Node: { initial: 0, gone: 0, resync: 0, error: 0 },
+      ServiceCIDR: { initial: 0, gone: 0, resync: 0, error: 0 },
     },
-    watchRestarts: { Service: 0, EndpointSlice: 0, Node: 0 },
-    stalls: { Service: 0, EndpointSlice: 0, Node: 0 },
+    watchRestarts: { Service: 0, EndpointSlice: 0, Node: 0, ServiceCIDR: 0 },
+    stalls: { Service: 0, EndpointSlice: 0, Node: 0, ServiceCIDR: 0 },
   };
   private abort = new AbortController();
   private loops: Promise<void>[] = [];
@@ -156,6 +163,15 @@ export class KubeSource implements ClusterSource {
         emit: safe((p, c) => events.endpointSlice(p as V1EndpointSlice | undefined, c as V1EndpointSlice | undefined)),
       },
     ];
+    if (events.serviceCIDR) {
+      const serviceCIDR = events.serviceCIDR.bind(events);
+      specs.push({
+        kind: 'ServiceCIDR',
+        path: '/apis/networking.k8s.io/v1/servicecidrs',
+        optional: true,
+        emit: safe((p, c) => serviceCIDR(p as ServiceCIDR | undefined, c as ServiceCIDR | undefined)),
+      });
+    }
     if (this.opts.nodeName) {
       specs.push({
         kind: 'Node',
@@ -221,6 +237,8 @@ interface ReflectorHooks {
   log(message: string): void;
 }
 
+const API_VERSION: Record<Kind, string> = { Service: 'v1', EndpointSlice: 'discovery.k8s.io/v1', Node: 'v1', ServiceCIDR: 'networking.k8s.io/v1' };
+
 /** One kind's list+watch loop. */
 class Reflector {
   private store = new Map<string, KObject>();
@@ -257,6 +275,14 @@ class Reflector {
       } catch (e) {
         if (this.stopSignal.aborted) break;
         const err = toRequestError(e);
+        if (err.status === 404 && this.spec.optional) {
+          // Not served: nothing of this kind exists (what we held, if anything, is gone).
+          this.absent();
+          await sleepAbortable(this.nextResyncAt - Date.now(), this.stopSignal);
+          this.scheduleResync();
+          this.resourceVersion = '';
+          continue;
+        }
         if (err.gone) {
           // Our resourceVersion is older than the server's history: start over from a list,
           // whose diff reports whatever was deleted meanwhile.
@@ -283,6 +309,17 @@ class Reflector {
         this.hooks.log(`${reason}; retry ${failures} in ${Math.round(delay)} ms`);
         await sleepAbortable(delay, this.stopSignal);
       }
+    }
+  }
+
+  /** An optional kind the server does not serve: listed, empty. */
+  private absent(): void {
+    for (const before of this.store.values()) this.spec.emit(before, undefined);
+    this.store.clear();
+    this.hooks.working();
+    if (!this.hasListed) {
+      this.hasListed = true;
+      this.hooks.listed();
     }
   }
 
@@ -321,7 +358,7 @@ class Reflector {
       for (const item of page.items ?? []) {
         // List items carry no kind; add it so consumers can tell objects apart (as in YAML).
         (item as { kind?: string }).kind ??= this.spec.kind;
-        (item as { apiVersion?: string }).apiVersion ??= this.spec.kind === 'EndpointSlice' ? 'discovery.k8s.io/v1' : 'v1';
+        (item as { apiVersion?: string }).apiVersion ??= API_VERSION[this.spec.kind];
         items.push(slim(this.spec.kind, item));
       }
       rv = page.metadata?.resourceVersion ?? rv;

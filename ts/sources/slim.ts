@@ -84,6 +84,8 @@ const NODE: Shape = {
   status: { addresses: [{ type: 'shared', address: true }] },
 };
 
+const SERVICE_CIDR: Shape = { ...identity, metadata: meta, spec: { cidrs: [true] } };
+
 /**
  * Shared strings: a table of the values seen at 'shared' leaves. JSON and YAML parsers make a new
  * string for every occurrence; 100 000 endpoints on 50 nodes need 50 node names, not 100 000. The
@@ -143,10 +145,10 @@ export function slimNode(node: V1Node): V1Node {
   return keep(NODE, node) as V1Node;
 }
 
-export type SlimKind = 'Service' | 'EndpointSlice' | 'Node';
+export type SlimKind = 'Service' | 'EndpointSlice' | 'Node' | 'ServiceCIDR';
 
 /** The slim copy of an object of `kind`. */
 export function slim<T>(kind: SlimKind, o: T): T {
-  const shape = kind === 'Service' ? SERVICE : kind === 'EndpointSlice' ? ENDPOINT_SLICE : NODE;
+  const shape = kind === 'Service' ? SERVICE : kind === 'EndpointSlice' ? ENDPOINT_SLICE : kind === 'ServiceCIDR' ? SERVICE_CIDR : NODE;
   return keep(shape, o) as T;
 }

@@ -10,10 +10,18 @@ export interface ClusterEvents {
   service(previous: V1Service | undefined, current: V1Service | undefined): void;
   endpointSlice(previous: V1EndpointSlice | undefined, current: V1EndpointSlice | undefined): void;
   node(previous: V1Node | undefined, current: V1Node | undefined): void;
+  /** networking.k8s.io/v1 ServiceCIDR: the ranges ClusterIPs come from (the service device's routes). */
+  serviceCIDR?(previous: ServiceCIDR | undefined, current: ServiceCIDR | undefined): void;
   /** Every kind has been listed once. */
   synced(): void;
   /** The source lost or regained its connection (degraded health, metrics). */
   health?(healthy: boolean, reason?: string): void;
+}
+
+/** What the agent reads of a ServiceCIDR (the client library's V1ServiceCIDR, slim). */
+export interface ServiceCIDR {
+  metadata?: { name?: string; resourceVersion?: string };
+  spec?: { cidrs?: string[] };
 }
 
 export interface ClusterSource {
