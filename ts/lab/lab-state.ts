@@ -3,8 +3,10 @@
  * agents) find the same lab: `/run/bpfproxy/labs/<name>.json` is exactly what `lab status --json`
  * prints. /run is a tmpfs, so a reboot (which also removes every namespace) forgets labs too.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { native } from '../addon/index.js';
 
 export const DEFAULT_STATE_DIR = '/run/bpfproxy/labs';
 export const DEFAULT_LAB_NAME = 'default';
@@ -137,6 +139,35 @@ export function readLabState(file: string): LabState | undefined {
   return state;
 }
 
+const LOCK_WAIT_MS = 10_000;
+
+/**
+ * Runs `fn` holding an exclusive lock on the lab's state (a flock on `<state>.lock`; the state file
+ * itself is replaced by rename on every write, so it cannot carry the lock). Waits for another
+ * process's change to finish, for LOCK_WAIT_MS at most.
+ */
+export function withStateLock<T>(file: string, fn: () => T): T {
+  const lockFile = `${file}.lock`;
+  mkdirSync(join(file, '..'), { recursive: true });
+  closeSync(openSync(lockFile, 'a'));
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  let fd: number | undefined;
+  while (fd === undefined) {
+    try {
+      fd = native.flockExclusive(lockFile);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if ((code !== 'EWOULDBLOCK' && code !== 'EAGAIN') || Date.now() > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    native.flockRelease(fd);
+  }
+}
+
 /** Written to a temporary file and renamed, so a reader never sees half a state. */
 export function writeLabState(state: LabState): void {
   mkdirSync(join(state.stateFile, '..'), { recursive: true });
@@ -147,6 +178,7 @@ export function writeLabState(state: LabState): void {
 
 export function removeLabState(state: LabState): void {
   rmSync(state.stateFile, { force: true });
+  rmSync(`${state.stateFile}.lock`, { force: true });
   rmSync(state.runDir, { recursive: true, force: true });
 }
 

@@ -38,6 +38,7 @@ import {
   readLabState,
   runDirOf,
   stateFile,
+  withStateLock,
   writeLabState,
 } from './lab-state.js';
 import { FABRIC, checkLabName, checkPodName, clientShortName, nodeShortName, podHostInterface, realNetnsName } from './naming.js';
@@ -283,9 +284,10 @@ export class Lab {
         ...(spec.namespace !== undefined && { namespace: spec.namespace }),
         ...(spec.owner !== undefined && { owner: spec.owner }),
       };
-      this.state.pods.push(pod);
-      this.state.ipam[node.name] = host;
-      this.save();
+      this.mutate((s) => {
+        s.pods.push(pod);
+        s.ipam[node.name] = host;
+      });
       return structuredClone(pod);
     } catch (e) {
       await building.run().catch(() => {});
@@ -299,8 +301,9 @@ export class Lab {
     await stopProcess(pod.server);
     if (pod.hostNetwork) {
       // The namespace is the node's: only the server was the pod's.
-      this.state.pods = this.state.pods.filter((p) => p.name !== name);
-      this.save();
+      this.mutate((s) => {
+        s.pods = s.pods.filter((p) => p.name !== name);
+      });
       return;
     }
     // Deleting a namespace name only drops a reference; the kernel destroys the namespace (and with it
@@ -308,26 +311,32 @@ export class Lab {
     // interface and route vanish before we return, so its name can be reused at once.
     await Netns.existing(this.node(pod.node).netns).ip('link', 'delete', pod.hostInterface).catch(() => {});
     await run('ip', ['netns', 'delete', pod.netns]);
-    this.state.pods = this.state.pods.filter((p) => p.name !== name);
-    this.save();
+    this.mutate((s) => {
+      s.pods = s.pods.filter((p) => p.name !== name);
+    });
   }
 
   /** Changes a pod's labels (what Service selectors see); nothing else about it changes. */
   setPodLabels(name: string, labels: Record<string, string>): void {
-    this.pod(name).labels = { ...labels };
-    this.save();
+    this.pod(name);
+    this.mutate((s) => {
+      const pod = s.pods.find((p) => p.name === name);
+      if (pod) pod.labels = { ...labels };
+    });
   }
 
   /** Marks a pod as being deleted: it keeps serving, and its endpoints turn terminating. */
   setPodTerminating(name: string): void {
-    this.pod(name).terminating = true;
-    this.save();
+    this.pod(name);
+    this.mutate((s) => {
+      const pod = s.pods.find((p) => p.name === name);
+      if (pod) pod.terminating = true;
+    });
   }
 
   /** Changes the state and saves it (agents, the cluster source, the bpffs mount). */
   update(change: (state: LabState) => void): void {
-    change(this.state);
-    this.save();
+    this.mutate(change);
   }
 
   /** Is the pod's hostname server still the process we started? */
@@ -382,8 +391,9 @@ export class Lab {
       ...(spec.namespace !== undefined && { namespace: spec.namespace }),
       ...(spec.owner !== undefined && { owner: spec.owner }),
     };
-    this.state.pods.push(pod);
-    this.save();
+    this.mutate((s) => {
+      s.pods.push(pod);
+    });
     return structuredClone(pod);
   }
 
@@ -399,8 +409,18 @@ export class Lab {
     throw new Error(`node ${node.name} has no free pod address in ${node.podCidr}`);
   }
 
-  private save(): void {
-    writeLabState(this.state);
+  /**
+   * Several processes share a lab (`lab apply`, `lab status`, the demo, tests): a change is made to
+   * the state as it is on disk, not to this handle's copy, under an exclusive lock, so that nobody's
+   * change is written over by a stale copy (a pod another process just added, say).
+   */
+  private mutate(change: (state: LabState) => void): void {
+    withStateLock(this.state.stateFile, () => {
+      const current = readLabState(this.state.stateFile);
+      if (current) this.state = current;
+      change(this.state);
+      writeLabState(this.state);
+    });
   }
 }
 
