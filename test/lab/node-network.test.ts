@@ -41,6 +41,7 @@ privileged('nodes have the address plan: uplink, forwarding, pod CIDR routes; no
   t.like(byDst['198.18.131.0/24'], { gateway: '198.18.0.13', dev: 'eth0' });
   t.is(byDst['198.18.130.0/24'], undefined, 'a node routes its own pods one by one');
   t.is(byDst['198.19.0.0/17'], undefined, 'the agent routes service addresses (ts/agent/service-device.ts)');
+  t.like(byDst['default'], { gateway: '198.18.0.1', dev: 'eth0' }, 'the rest goes to the node network\'s router, as on a real node');
   t.false((await lab.exec('node-2', 'ip', ['-o', 'link', 'show'])).includes('svc0'));
   t.is((await lab.exec('node-2', 'sysctl', ['-n', 'net.ipv4.ip_forward'])).trim(), '1');
   t.like(JSON.parse(await lab.exec('node-2', 'ip', ['-j', 'addr', 'show', 'dev', 'eth0']))[0].addr_info[0], { local: '198.18.0.12', prefixlen: 24 });

@@ -9,6 +9,12 @@ export const NODE_NETWORK = '198.18.0.0/24';
 export const NODE_NETWORK_PREFIX = 24;
 /** The whole cluster (pod) CIDR; node k owns 198.18.(128+k).0/24 of it. */
 export const CLUSTER_CIDR = '198.18.128.0/17';
+/**
+ * The node network's router: the nodes' default gateway, on the fabric bridge. Like the edge of a
+ * real VPC it knows no further network, and answers "net unreachable" for whatever is sent its
+ * way (an address no node owns, a ClusterIP a node has no datapath for).
+ */
+export const FABRIC_GATEWAY = '198.18.0.1';
 /** ClusterIPs. */
 export const SERVICE_CIDR = '198.19.0.0/17';
 /** LoadBalancer ingress and external IPs. */

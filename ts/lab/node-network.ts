@@ -6,6 +6,7 @@
 import { run } from '../util/exec.js';
 import {
   EXTERNAL_CIDR,
+  FABRIC_GATEWAY,
   NODE_NETWORK_PREFIX,
   clientAddress,
   nodeAddress,
@@ -34,7 +35,11 @@ export async function wireFabric(fabric: Netns): Promise<void> {
   await fabric.ipBatch([
     `link add ${FABRIC_BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0`,
     `link set ${FABRIC_BRIDGE} up`,
+    // The nodes' default gateway (FABRIC_GATEWAY): a router that reaches nothing beyond.
+    `addr add ${FABRIC_GATEWAY}/${NODE_NETWORK_PREFIX} dev ${FABRIC_BRIDGE}`,
+    'route add unreachable default',
   ]);
+  await fabric.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
 }
 
 /** Enslaves (and brings up) fabric-side ports of freshly made veth pairs. */
@@ -57,6 +62,9 @@ export async function wireNode(node: Netns, k: number, nodeCount: number): Promi
     `addr add ${nodeAddress(k)}/${NODE_NETWORK_PREFIX} dev ${UPLINK}`,
     `link set ${UPLINK} up`,
     ...routes,
+    // As on a real node, whatever it has no route for goes to the network's router; kube-proxy's
+    // rules (the baselines) then see it in FORWARD, and the router answers the rest.
+    `route add default via ${FABRIC_GATEWAY} dev ${UPLINK}`,
   ]);
   // Forwarding makes the namespace a router; rp_filter off because SNAT and ETP paths are asymmetric.
   await node.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']);
