@@ -61,14 +61,12 @@ privileged('refused, unreachable and timeout are told apart', async (t) => {
   t.true(tcp!.ms < 1000);
   const [udp] = await lab.request('errs-b', { address: a.address, port: 9999, protocol: 'UDP', timeoutMs: 2000 });
   t.like(udp, { ok: false, error: 'refused' });
-  // A ClusterIP with no datapath loaded, and a pod CIDR that no node owns (only node-1 and node-2
-  // exist): the node sends both to its default gateway, which reaches nothing beyond.
-  const [cluster] = await lab.request('errs-b', { address: '198.19.0.10', port: 80, timeoutMs: 2000 });
-  t.like(cluster, { ok: false, error: 'unreachable' });
+  // What a node has no route for goes to the node network's router, which reaches nothing beyond:
+  // it tells a node "net unreachable" (a pod CIDR no node owns; only node-1 and node-2 exist), but
+  // its answer to a pod has nowhere to go (it knows no pod routes), so a pod's packet to a ClusterIP
+  // with no datapath loaded just times out.
   const [nowhere] = await lab.request('node-1', { address: '198.18.140.2', port: 80, timeoutMs: 2000 });
   t.like(nowhere, { ok: false, error: 'unreachable' });
-  // A packet dropped on the way, with nothing said, is a timeout (a blackhole route on errs-b's node).
-  await lab.exec('node-2', 'ip', ['route', 'add', 'blackhole', '198.18.141.0/24']);
-  const [silent] = await lab.request('errs-b', { address: '198.18.141.2', port: 80, timeoutMs: 300 });
-  t.like(silent, { ok: false, error: 'timeout' });
+  const [cluster] = await lab.request('errs-b', { address: '198.19.0.10', port: 80, timeoutMs: 300 });
+  t.like(cluster, { ok: false, error: 'timeout' });
 });
