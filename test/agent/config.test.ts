@@ -115,3 +115,14 @@ test('conntrack lifetimes reach the datapath from kube-proxy\'s conntrack option
   t.like(rodata, { cfg_ct_tcp_established_s: 86400, cfg_ct_tcp_close_wait_s: 3600, cfg_ct_udp_s: 30, cfg_ct_udp_stream_s: 120 });
   t.false('cfg_ct_tcp_syn_s' in rodata || 'cfg_ct_tcp_time_wait_s' in rodata || 'cfg_ct_tcp_reset_s' in rodata, 'SYN_SENT, TIME_WAIT and CLOSE keep bpf/lib/config.h\'s');
 });
+
+test('uplinks: one (uplinkInterface), several (uplinkInterfaces, the primary first), or the default route\'s', (t) => {
+  t.deepEqual(resolveAgentConfig({}, {}, 'n').uplinkInterfaces, [], 'none named: the default route\'s device');
+  t.deepEqual(resolveAgentConfig({ uplinkInterface: 'eth0' }, {}, 'n').uplinkInterfaces, ['eth0']);
+  t.deepEqual(resolveAgentConfig({ uplinkInterfaces: ['eth0', 'eth1'] }, {}, 'n').uplinkInterfaces, ['eth0', 'eth1']);
+  t.deepEqual(resolveAgentConfig({ uplinkInterfaces: ['eth0', 'eth1'] }, { uplinkInterface: 'bond0' }, 'n').uplinkInterfaces, ['bond0'], 'the flag wins');
+  t.throws(() => resolveAgentConfig({ uplinkInterface: 'eth0', uplinkInterfaces: ['eth1'] }, {}, 'n'), { instanceOf: ConfigError, message: /set one of them/ });
+  t.throws(() => resolveAgentConfig({ uplinkInterfaces: ['eth0', 'eth0'] }, {}, 'n'), { message: /distinct interface names/ });
+  t.throws(() => resolveAgentConfig({ uplinkInterfaces: ['eth0', ''] }, {}, 'n'), { message: /distinct interface names/ });
+  t.throws(() => resolveAgentConfig({ uplinkInterfaces: 'eth0' } as never, {}, 'n'), { message: /^uplinkInterfaces: expected a list of strings/ });
+});

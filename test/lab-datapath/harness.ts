@@ -98,7 +98,7 @@ export class DatapathLab {
       await lab.netns(node.name).sysctl(ACCEPT_LOCAL_SYSCTL, 1);
       const attached = attachDatapath(dp, {
         netnsPath: lab.netns(node.name).path,
-        uplink: a.uplinkInterface,
+        uplink: a.uplinkInterfaces,
         xdpMode: opts.xdpMode ?? a.xdpMode,
         serviceDevice: a.serviceInterface,
       });

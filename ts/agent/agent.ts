@@ -137,14 +137,18 @@ export class Agent {
   private async startInner(): Promise<void> {
     const c = this.config;
     // 1. Where the node is: its uplink and the address masqueraded traffic leaves with.
-    const uplink = c.uplinkInterface || (await defaultRouteInterface());
+    const uplink = c.uplinkInterfaces[0] || (await defaultRouteInterface());
     if (!uplink) throw new AgentStartError('no uplink: this network namespace has no IPv4 default route; set uplinkInterface (--uplink-interface)');
     this.uplink = uplink;
-    let uplinkAddresses: string[];
-    try {
-      uplinkAddresses = await interfaceAddresses(uplink);
-    } catch (e) {
-      throw new AgentStartError(`uplink ${uplink}: ${(e as Error).message}`);
+    // Every uplink gets the uplink programs (NodePorts answer on each); the first is the primary.
+    const uplinks = [uplink, ...c.uplinkInterfaces.slice(1)];
+    const uplinkAddresses: string[] = [];
+    for (const u of uplinks) {
+      try {
+        uplinkAddresses.push(...(await interfaceAddresses(u)));
+      } catch (e) {
+        throw new AgentStartError(`uplink ${u}: ${(e as Error).message}`);
+      }
     }
     this.nodeIp = uplinkAddresses[0];
     let podPattern: RegExp;
@@ -190,7 +194,7 @@ export class Agent {
     this.dp = await loadDatapath({ pinDir: c.bpffsDir, config: dpConfig, mapSizes: loaderMapSizes(c.mapSizes), deferMigration: true });
     this.attached = attachDatapath(this.dp, {
       netnsPath: OWN_NETNS,
-      uplink,
+      uplink: uplinks,
       podInterfaces: [],
       xdpMode: c.xdpMode,
       ...(c.serviceInterface ? { serviceDevice: c.serviceInterface } : {}),
@@ -205,14 +209,14 @@ export class Agent {
     this.reconciler = new Reconciler(this.dp);
     this.reconciler.adopt();
     const adopted = this.reconciler.entryCounts();
-    this.log.info({ bpffsDir: c.bpffsDir, uplink, serviceInterface: c.serviceInterface || undefined, nodeIp: this.nodeIp, xdpMode: c.xdpMode, adopted }, 'datapath loaded');
+    this.log.info({ bpffsDir: c.bpffsDir, uplink, ...(uplinks.length > 1 && { uplinks }), serviceInterface: c.serviceInterface || undefined, nodeIp: this.nodeIp, xdpMode: c.xdpMode, adopted }, 'datapath loaded');
 
     // 4. Pod interfaces: attach to those present, then follow link events.
     this.pods = new PodInterfaces(this.attached, {
       pattern: podPattern,
       uplink,
       // The node's own devices: their links are never a pod's (nor stale when no pod matches).
-      nodeDevices: [LOOPBACK, ...(c.serviceInterface ? [c.serviceInterface] : [])],
+      nodeDevices: [LOOPBACK, ...uplinks.slice(1), ...(c.serviceInterface ? [c.serviceInterface] : [])],
       onAttach: (ifname) => this.log.info({ ifname }, 'pod interface attached'),
       onDetach: (ifname) => this.log.info({ ifname }, 'pod interface detached'),
       onError: (ifname, err) => {

@@ -29,6 +29,7 @@ const FIELDS: Record<string, Shape> = {
   sourceDir: 'string',
   bpffsDir: 'string',
   uplinkInterface: 'string',
+  uplinkInterfaces: 'string[]',
   serviceInterface: 'string',
   serviceCIDRs: 'string[]',
   podInterfacePattern: 'string',

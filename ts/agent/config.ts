@@ -23,8 +23,13 @@ export interface AgentConfig {
   readonly source: SourceConfig;
   /** bpffs directory for this node's pins (maps, links). */
   readonly bpffsDir: string;
-  /** The node's uplink: '' to use the interface of the default route. */
-  readonly uplinkInterface: string;
+  /**
+   * The node's uplinks, where XDP and tc ingress attach: the primary first (its address is the one
+   * masqueraded traffic leaves with), then any others (a node with two NICs, where NodePorts answer
+   * on each). Empty: the interface of the default route. From `uplinkInterfaces`, or the single
+   * `uplinkInterface`.
+   */
+  readonly uplinkInterfaces: readonly string[];
   /**
    * The sink device the agent routes service addresses to (created if absent; ts/agent/service-device.ts):
    * its egress translates the node's own traffic to them. Default bpfproxy0; '' turns the node's
@@ -108,6 +113,7 @@ export interface ConfigFile {
   sourceDir?: string;
   bpffsDir?: string;
   uplinkInterface?: string;
+  uplinkInterfaces?: string[];
   serviceInterface?: string;
   serviceCIDRs?: string[];
   podInterfacePattern?: string;
@@ -120,7 +126,7 @@ export interface ConfigFile {
 const KNOWN_KEYS = new Set<keyof ConfigFile>([
   'apiVersion', 'kind', 'clusterCIDR', 'nodePortAddresses', 'masqueradeAll', 'syncPeriod', 'minSyncPeriod', 'conntrack',
   'hostnameOverride', 'healthzBindAddress', 'metricsBindAddress', 'clientConnection', 'apiServer', 'sourceDir', 'bpffsDir',
-  'uplinkInterface', 'serviceInterface', 'serviceCIDRs', 'podInterfacePattern', 'xdpMode', 'maglevTableSize', 'snatPortRange', 'mapSizes',
+  'uplinkInterface', 'uplinkInterfaces', 'serviceInterface', 'serviceCIDRs', 'podInterfacePattern', 'xdpMode', 'maglevTableSize', 'snatPortRange', 'mapSizes',
 ]);
 
 export function readConfigFile(path: string): ConfigFile {
@@ -181,13 +187,21 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
     const floor = MAP_SIZE_FLOORS[k];
     if (floor !== undefined && v < floor) throw new ConfigError(`mapSizes.${k}: ${v} is below ${floor}, too small for any node (the default is ${DEFAULT_MAP_SIZES[k as keyof MapSizes]})`);
   }
+  // A flag's single uplink replaces the file's list; both in one place are ambiguous.
+  if (flags.uplinkInterface === undefined && file.uplinkInterface !== undefined && file.uplinkInterfaces !== undefined) {
+    throw new ConfigError('uplinkInterface and uplinkInterfaces: set one of them');
+  }
+  const uplinkInterfaces = flags.uplinkInterface !== undefined || f.uplinkInterfaces === undefined ? [f.uplinkInterface ?? ''].filter((u) => u !== '') : f.uplinkInterfaces;
+  if (!Array.isArray(uplinkInterfaces) || uplinkInterfaces.some((u) => typeof u !== 'string' || u === '') || new Set(uplinkInterfaces).size !== uplinkInterfaces.length) {
+    throw new ConfigError(`uplinkInterfaces: '${String(uplinkInterfaces)}' is not a list of distinct interface names`);
+  }
   try {
     new RegExp(f.podInterfacePattern ?? '');
   } catch {
     throw new ConfigError(`podInterfacePattern: '${f.podInterfacePattern}' is not a regular expression`);
   }
   const serviceInterface = f.serviceInterface ?? DEFAULT_SERVICE_INTERFACE;
-  checkServiceInterface(serviceInterface, f.uplinkInterface ?? '');
+  checkServiceInterface(serviceInterface, uplinkInterfaces);
   const serviceCIDRs = f.serviceCIDRs === undefined ? undefined : checkServiceCIDRs(f.serviceCIDRs);
   return {
     proxy,
@@ -198,7 +212,7 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
       ? { kind: 'file', dir: f.sourceDir }
       : { kind: 'kubernetes', ...(f.clientConnection?.kubeconfig && { kubeconfig: f.clientConnection.kubeconfig }), ...(f.apiServer && { apiServer: f.apiServer }) },
     bpffsDir: f.bpffsDir ?? '/sys/fs/bpf/bpfproxy',
-    uplinkInterface: f.uplinkInterface ?? '',
+    uplinkInterfaces,
     serviceInterface,
     serviceCIDRs,
     podInterfacePattern: f.podInterfacePattern ?? '^(lxc|veth|cali|pod-)',
@@ -207,7 +221,7 @@ export function resolveAgentConfig(file: ConfigFile, flags: ConfigFile, hostname
   };
 }
 
-function checkServiceInterface(name: string, uplink: string): void {
+function checkServiceInterface(name: string, uplinks: readonly string[]): void {
   if (typeof name !== 'string') throw new ConfigError(`serviceInterface: '${String(name)}' is not an interface name`);
   if (name === '') return;
   // The kernel's rules (dev_valid_name): 1-15 bytes, no '/', ':' or white space, not . or ..
@@ -215,7 +229,7 @@ function checkServiceInterface(name: string, uplink: string): void {
     throw new ConfigError(`serviceInterface: '${name}' is not a valid interface name (at most 15 characters, no '/', ':' or spaces)`);
   }
   if (name === 'lo') throw new ConfigError("serviceInterface: 'lo' is the loopback device; name a device of its own (default bpfproxy0), which the agent creates");
-  if (name === uplink) throw new ConfigError(`serviceInterface: '${name}' is the uplink; name a device of its own (default bpfproxy0), which the agent creates`);
+  if (uplinks.includes(name)) throw new ConfigError(`serviceInterface: '${name}' is the uplink; name a device of its own (default bpfproxy0), which the agent creates`);
 }
 
 function checkServiceCIDRs(value: unknown): string[] {

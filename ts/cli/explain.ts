@@ -49,7 +49,7 @@ async function nodeSettings(flags: Flags): Promise<{ settings: NodeSettings; clu
   const file = flags.config ? readConfigFile(flags.config) : {};
   const config = resolveAgentConfig(file, { ...(flags.clusterCidr ? { clusterCIDR: flags.clusterCidr } : {}) }, 'explain');
   let nodeIp = flags.nodeIp;
-  const uplink = config.uplinkInterface || (await defaultRouteInterface().catch(() => undefined));
+  const uplink = config.uplinkInterfaces[0] || (await defaultRouteInterface().catch(() => undefined));
   if (!nodeIp) {
     try {
       nodeIp = uplink ? (await interfaceAddresses(uplink))[0] : undefined;

@@ -4,10 +4,10 @@
  *
  *   - tcx ingress + egress (tc_pod_ingress / tc_pod_egress) on the host side of every pod veth;
  *   - tcx ingress (tc_uplink_ingress) and egress (tc_uplink_egress: replies of this node's
- *     hostNetwork endpoints to outside clients) on the uplink;
+ *     hostNetwork endpoints to outside clients) on each uplink (a node with two NICs has two);
  *   - tcx egress (tc_lo_egress) on lo: the node's own connections to its own NodePorts, and its
  *     hostNetwork endpoints answering the node's own service connections (bpf/lib/hooks_node.h);
- *   - XDP (xdp_uplink) on the uplink, in the mode asked for, or not at all;
+ *   - XDP (xdp_uplink) on each uplink, in the mode asked for, or not at all;
  *   - tcx egress (tc_host_egress) on the service device, when one is named: the device the node
  *     routes the Service and external ranges to, so that its own traffic to them is translated.
  *
@@ -29,8 +29,8 @@ export type UplinkXdpMode = XdpMode | 'off';
 export interface AttachOptions {
   /** The node's network namespace file (/run/netns/NAME). */
   netnsPath: string;
-  /** The node's uplink (default eth0). */
-  uplink?: string;
+  /** The node's uplink (default eth0), or its uplinks: the uplink programs go on each. */
+  uplink?: string | readonly string[];
   /** Host-side interfaces of the pods present now. */
   podInterfaces?: readonly string[];
   /**
@@ -78,7 +78,7 @@ function pinPathOf(linksDir: string, ifname: string, hook: Hook): string {
 }
 
 export function attachDatapath(dp: Datapath, opts: AttachOptions): AttachedDatapath {
-  const uplink = opts.uplink ?? 'eth0';
+  const uplinks = typeof opts.uplink === 'string' ? [opts.uplink] : opts.uplink?.length ? opts.uplink : ['eth0'];
   const xdpMode = opts.xdpMode ?? 'generic';
   const linksDir = join(dp.pinDir, 'links');
   mkdirSync(linksDir, { recursive: true });
@@ -162,10 +162,12 @@ export function attachDatapath(dp: Datapath, opts: AttachOptions): AttachedDatap
   try {
     // Pods first, then the uplink: a translated packet's reply path exists before any forward path.
     for (const ifname of opts.podInterfaces ?? []) attachPod(ifname);
-    attachOne(uplink, 'ingress', dp.programs.tcUplinkIngress);
-    attachOne(uplink, 'egress', dp.programs.tcUplinkEgress);
+    for (const uplink of uplinks) {
+      attachOne(uplink, 'ingress', dp.programs.tcUplinkIngress);
+      attachOne(uplink, 'egress', dp.programs.tcUplinkEgress);
+      if (xdpMode !== 'off') attachOne(uplink, 'xdp', dp.programs.xdpUplink);
+    }
     attachOne(LOOPBACK, 'egress', dp.programs.tcLoEgress);
-    if (xdpMode !== 'off') attachOne(uplink, 'xdp', dp.programs.xdpUplink);
     if (opts.serviceDevice !== undefined) attachOne(opts.serviceDevice, 'egress', dp.programs.tcHostEgress);
   } catch (e) {
     handle.detachAll();
