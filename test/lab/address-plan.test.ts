@@ -1,7 +1,7 @@
 // The address plan and naming rules, as lab.md states them.
 import test from 'ava';
 
-import { clientAddress, nodeAddress, podAddress, podCidr } from '../../ts/lab/address-plan.js';
+import { clientAddress, nodeAddress, podAddress, podCidr, secondClientAddress, secondNodeAddress, vtepAddress, vtepMac } from '../../ts/lab/address-plan.js';
 import { checkPodName, podHostInterface, realNetnsName } from '../../ts/lab/naming.js';
 
 test('node, client and pod addresses follow lab.md', (t) => {
@@ -28,4 +28,12 @@ test('real names carry the run id and fit the kernel limits', (t) => {
 test('pod names are DNS labels that do not shadow lab namespaces', (t) => {
   t.notThrows(() => checkPodName('hostnames-1'));
   for (const bad of ['fabric', 'node-2', 'client-1', 'Upper', '-x', 'x_y', 'a'.repeat(64)]) t.throws(() => checkPodName(bad), undefined, bad);
+});
+
+test('the second node network and the VXLAN VTEPs stay inside 198.18.0.0/15 and clear of the rest', (t) => {
+  t.is(secondNodeAddress(1), '198.18.2.11');
+  t.is(secondClientAddress(1), '198.18.2.100');
+  t.is(vtepAddress(1), '198.18.129.0', "the network address of node-1's pod CIDR, as flannel does");
+  t.is(vtepMac(12), '0e:c6:12:00:00:0c');
+  t.throws(() => secondNodeAddress(17));
 });

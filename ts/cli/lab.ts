@@ -11,7 +11,7 @@ import { applyManifests, clusterStoreOf, deleteManifests, describeService, syncE
 import { ClusterStore } from '../lab/cluster-store.js';
 import { startFileCluster } from '../lab/file-cluster.js';
 import { stopKubeLab, type KubeLab } from '../lab/kube-mode.js';
-import { DEFAULT_LAB_NAME, type AgentState, type LabState, type LbRoute, type PodPort, type Protocol } from '../lab/lab-state.js';
+import { DEFAULT_LAB_NAME, type AgentState, type LabState, type LbRoute, type PodNetwork, type PodPort, type Protocol } from '../lab/lab-state.js';
 import { isServerAlive } from '../lab/hostname-process.js';
 import { parseManifests } from '../lab/manifests.js';
 import { Lab } from '../lab/topology.js';
@@ -33,6 +33,15 @@ function parseLbRoute(value: string): LbRoute {
   const m = /^node-(\d+)$/.exec(value);
   if (m) return { mode: 'node', node: Number(m[1]) };
   throw new InvalidArgumentError("expected 'ecmp' or 'node-N'");
+}
+
+/** `node-1` or `node-1,node-3`: the nodes with a second uplink. */
+function parseNodeList(value: string): number[] {
+  return value.split(',').map((part) => {
+    const m = /^node-(\d+)$/.exec(part.trim());
+    if (!m) throw new InvalidArgumentError("expected 'node-N' or 'node-N,node-M'");
+    return Number(m[1]);
+  });
 }
 
 /** `9376`, `9376/udp`, `53/UDP`. */
@@ -108,8 +117,13 @@ export function printStatus(s: LabState | LabStatus): void {
   const lb = s.lbRoute.mode === 'ecmp' ? 'ECMP over all nodes' : `via node-${s.lbRoute.node}`;
   console.log(`lab ${s.name} (run id ${s.id}), up since ${s.createdAt}`);
   row(['fabric', s.fabric.netns, s.addressPlan.nodeNetwork, `bridge ${s.fabric.bridge}`]);
-  for (const n of s.nodes) row([n.name, n.netns, n.address, `uplink ${n.uplink}, pods ${n.podCidr}, services → ${n.serviceDevice}`]);
-  for (const c of s.clients) row([c.name, c.netns, c.address, `${s.addressPlan.externalCidr} ${lb}`]);
+  if (s.fabric.secondBridge) row(['', '', s.addressPlan.secondNodeNetwork ?? '', `bridge ${s.fabric.secondBridge}`]);
+  for (const n of s.nodes) {
+    const second = n.secondUplink ? `, uplink ${n.secondUplink.interface} ${n.secondUplink.address}` : '';
+    const overlay = n.vtep ? `, via ${n.vtep.device} (VNI ${n.vtep.vni}, VTEP ${n.vtep.address} ${n.vtep.mac})` : '';
+    row([n.name, n.netns, n.address, `uplink ${n.uplink}${second}, pods ${n.podCidr}${overlay}, services → ${n.serviceDevice}`]);
+  }
+  for (const c of s.clients) row([c.name, c.netns, c.address, `${s.addressPlan.externalCidr} ${c.network === 'second' ? 'via the second network\'s nodes' : lb}`]);
   for (const p of s.pods) {
     const ports = p.ports.map((x) => `${x.port}/${x.protocol}`).join(',');
     row([p.name, p.netns, p.address, `on ${p.node} (${p.hostNetwork ? "hostNetwork" : p.hostInterface}), ports ${ports}, pid ${p.server.pid}${isServerAlive(p.server) ? '' : ' (not running)'}${p.terminating ? ', terminating' : ''}`]);
@@ -157,18 +171,29 @@ export function registerLabCommands(program: Command): void {
     .option('--nodes <n>', 'number of nodes', integer(1, 16), 2)
     .option('--clients <n>', 'number of outside clients', integer(0, 21), 1)
     .option('--lb-route <route>', "how clients reach LoadBalancer IPs: 'ecmp' or 'node-N'", parseLbRoute, { mode: 'ecmp' } as LbRoute)
+    .addOption(new Option('--pod-network <kind>', "how pods of different nodes reach each other: 'routed' (a route per node) or 'vxlan' (an overlay like flannel's)").choices(['routed', 'vxlan']).default('routed'))
+    .option('--second-network <nodes>', 'a second node network (198.18.2.0/24) that these nodes join with a second uplink, eth1 (node-N[,node-M…])', parseNodeList)
+    .option('--second-network-clients <n>', 'outside clients on the second node network (with --second-network)', integer(0, 21), 1)
     .option('--no-agents', 'only the network: no bpfproxy agents (nor Services)')
     .addOption(new Option('--api <api>', "the agents' source: 'file' (what `lab apply` writes) or 'kube' (a real API server; see `lab kubectl`)").choices(['file', 'kube']).default('file'))
     .option('--json', 'print the lab state as JSON')
     .option('--foreground', 'stay up until Ctrl-C, then tear the lab down')
-    .action(async (opts: { name: string; nodes: number; clients: number; lbRoute: LbRoute; agents: boolean; api: 'file' | 'kube'; json?: boolean; foreground?: boolean }) => {
+    .action(async (opts: { name: string; nodes: number; clients: number; lbRoute: LbRoute; podNetwork: PodNetwork; secondNetwork?: number[]; secondNetworkClients: number; agents: boolean; api: 'file' | 'kube'; json?: boolean; foreground?: boolean }) => {
       const controller = new AbortController();
       const release = abortOnSignals(controller);
       let built: Lab | undefined;
       let kube: KubeLab | undefined;
       try {
         const started = performance.now();
-        built = await Lab.up({ name: opts.name, nodes: opts.nodes, clients: opts.clients, lbRoute: opts.lbRoute, signal: controller.signal });
+        built = await Lab.up({
+          name: opts.name,
+          nodes: opts.nodes,
+          clients: opts.clients,
+          lbRoute: opts.lbRoute,
+          podNetwork: opts.podNetwork,
+          ...(opts.secondNetwork && { secondNetwork: { nodes: opts.secondNetwork, clients: opts.secondNetworkClients } }),
+          signal: controller.signal,
+        });
         if (opts.api === 'kube') {
           kube = await startKubeMode(built, { foreground: opts.foreground === true });
           // A supervisor process changed the state (pods, agents): read it again.

@@ -7,6 +7,11 @@
 /** The node network (the "VPC"): the fabric bridge's subnet. */
 export const NODE_NETWORK = '198.18.0.0/24';
 export const NODE_NETWORK_PREFIX = 24;
+/**
+ * A second node network (`secondNetwork`), for nodes with a second uplink (eth1): node k is
+ * 198.18.2.(10+k), its own outside clients .100–.120, as on the first.
+ */
+export const SECOND_NODE_NETWORK = '198.18.2.0/24';
 /** The whole cluster (pod) CIDR; node k owns 198.18.(128+k).0/24 of it. */
 export const CLUSTER_CIDR = '198.18.128.0/17';
 /**
@@ -41,6 +46,32 @@ export function nodeAddress(k: number): string {
 export function clientAddress(i: number): string {
   checkRange('client', i, 1, MAX_CLIENTS);
   return `198.18.0.${100 + i - 1}`;
+}
+
+export function secondNodeAddress(k: number): string {
+  checkRange('node', k, 1, MAX_NODES);
+  return `198.18.2.${10 + k}`;
+}
+
+/** The j-th client of the second node network. */
+export function secondClientAddress(j: number): string {
+  checkRange('client', j, 1, MAX_CLIENTS);
+  return `198.18.2.${100 + j - 1}`;
+}
+
+/**
+ * The VXLAN pod network (`podNetwork: 'vxlan'`), flannel's shape: node k's VTEP address is the
+ * network address of its pod CIDR, 198.18.(128+k).0/32 (flannel gives flannel.1 the same), and its
+ * MAC a fixed, locally administered one, so that every node can write its peers' entries at once.
+ */
+export function vtepAddress(k: number): string {
+  checkRange('node', k, 1, MAX_NODES);
+  return `198.18.${128 + k}.0`;
+}
+
+export function vtepMac(k: number): string {
+  checkRange('node', k, 1, MAX_NODES);
+  return `0e:c6:12:00:00:${k.toString(16).padStart(2, '0')}`;
 }
 
 export function podCidr(k: number): string {

@@ -24,7 +24,7 @@ import { CLUSTER_CIDR, SERVICE_CIDR } from './address-plan.js';
 import { mountLabBpffs } from './bpffs.js';
 import { isServerAlive, isZombie, processStartTime, stopProcess } from './hostname-process.js';
 import type { AgentState, ClusterApi, LabState, NodeState } from './lab-state.js';
-import { SERVICE_DEVICE } from './node-network.js';
+import { SERVICE_DEVICE, VXLAN_DEVICE } from './node-network.js';
 import type { Lab } from './topology.js';
 
 /** Where the agents read Services and EndpointSlices: the lab's directory, or an API server. */
@@ -74,14 +74,14 @@ export function agentConfig(node: NodeState, source: AgentSource, pinDir: string
     hostnameOverride: node.name,
     ...(source.kind === 'file' ? { sourceDir: source.dir } : { clientConnection: { kubeconfig: source.kubeconfig } }),
     bpffsDir: pinDir,
-    uplinkInterface: node.uplink,
+    uplinkInterfaces: [node.uplink, ...(node.secondUplink ? [node.secondUplink.interface] : [])],
     // The agent creates it and routes service addresses to it. A file-mode cluster has no
     // ServiceCIDR objects: the range is given (the override); kube mode's API server has them.
     serviceInterface: node.serviceDevice,
     ...(source.kind === 'file' ? { serviceCIDRs: [SERVICE_CIDR] } : {}),
-    // Pods' host-side veths are named after the pods (docs/lab.md): everything but the uplink,
-    // loopback (the agent leaves both alone anyway) and the Service sink device.
-    podInterfacePattern: `^(?!${SERVICE_DEVICE}$)`,
+    // Pods' host-side veths are named after the pods (docs/lab.md): everything but the uplinks
+    // (eth0, eth1), loopback, the Service sink device and the VXLAN device.
+    podInterfacePattern: `^(?!(eth\\d+|lo|${SERVICE_DEVICE}|${VXLAN_DEVICE})$)`,
     clusterCIDR: CLUSTER_CIDR,
     // Native XDP on a veth uplink breaks XDP_TX/REDIRECT unless the peer runs XDP too (docs/datapath.md).
     xdpMode: 'generic',

@@ -67,6 +67,8 @@ export function nodeObject(node: NodeState): Record<string, unknown> {
     status: {
       addresses: [
         { type: 'InternalIP', address: node.address },
+        // A node with a second uplink reports both addresses, as cloud nodes with two NICs do.
+        ...(node.secondUplink ? [{ type: 'InternalIP', address: node.secondUplink.address }] : []),
         { type: 'Hostname', address: node.name },
       ],
       capacity: { cpu: '4', memory: '8Gi', pods: '250' },

@@ -20,6 +20,29 @@ export type LbRoute = { mode: 'node'; node: number } | { mode: 'ecmp' };
 export interface FabricState {
   netns: string;
   bridge: string;
+  /** The second node network's bridge, when the lab has one (`secondNetwork`). */
+  secondBridge?: string;
+}
+
+/** How pods on different nodes reach each other: routes via node addresses, or a VXLAN overlay. */
+export type PodNetwork = 'routed' | 'vxlan';
+
+/** A node's VXLAN device (`podNetwork: 'vxlan'`), flannel's flannel.1. */
+export interface VtepState {
+  device: string;
+  vni: number;
+  port: number;
+  /** Its /32, the network address of the node's pod CIDR: the next hop other nodes route to. */
+  address: string;
+  mac: string;
+  mtu: number;
+}
+
+/** A node's second uplink, on the second node network. */
+export interface SecondUplinkState {
+  interface: string;
+  fabricPort: string;
+  address: string;
 }
 
 export interface NodeState {
@@ -34,6 +57,8 @@ export interface NodeState {
   podCidr: string;
   /** The dummy interface that the Service and external ranges are routed to (see docs/lab.md). */
   serviceDevice: string;
+  secondUplink?: SecondUplinkState;
+  vtep?: VtepState;
 }
 
 export interface ClientState {
@@ -43,6 +68,8 @@ export interface ClientState {
   interface: string;
   fabricPort: string;
   address: string;
+  /** Which node network it is on (absent: the first). */
+  network?: 'second';
 }
 
 export interface PodPort {
@@ -105,12 +132,15 @@ export interface LabState {
   /** Logs of the lab's processes. */
   runDir: string;
   lbRoute: LbRoute;
+  /** Absent in states written before overlays existed: routed. */
+  podNetwork?: PodNetwork;
   addressPlan: {
     nodeNetwork: string;
     clusterCidr: string;
     serviceCidr: string;
     externalCidr: string;
     podGateway: string;
+    secondNodeNetwork?: string;
   };
   fabric: FabricState;
   nodes: NodeState[];

@@ -27,6 +27,8 @@ export function nodeObject(node: NodeState): V1Node {
     status: {
       addresses: [
         { type: 'InternalIP', address: node.address },
+        // A node with a second uplink reports both addresses, as cloud nodes with two NICs do.
+        ...(node.secondUplink ? [{ type: 'InternalIP', address: node.secondUplink.address }] : []),
         { type: 'Hostname', address: node.name },
       ],
       conditions: [{ type: 'Ready', status: 'True' }],

@@ -15,12 +15,17 @@ import { vethBetween } from './node-network.js';
 
 export const POD_INTERFACE = 'eth0';
 
-/** Wires the pod and returns the MAC of the node side (the pod's gateway). */
-export async function wirePod(node: Netns, pod: Netns, hostInterface: string, podAddress: string): Promise<string> {
+/**
+ * Wires the pod and returns the MAC of the node side (the pod's gateway). `mtu`: the pod network's
+ * (on an overlay, the VXLAN device's, as flannel's CNI sets it); default the veth's 1500.
+ */
+export async function wirePod(node: Netns, pod: Netns, hostInterface: string, podAddress: string, mtu?: number): Promise<string> {
   await vethBetween(pod, POD_INTERFACE, node, hostInterface);
-  await node.ipBatch([`link set ${hostInterface} up`, `route add ${podAddress}/32 dev ${hostInterface} scope link`]);
+  const setMtu = (ifname: string) => (mtu === undefined ? [] : [`link set ${ifname} mtu ${mtu}`]);
+  await node.ipBatch([...setMtu(hostInterface), `link set ${hostInterface} up`, `route add ${podAddress}/32 dev ${hostInterface} scope link`]);
   const hostMac = await macOf(node, hostInterface);
   await pod.ipBatch([
+    ...setMtu(POD_INTERFACE),
     `addr add ${podAddress}/32 dev ${POD_INTERFACE}`,
     `link set ${POD_INTERFACE} up`,
     `neigh replace ${POD_GATEWAY} lladdr ${hostMac} dev ${POD_INTERFACE} nud permanent`,

@@ -17,11 +17,14 @@ import {
   MAX_NODES,
   NODE_NETWORK,
   POD_GATEWAY,
+  SECOND_NODE_NETWORK,
   SERVICE_CIDR,
   clientAddress,
   nodeAddress,
   podAddress,
   podCidr,
+  secondClientAddress,
+  secondNodeAddress,
 } from './address-plan.js';
 import { Cleanup } from './cleanup.js';
 import { isServerAlive, startHostnameServer, stopProcess } from './hostname-process.js';
@@ -33,6 +36,7 @@ import {
   type LabState,
   type LbRoute,
   type NodeState,
+  type PodNetwork,
   type PodPort,
   type PodState,
   readLabState,
@@ -43,7 +47,23 @@ import {
 } from './lab-state.js';
 import { FABRIC, checkLabName, checkPodName, clientShortName, nodeShortName, podHostInterface, realNetnsName } from './naming.js';
 import { Netns, runId } from './netns.js';
-import { CLIENT_INTERFACE, FABRIC_BRIDGE, SERVICE_DEVICE, UPLINK, attachToFabric, vethBetween, wireClient, wireFabric, wireNode } from './node-network.js';
+import {
+  CLIENT_INTERFACE,
+  FABRIC_BRIDGE,
+  SECOND_FABRIC_BRIDGE,
+  SECOND_UPLINK,
+  SERVICE_DEVICE,
+  UPLINK,
+  VXLAN_MTU,
+  attachToFabric,
+  vethBetween,
+  vtepOf,
+  wireClient,
+  wireFabric,
+  wireNode,
+  wireSecondUplink,
+  wireVxlan,
+} from './node-network.js';
 import { wirePod } from './pod-network.js';
 import { labNetns, teardownLab } from './teardown.js';
 import {
@@ -64,6 +84,17 @@ export interface LabOptions {
   clients?: number;
   /** How outside clients route the LoadBalancer/external range (default: ECMP over all nodes). */
   lbRoute?: LbRoute;
+  /**
+   * How pods of different nodes reach each other: `routed` (default), a route per node's pod CIDR
+   * via its address (GKE-like); `vxlan`, an overlay like flannel's (docs/lab.md).
+   */
+  podNetwork?: PodNetwork;
+  /**
+   * A second node network (198.18.2.0/24, its own bridge): `nodes` get a second uplink (eth1) on it,
+   * and `clients` outside clients (default 1; named after the first network's) live on it, routing
+   * the LoadBalancer range through those nodes as `lbRoute` says (node-K: the first of them).
+   */
+  secondNetwork?: { nodes: number[]; clients?: number };
   /** Where state files live (default /run/bpfproxy/labs). */
   stateDir?: string;
   /** Aborting makes `up` stop, remove what it built, and reject. */
@@ -101,6 +132,14 @@ export class Lab {
     if (!Number.isInteger(clientCount) || clientCount < 0 || clientCount > MAX_CLIENTS) throw new RangeError(`clients must be 0…${MAX_CLIENTS}`);
     const lbRoute = opts.lbRoute ?? { mode: 'ecmp' };
     if (lbRoute.mode === 'node' && (lbRoute.node < 1 || lbRoute.node > nodeCount)) throw new RangeError(`lbRoute node ${lbRoute.node} is not a node of this lab`);
+    const podNetwork = opts.podNetwork ?? 'routed';
+    if (podNetwork !== 'routed' && podNetwork !== 'vxlan') throw new RangeError(`podNetwork must be routed or vxlan, not ${String(podNetwork)}`);
+    const second = opts.secondNetwork;
+    const secondNodes = [...new Set(second?.nodes ?? [])].sort((a, b) => a - b);
+    const secondClients = second ? (second.clients ?? 1) : 0;
+    if (second && secondNodes.length === 0) throw new RangeError('secondNetwork needs at least one node');
+    for (const k of secondNodes) if (!Number.isInteger(k) || k < 1 || k > nodeCount) throw new RangeError(`secondNetwork node ${k} is not a node of this lab`);
+    if (!Number.isInteger(secondClients) || secondClients < 0 || clientCount + secondClients > MAX_CLIENTS) throw new RangeError(`clients on both networks must be 0…${MAX_CLIENTS} in all`);
     const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
     const file = stateFile(name, stateDir);
     await refuseIfRunning(file);
@@ -114,8 +153,16 @@ export class Lab {
       stateFile: file,
       runDir: runDirOf(name, stateDir),
       lbRoute,
-      addressPlan: { nodeNetwork: NODE_NETWORK, clusterCidr: CLUSTER_CIDR, serviceCidr: SERVICE_CIDR, externalCidr: EXTERNAL_CIDR, podGateway: POD_GATEWAY },
-      fabric: { netns: realNetnsName(id, FABRIC), bridge: FABRIC_BRIDGE },
+      podNetwork,
+      addressPlan: {
+        nodeNetwork: NODE_NETWORK,
+        clusterCidr: CLUSTER_CIDR,
+        serviceCidr: SERVICE_CIDR,
+        externalCidr: EXTERNAL_CIDR,
+        podGateway: POD_GATEWAY,
+        ...(second && { secondNodeNetwork: SECOND_NODE_NETWORK }),
+      },
+      fabric: { netns: realNetnsName(id, FABRIC), bridge: FABRIC_BRIDGE, ...(second && { secondBridge: SECOND_FABRIC_BRIDGE }) },
       nodes: [],
       clients: [],
       pods: [],
@@ -132,7 +179,9 @@ export class Lab {
       checkAbort();
       const fabric = await Netns.create(state.fabric.netns, building);
       await wireFabric(fabric);
+      if (second) await wireFabric(fabric, SECOND_FABRIC_BRIDGE);
       const ports: string[] = [];
+      const secondPorts: string[] = [];
       for (let k = 1; k <= nodeCount; k++) {
         checkAbort();
         const node: NodeState = {
@@ -144,31 +193,46 @@ export class Lab {
           address: nodeAddress(k),
           podCidr: podCidr(k),
           serviceDevice: SERVICE_DEVICE,
+          ...(secondNodes.includes(k) && { secondUplink: { interface: SECOND_UPLINK, fabricPort: `${nodeShortName(k)}-${SECOND_UPLINK}`, address: secondNodeAddress(k) } }),
+          ...(podNetwork === 'vxlan' && { vtep: vtepOf(k) }),
         };
         const ns = await Netns.create(node.netns, building);
         state.nodes.push(node);
         await vethBetween(ns, UPLINK, fabric, node.fabricPort);
-        await wireNode(ns, k, nodeCount);
+        await wireNode(ns, k, nodeCount, podNetwork);
+        if (podNetwork === 'vxlan') await wireVxlan(ns, k, nodeCount);
+        if (node.secondUplink) {
+          await vethBetween(ns, SECOND_UPLINK, fabric, node.secondUplink.fabricPort);
+          await wireSecondUplink(ns, node.secondUplink.address);
+          secondPorts.push(node.secondUplink.fabricPort);
+        }
         ports.push(node.fabricPort);
         state.ipam[node.name] = FIRST_POD_HOST - 1;
       }
-      for (let i = 1; i <= clientCount; i++) {
+      // Clients of the second network come after the first's: client-(C+1)…, 198.18.2.100…
+      for (let i = 1; i <= clientCount + secondClients; i++) {
         checkAbort();
+        const onSecond = i > clientCount;
         const client: ClientState = {
           name: clientShortName(i),
           index: i,
           netns: realNetnsName(id, clientShortName(i)),
           interface: CLIENT_INTERFACE,
           fabricPort: clientShortName(i),
-          address: clientAddress(i),
+          address: onSecond ? secondClientAddress(i - clientCount) : clientAddress(i),
+          ...(onSecond && { network: 'second' as const }),
         };
+        const gateways = onSecond
+          ? secondNodes.map(secondNodeAddress)
+          : lbRoute.mode === 'node' ? [nodeAddress(lbRoute.node)] : Array.from({ length: nodeCount }, (_, j) => nodeAddress(j + 1));
         const ns = await Netns.create(client.netns, building);
         state.clients.push(client);
         await vethBetween(ns, CLIENT_INTERFACE, fabric, client.fabricPort);
-        await wireClient(ns, i, nodeCount, lbRoute);
-        ports.push(client.fabricPort);
+        await wireClient(ns, client.address, gateways, lbRoute);
+        (onSecond ? secondPorts : ports).push(client.fabricPort);
       }
       await attachToFabric(fabric, ports);
+      if (second) await attachToFabric(fabric, secondPorts, SECOND_FABRIC_BRIDGE);
       checkAbort();
       writeLabState(state);
       return lab;
@@ -262,7 +326,7 @@ export class Lab {
     try {
       const nodeNs = Netns.existing(node.netns);
       const podNs = await Netns.create(netnsName, building);
-      const hostMac = await wirePod(nodeNs, podNs, hostInterface, address);
+      const hostMac = await wirePod(nodeNs, podNs, hostInterface, address, node.vtep ? VXLAN_MTU : undefined);
       mkdirSync(this.state.runDir, { recursive: true });
       const server = await startHostnameServer({
         netns: netnsName,
