@@ -1,25 +1,33 @@
 /**
- * The traffic matrix in CI: a pairwise-covering subset of (agent configuration × XDP mode), every
- * source × frontend cell in each (matrix.ts says what each cell must give). The full product:
- * hack/traffic-matrix.sh (BPFPROXY_MATRIX=full), its result in bench/results/traffic-matrix.txt.
+ * The traffic matrix in CI: a pairwise-covering subset of (agent configuration × XDP mode) on the
+ * routed lab, one combination each on the VXLAN overlay and with a node with two uplinks, every
+ * cell of that lab shape in each (matrix.ts says what each cell must give). The full product (every
+ * shape × configuration × XDP mode): hack/traffic-matrix.sh (BPFPROXY_MATRIX=full), its result in
+ * bench/results/traffic-matrix.txt.
  */
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { CONFIGS, cellAsExpected, formatMatrix, runLabCells, type CellResult, type ConfigName, type XdpMode } from './matrix.js';
+import { CONFIGS, VARIANTS, cellAsExpected, formatMatrix, runLabCells, type CellResult, type ConfigName, type Variant, type XdpMode } from './matrix.js';
 
 const full = process.env.BPFPROXY_MATRIX === 'full';
-const combos: [ConfigName, XdpMode][] = full
-  ? (Object.keys(CONFIGS) as ConfigName[]).flatMap((c) => (['generic', 'off'] as const).map((x): [ConfigName, XdpMode] => [c, x]))
-  : [['clusterCIDR', 'generic'], ['noClusterCIDR', 'off'], ['masqueradeAll', 'generic']];
+const combos: [Variant, ConfigName, XdpMode][] = full
+  ? VARIANTS.flatMap((v) => (Object.keys(CONFIGS) as ConfigName[]).flatMap((c) => (['generic', 'off'] as const).map((x): [Variant, ConfigName, XdpMode] => [v, c, x])))
+  : [
+      ['routed', 'clusterCIDR', 'generic'],
+      ['routed', 'noClusterCIDR', 'off'],
+      ['routed', 'masqueradeAll', 'generic'],
+      ['vxlan', 'clusterCIDR', 'generic'],
+      ['two uplinks', 'noClusterCIDR', 'generic'],
+    ];
 
 const all: CellResult[] = [];
 
-for (const [config, xdp] of combos) {
-  privilegedSerial(`traffic matrix: ${config}, XDP ${xdp}: every source × frontend does what the table declares (16 MiB both ways, UDP, refusals, drops)`, async (t) => {
+for (const [variant, config, xdp] of combos) {
+  privilegedSerial(`traffic matrix: ${variant}, ${config}, XDP ${xdp}: every source × frontend does what the table declares (16 MiB both ways, UDP, refusals, drops)`, async (t) => {
     t.timeout(300_000);
-    const cells = await runLabCells(t, config, xdp);
+    const cells = await runLabCells(t, variant, config, xdp);
     all.push(...cells);
     t.log('\n' + formatMatrix(cells));
     for (const c of cells) t.true(cellAsExpected(c), `${c.source} → ${c.frontend}: ${JSON.stringify(c.checks)} (expected ${JSON.stringify(c.expected)})`);

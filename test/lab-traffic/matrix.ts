@@ -5,11 +5,15 @@
  * runs a `whoami` (which backend answered, which peer it saw), a 16 MiB download and a 16 MiB
  * upload (SHA-256 checked end to end) and an 8 KB UDP datagram echoed back. What each cell must
  * give is declared in `expect` below, from kube-proxy's rules; the run prints the matrix.
+ *
+ * Three lab shapes: `routed` (a route per node's pod CIDR, GKE-like), `vxlan` (the same cells over
+ * a flannel-like overlay: pod-to-pod legs are VXLAN-encapsulated between the nodes) and `two uplinks`
+ * (node-1 also on a second node network through eth1, and a client there reaching its frontends).
  */
 import type { ExecutionContext } from 'ava';
 import type { V1Service } from '@kubernetes/client-node';
 
-import { agentLabFor, hostnamesService, liveService } from '../lab-agent/fixture.js';
+import { agentLabFor, eventually, hostnamesService, liveService } from '../lab-agent/fixture.js';
 
 import { applyManifests } from '../../ts/lab/apply.js';
 import type { Manifest } from '../../ts/lab/manifests.js';
@@ -27,10 +31,16 @@ export const CONFIGS = {
 } as const satisfies Record<string, Record<string, unknown>>;
 export type ConfigName = keyof typeof CONFIGS;
 export type XdpMode = 'generic' | 'off';
+export const VARIANTS = ['routed', 'vxlan', 'two uplinks'] as const;
+export type Variant = (typeof VARIANTS)[number];
 
-/** Sources: a pod on the backend's node (node-1), a pod on the other node, each node itself, an outside client. */
+/**
+ * Sources: a pod on the backend's node (node-1), a pod on the other node, each node itself, an
+ * outside client; with two uplinks, a client on the second node network, which reaches node-1
+ * only, through its eth1.
+ */
 export const SOURCES = ['pod-node-1', 'pod-node-2', 'node-1', 'node-2', 'client'] as const;
-export type Source = (typeof SOURCES)[number];
+export type Source = (typeof SOURCES)[number] | 'client (eth1)';
 /**
  * Frontends of three Services: "hostnames", a LoadBalancer whose one endpoint is a pod on node-1
  * (LB IPs route to node-2); "local", a NodePort with externalTrafficPolicy Local and the same
@@ -39,7 +49,20 @@ export type Source = (typeof SOURCES)[number];
 export const FRONTENDS = [
   'ClusterIP', 'NodePort node-1', 'NodePort node-2', 'LoadBalancer', 'ETP Local node-1', 'ETP Local node-2', 'no endpoints (ClusterIP)', 'no endpoints (NodePort)',
 ] as const;
-export type Frontend = (typeof FRONTENDS)[number];
+/**
+ * Frontends of the two-uplink lab: node-1's on its second address (198.18.2.11), the LoadBalancer
+ * IP, which the second network routes to that address, and "far", a NodePort whose one endpoint is a
+ * pod on node-2 (so node-1 masquerades, sends on eth0 and answers back out of eth1).
+ */
+export const ETH1_FRONTENDS = ['NodePort node-1 (eth1)', 'LoadBalancer (eth1)', 'ETP Local node-1 (eth1)', 'no endpoints (NodePort eth1)', 'far NodePort node-1 (eth1)'] as const;
+export type Frontend = (typeof FRONTENDS)[number] | (typeof ETH1_FRONTENDS)[number] | 'far NodePort node-1';
+
+/** The two-uplink lab's cells: the eth1 client on each, and the eth0 client on node-1 as before. */
+const TWO_UPLINK_CELLS: [Source, Frontend][] = [
+  ...ETH1_FRONTENDS.map((f): [Source, Frontend] => ['client (eth1)', f]),
+  ['client', 'NodePort node-1'],
+  ['client', 'far NodePort node-1'],
+];
 
 /** What a cell must give. */
 export type Expectation =
@@ -67,7 +90,19 @@ export function expect(config: ConfigName, source: Source, frontend: Frontend): 
   switch (frontend) {
     case 'no endpoints (ClusterIP)':
     case 'no endpoints (NodePort)':
+    case 'no endpoints (NodePort eth1)':
       return { outcome: 'refused' };
+    // node-1 answers NodePorts on both of its addresses (both are in its Node object, and kube-proxy
+    // answers on every node address by default); the backend is its own: the client's address kept.
+    case 'NodePort node-1 (eth1)':
+    case 'ETP Local node-1 (eth1)':
+    case 'LoadBalancer (eth1)':
+      return { outcome: 'works', peer: 'client' };
+    // The backend is on node-2: node-1 masquerades to its primary address, whichever uplink the
+    // client came in through.
+    case 'far NodePort node-1':
+    case 'far NodePort node-1 (eth1)':
+      return { outcome: 'works', peer: 'node-1' };
     case 'ETP Local node-1':
       // The endpoint is node-1's: every source reaches it with its own address (pods of node-1
       // through their veth, the others as external or, with a detector, cluster traffic).
@@ -105,7 +140,7 @@ export function expect(config: ConfigName, source: Source, frontend: Frontend): 
  * endpoint is local), node-2 masquerades node-1's (the endpoint is on node-1), and node-2's ETP
  * Local NodePort drops node-1 (no endpoint on node-2; a node address is no cluster source).
  */
-function expectFromNode(source: 'node-1' | 'node-2', frontend: Frontend): Expectation {
+function expectFromNode(source: 'node-1' | 'node-2', frontend: (typeof FRONTENDS)[number] | Frontend): Expectation {
   const other = source === 'node-1' ? 'node-2' : 'node-1';
   switch (frontend) {
     case 'no endpoints (ClusterIP)':
@@ -123,6 +158,8 @@ function expectFromNode(source: 'node-1' | 'node-2', frontend: Frontend): Expect
       if (frontend === `ETP Local ${other}` && other === 'node-2') return { outcome: 'dropped' };
       return { outcome: 'works', peer: owner === 'node-1' ? source : 'node-2' };
     }
+    default:
+      throw new Error(`the nodes are no source in the two-uplink lab (${frontend})`);
   }
 }
 
@@ -140,6 +177,7 @@ export function cellAsExpected(c: CellResult): boolean {
 const OK_AFTER_PMTU = 'ok (after one EMSGSIZE: path MTU learnt)';
 
 export interface CellResult {
+  variant: Variant;
   config: ConfigName;
   xdp: XdpMode;
   source: Source;
@@ -150,47 +188,93 @@ export interface CellResult {
 }
 
 function sourceNamespace(source: Source): string {
-  if (source === 'node-1' || source === 'node-2') return source;
-  return source === 'client' ? 'client-1' : source === 'pod-node-1' ? 'pod-client-1' : 'pod-client-2';
+  return { client: 'client-1', 'client (eth1)': 'client-2', 'pod-node-1': 'pod-client-1', 'pod-node-2': 'pod-client-2', 'node-1': 'node-1', 'node-2': 'node-2' }[source];
 }
 
-/** Runs every cell of one (config, XDP mode) on one lab. */
-export async function runLabCells(t: ExecutionContext, config: ConfigName, xdp: XdpMode): Promise<CellResult[]> {
-  const { lab } = await agentLabFor(t, { nodes: 2, clients: 1, lbRoute: { mode: 'node', node: 2 } }, { config: { ...CONFIGS[config], xdpMode: xdp } });
+interface Target {
+  address: string;
+  port: number;
+  udpPort: number;
+  /** The pod that must answer. */
+  backend: string;
+}
+
+/**
+ * Runs every cell of one (lab shape, config, XDP mode) on one lab. `agentConfig`: settings on top
+ * of the matrix's (to show what a cell gives with another agent configuration).
+ */
+export async function runLabCells(t: ExecutionContext, variant: Variant, config: ConfigName, xdp: XdpMode, agentConfig: Record<string, unknown> = {}): Promise<CellResult[]> {
+  const twoUplinks = variant === 'two uplinks';
+  const { lab } = await agentLabFor(
+    t,
+    {
+      nodes: 2,
+      clients: 1,
+      lbRoute: { mode: 'node', node: 2 },
+      ...(variant === 'vxlan' && { podNetwork: 'vxlan' as const }),
+      ...(twoUplinks && { secondNetwork: { nodes: [1], clients: 1 } }),
+    },
+    { config: { ...CONFIGS[config], xdpMode: xdp, ...agentConfig } },
+  );
   const ports = (['TCP', 'UDP'] as const).map((protocol) => ({ name: protocol.toLowerCase(), protocol, port: 80, targetPort: 9376 as never }));
+  // far-1 by hand: the lab's deployment controller puts a Deployment's first pod on node-1.
+  if (twoUplinks) await lab.addPod({ name: 'far-1', node: 'node-2', labels: { app: 'far' }, ports: [{ port: 9376, protocol: 'TCP' }] });
   await applyManifests(lab, [
     backendOnNode1(),
     hostnamesService({ type: 'LoadBalancer', ports }),
     namedService('local', { type: 'NodePort', externalTrafficPolicy: 'Local', selector: { app: 'hostnames' }, ports }),
     namedService('empty', { type: 'NodePort', selector: { app: 'nobody' }, ports }),
+    ...(twoUplinks ? [namedService('far', { type: 'NodePort', selector: { app: 'far' }, ports })] : []),
   ]);
-  for (const k of [1, 2]) await lab.addPod({ name: `pod-client-${k}`, node: `node-${k}`, ports: [{ port: 8080, protocol: 'TCP' }] });
+  if (!twoUplinks) for (const k of [1, 2]) await lab.addPod({ name: `pod-client-${k}`, node: `node-${k}`, ports: [{ port: 8080, protocol: 'TCP' }] });
   const svc = liveService(lab);
   const local = liveService(lab, 'local');
   const empty = liveService(lab, 'empty');
-  const nodePort = (s: typeof svc, node: string) => ({ address: lab.node(node).address, port: nodePortOf(s, 'TCP'), udpPort: nodePortOf(s, 'UDP') });
-  const targets: Record<Frontend, { address: string; port: number; udpPort: number }> = {
-    ClusterIP: { address: svc.spec!.clusterIP!, port: 80, udpPort: 80 },
-    'NodePort node-1': nodePort(svc, 'node-1'),
-    'NodePort node-2': nodePort(svc, 'node-2'),
-    LoadBalancer: { address: svc.status!.loadBalancer!.ingress![0]!.ip!, port: 80, udpPort: 80 },
-    'ETP Local node-1': nodePort(local, 'node-1'),
-    'ETP Local node-2': nodePort(local, 'node-2'),
-    'no endpoints (ClusterIP)': { address: empty.spec!.clusterIP!, port: 80, udpPort: 80 },
-    'no endpoints (NodePort)': nodePort(empty, 'node-1'),
-  };
-  const out: CellResult[] = [];
-  for (const source of SOURCES) {
-    for (const frontend of FRONTENDS) {
-      if (source === 'client' && frontend.includes('ClusterIP')) continue;
-      const expected = expect(config, source, frontend);
-      out.push({ config, xdp, source, frontend, expected, checks: await runCell(lab, source, targets[frontend], expected) });
+  const eth1 = lab.node('node-1').secondUplink?.address ?? '';
+  const onNode = (s: typeof svc, address: string, backend = 'hostnames-1'): Target => ({ address, port: nodePortOf(s, 'TCP'), udpPort: nodePortOf(s, 'UDP'), backend });
+  const nodePort = (s: typeof svc, node: string) => onNode(s, lab.node(node).address);
+  const lb = svc.status!.loadBalancer!.ingress![0]!.ip!;
+  const far = twoUplinks ? liveService(lab, 'far') : undefined;
+  const targets = (frontend: Frontend): Target => {
+    switch (frontend) {
+      case 'ClusterIP': return { address: svc.spec!.clusterIP!, port: 80, udpPort: 80, backend: 'hostnames-1' };
+      case 'NodePort node-1': return nodePort(svc, 'node-1');
+      case 'NodePort node-2': return nodePort(svc, 'node-2');
+      case 'LoadBalancer':
+      case 'LoadBalancer (eth1)': return { address: lb, port: 80, udpPort: 80, backend: 'hostnames-1' };
+      case 'ETP Local node-1': return nodePort(local, 'node-1');
+      case 'ETP Local node-2': return nodePort(local, 'node-2');
+      case 'no endpoints (ClusterIP)': return { address: empty.spec!.clusterIP!, port: 80, udpPort: 80, backend: '' };
+      case 'no endpoints (NodePort)': return nodePort(empty, 'node-1');
+      case 'NodePort node-1 (eth1)': return onNode(svc, eth1);
+      case 'ETP Local node-1 (eth1)': return onNode(local, eth1);
+      case 'no endpoints (NodePort eth1)': return onNode(empty, eth1);
+      case 'far NodePort node-1': return onNode(far!, lab.node('node-1').address, 'far-1');
+      case 'far NodePort node-1 (eth1)': return onNode(far!, eth1, 'far-1');
     }
+  };
+  const cells: [Source, Frontend][] = twoUplinks
+    ? TWO_UPLINK_CELLS
+    : SOURCES.flatMap((source) => FRONTENDS.filter((f) => !(source === 'client' && f.includes('ClusterIP'))).map((f): [Source, Frontend] => [source, f]));
+  // The agents program what `applyManifests` wrote within a sync or two: wait until every cell that
+  // must work answers once (bounded), so that no cell measures the agents' start-up instead.
+  for (const [source, frontend] of cells) {
+    if (expect(config, source, frontend).outcome !== 'works') continue;
+    const target = targets(frontend);
+    await eventually(
+      () => lab.request(sourceNamespace(source), { address: target.address, port: target.port, payload: 'whoami\n', timeoutMs: 1000 }),
+      ([r]) => r!.ok,
+    );
+  }
+  const out: CellResult[] = [];
+  for (const [source, frontend] of cells) {
+    const expected = expect(config, source, frontend);
+    out.push({ variant, config, xdp, source, frontend, expected, checks: await runCell(lab, source, targets(frontend), expected) });
   }
   return out;
 }
 
-async function runCell(lab: Lab, source: Source, target: { address: string; port: number; udpPort: number }, expected: Expectation): Promise<CellResult['checks']> {
+async function runCell(lab: Lab, source: Source, target: Target, expected: Expectation): Promise<CellResult['checks']> {
   const ns = sourceNamespace(source);
   if (expected.outcome !== 'works') {
     // The refusal (or silence) must be what both protocols get; no transfer to try.
@@ -207,7 +291,7 @@ async function runCell(lab: Lab, source: Source, target: { address: string; port
   if (who!.ok) {
     const [pod, peer] = who!.answer.split(' ');
     const host = peer?.slice(0, peer.lastIndexOf(':'));
-    if (pod !== 'hostnames-1') whoami = `answered by ${pod}`;
+    if (pod !== target.backend) whoami = `answered by ${pod}`;
     else if (host !== peerAddress) whoami = `peer ${host}, expected ${peerAddress}`;
   }
   const bulk = async (direction: 'download' | 'upload') => {
@@ -265,10 +349,15 @@ function backendOnNode1(): Manifest {
 export function formatMatrix(cells: readonly CellResult[]): string {
   const expectation = (e: Expectation) => (e.outcome === 'works' ? `works, peer ${e.peer}` : e.outcome);
   const bulk = (c: CellResult, v: string) => (c.expected.outcome === 'works' ? v : '-');
-  const rows = cells.map((c) => [c.config, c.xdp, c.source, c.frontend, expectation(c.expected), c.checks.whoami, bulk(c, c.checks.download), bulk(c, c.checks.upload), c.checks.udp]);
-  const head = ['config', 'xdp', 'source', 'frontend', 'expected', 'TCP', '16 MiB down', '16 MiB up', 'UDP 8 KB'];
+  const rows = cells.map((c) => [c.variant, c.config, c.xdp, c.source, c.frontend, expectation(c.expected), c.checks.whoami, bulk(c, c.checks.download), bulk(c, c.checks.upload), c.checks.udp]);
+  const head = ['lab', 'config', 'xdp', 'source', 'frontend', 'expected', 'TCP', '16 MiB down', '16 MiB up', 'UDP 8 KB'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => Math.min(40, r[i]!.length))));
   const line = (r: string[]) => r.map((v, i) => v.slice(0, 40).padEnd(widths[i]!)).join('  ').trimEnd();
-  const failed = cells.filter((c) => !cellAsExpected(c)).length;
-  return [line(head), ...rows.map(line), `matrix: ${cells.length} cells, ${cells.length - failed} as expected, ${failed} not`].join('\n');
+  const summary = (label: string, of: readonly CellResult[]) => {
+    const failed = of.filter((c) => !cellAsExpected(c)).length;
+    return `${label}: ${of.length} cells, ${of.length - failed} as expected, ${failed} not`;
+  };
+  const variants = VARIANTS.filter((v) => cells.some((c) => c.variant === v));
+  const perVariant = variants.length > 1 ? variants.map((v) => summary(`  ${v}`, cells.filter((c) => c.variant === v))) : [];
+  return [line(head), ...rows.map(line), summary('matrix', cells), ...perVariant].join('\n');
 }
