@@ -42,8 +42,17 @@ static __always_inline int ip_dec_ttl(ctx_t *ctx, struct pkt4 *pkt)
  * translated packet, which its sender cannot match. */
 enum fib_refusal {
 	FIB_TTL_EXCEEDED = -2, /* no TTL left */
-	FIB_TOO_BIG = -3,      /* larger than the next hop's MTU (*mtu), and not a GSO aggregate */
+	FIB_TOO_BIG = -3,      /* larger than the next hop's MTU (*mtu), not a GSO aggregate, and DF set or not ours */
 };
+
+static __always_inline bool ip_dont_fragment(ctx_t *ctx)
+{
+	__be16 frag_off = 0;
+
+	if (ctx_load_bytes(ctx, L3_OFF + offsetof(struct iphdr, frag_off), &frag_off, sizeof(frag_off)))
+		return true;
+	return frag_off & bpf_htons(IP_DF);
+}
 
 /* `must`: the packet carries a source of this node's (lib/node.h) and the stack would drop it, so tc
  * forwards it even when cfg_fib_redirect is off. */
@@ -79,8 +88,16 @@ static __always_inline int fib_forward(ctx_t *ctx, struct pkt4 *pkt, bool must, 
 	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED && must)
 		return local_deliver(ctx);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		*mtu = fib.mtu_result;
-		return FIB_TOO_BIG;
+		if (!must || ip_dont_fragment(ctx)) {
+			*mtu = fib.mtu_result;
+			return FIB_TOO_BIG;
+		}
+		/* No DF and a source of ours: a router would fragment it, which we cannot, and the stack
+		 * must not see it. It goes whole: the size check came after a complete lookup
+		 * (bpf_skb_fib_lookup), so the next hop is known. A tunnel (a VXLAN overlay, flannel's)
+		 * fragments its outer packet, as for any packet it carries; a device that cannot carry it
+		 * drops it (counted there). */
+		rc = BPF_FIB_LKUP_RET_SUCCESS;
 	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		/* The lookup left the egress device and the next hop (gateway or destination). */

@@ -52,8 +52,8 @@ static __always_inline enum hook_pkt hook_parse(ctx_t *ctx, struct pkt4 *pkt, in
  * (`sent`: the translation is undone, so that its stack recognises the quote; an ICMP error or a
  * later fragment has none to give), from this node. The stack cannot do this for us: it would quote
  * the translated packet (a PMTU black hole), and a source of ours is a martian to it. Too big
- * without DF: the stack fragments it when it may see it (`must` false), else it is dropped.
- * Counted when answered or dropped. */
+ * without DF: the stack fragments it when it may see it (`must` false); with a source of ours
+ * fib_forward sends it on whole and never refuses it. Counted when answered or dropped. */
 static __always_inline int answer_sender(ctx_t *ctx, struct pkt4 *pkt, const struct pkt4 *sent, int refusal, __u32 mtu,
 					 bool must, bool to_host)
 {

@@ -33,3 +33,25 @@ export function wireNode1(env: Env): void {
 export function forwarded(spec: PacketSpec, eth?: { src: string; dst: string }): PacketSpec {
   return { ...spec, ...(eth ? { eth } : {}), ip: { ...spec.ip, ttl: (spec.ip.ttl ?? 64) - 1 } };
 }
+
+/** Node 1's VXLAN device (flannel's flannel.1) and node 4's VTEP behind it. */
+export const OVERLAY_MAC = '0e:c6:12:00:00:01';
+export const VTEP4_MAC = '0e:c6:12:00:00:04';
+export const OVERLAY_MTU = 1450;
+/** A pod of node 4, reached through the overlay. */
+export const OVERLAY_POD = '198.18.132.10';
+
+/**
+ * A flannel-like overlay on top of wireNode1: vx0 (VNI 1, port 8472, MTU 1450) on up0, node 4's pod
+ * CIDR via its VTEP address onlink, a permanent neighbour entry and an FDB entry to node 4.
+ */
+export function wireOverlay(env: Env): void {
+  const ns = basename(env.netns);
+  const ip = (...args: string[]) => execFileSync('ip', ['-n', ns, ...args]);
+  ip('link', 'add', 'vx0', 'address', OVERLAY_MAC, 'mtu', String(OVERLAY_MTU), 'type', 'vxlan', 'id', '1', 'local', NET.node1, 'dev', 'up0', 'dstport', '8472', 'nolearning');
+  ip('link', 'set', 'vx0', 'up');
+  ip('addr', 'add', '198.18.129.0/32', 'dev', 'vx0');
+  ip('neigh', 'add', '198.18.132.0', 'lladdr', VTEP4_MAC, 'dev', 'vx0', 'nud', 'permanent');
+  ip('route', 'add', '198.18.132.0/24', 'via', '198.18.132.0', 'dev', 'vx0', 'onlink');
+  execFileSync('bridge', ['-n', ns, 'fdb', 'append', VTEP4_MAC, 'dev', 'vx0', 'dst', UNKNOWN_NODE, 'self', 'permanent']);
+}

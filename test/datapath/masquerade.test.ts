@@ -11,11 +11,11 @@ import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { basename } from 'node:path';
 
-import { DropReason, SvcFlags, SvcKind } from '../../ts/abi/index.js';
+import { DropReason, IPPROTO, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { buildPacket, checksumProblems, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
 import { NET, TC, XDP, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
-import { CLIENT_MAC, NODE2_MAC, UPLINK_MAC, forwarded, wireNode1 } from './_node1.js';
-import { fromPeer, rewrite, tcp } from './_packets.js';
+import { CLIENT_MAC, NODE2_MAC, OVERLAY_MAC, OVERLAY_MTU, OVERLAY_POD, UPLINK_MAC, VTEP4_MAC, forwarded, wireNode1, wireOverlay } from './_node1.js';
+import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 
 /** A pod of a second cluster CIDR (a cluster that grew), and a source in no cluster CIDR. */
 const SECOND_CIDR = '198.19.128.0/24';
@@ -149,7 +149,7 @@ rootTest('TTL 1 to a NodePort masqueraded to another node: ICMP time exceeded to
   t.is(drops(env.dp, DropReason.TTL_EXCEEDED), 2n);
 });
 
-rootTest('too big for the uplink (not GSO) from a local backend answering a NodePort: fragmentation needed to the backend with DF, a counted drop without', async (t) => {
+rootTest('too big for the uplink (not GSO) from a local backend answering a NodePort: fragmentation needed to the backend with DF, sent on whole without', async (t) => {
   const env = await localNodePortFlow(t);
 
   const big = tcp(NET.pod1a, 8080, NET.client, 50000, ['ACK'], { seq: 5000, ack: 1001, payload: 'x'.repeat(2000) });
@@ -159,8 +159,35 @@ rootTest('too big for the uplink (not GSO) from a local backend answering a Node
   t.deepEqual([a.route, a.icmp, a.quote, a.checksums], [a.want.route, a.want.icmp, a.want.quote, []], 'PMTU discovery for the backend, about its own packet');
 
   const noDf: PacketSpec = { ...big, ip: { ...big.ip, df: false } };
-  t.is(env.send('tcPodIngress', noDf).verdict, TC.SHOT, 'no DF: cannot be fragmented here, nor left to the stack');
-  t.is(drops(env.dp, DropReason.MTU_EXCEEDED), 2n);
+  const whole = env.send('tcPodIngress', noDf);
+  t.is(whole.verdict, TC.REDIRECT, 'no DF: cannot be fragmented here, nor left to the stack: it goes whole, for the device to carry or drop');
+  t.deepEqual(parsePacket(whole.out).ip, parsePacket(buildPacket(forwarded(rewrite(noDf, { src: NET.node1, sport: 30080 }), { src: UPLINK_MAC, dst: CLIENT_MAC }))).ip);
+  t.is(drops(env.dp, DropReason.MTU_EXCEEDED), 1n, 'the answered one only');
+});
+
+rootTest('a NodePort masqueraded into a VXLAN overlay (flannel): too big for it without DF goes into the VXLAN device whole, which fragments the outer packet; with DF the client hears its MTU', async (t) => {
+  const env = await setup(t);
+  wireNode1(env);
+  wireOverlay(env);
+  env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
+  writeBackend(env.dp, { id: 4, addr: OVERLAY_POD, port: 8080 });
+  writeService(env.dp, { svcId: 1, addr: '0.0.0.0', port: 30080, proto: IPPROTO.UDP, kind: SvcKind.NODE_PORT, backends: [4] });
+
+  // A 1500-byte datagram (or fragment: an 8 KB datagram's first) from an outside client, whose MTU is 1500.
+  const datagram: PacketSpec = { ...udp(NET.client, 50000, NET.node1, 30080, 'x'.repeat(1472), { eth: fromPeer }), ip: { src: NET.client, dst: NET.node1, id: 7, df: false } };
+  const r = env.send('tcUplinkIngress', datagram);
+  t.is(r.verdict, TC.REDIRECT, 'into the overlay, not dropped');
+  const out = parsePacket(r.out);
+  t.like(out, { eth: { src: OVERLAY_MAC, dst: VTEP4_MAC }, ip: { src: NET.node1, dst: OVERLAY_POD, ttl: 63, df: false } });
+  t.is(r.out.length, buildPacket(datagram).length, 'whole');
+  t.deepEqual(checksumProblems(r.out), []);
+
+  const withDf: PacketSpec = { ...datagram, udp: { sport: 50001, dport: 30080 }, ip: { ...datagram.ip, df: true } };
+  const refused = env.send('tcUplinkIngress', withDf);
+  t.is(refused.verdict, TC.REDIRECT, 'back out of the uplink');
+  const a = answered(refused.out, NET.client, 3, 4, OVERLAY_MTU, withDf);
+  t.deepEqual([a.route, a.icmp, a.quote, a.checksums], [a.want.route, a.want.icmp, a.want.quote, []], 'PMTU discovery for the client: the overlay\'s MTU');
+  t.is(drops(env.dp, DropReason.MTU_EXCEEDED), 1n, 'the answered one only');
 });
 
 rootTest('too big for a local pod\'s smaller MTU, from outside to a NodePort: fragmentation needed to the client about what it sent (not the stack\'s, about the translated packet)', async (t) => {
