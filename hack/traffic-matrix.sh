@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The full traffic matrix (test/lab-traffic): every agent configuration × XDP mode × source ×
+# The full traffic matrix (test/lab-traffic): every lab shape (routed, VXLAN overlay, a node with two
+# uplinks) × agent configuration × XDP mode × source ×
 # frontend on agent-run labs, 16 MiB both ways and UDP in each cell. CI runs a pairwise subset;
 # this runs the whole product and writes its table (default: bench/results/traffic-matrix.txt).
 # As root, like the lab. Exits non-zero when a cell does not do what matrix.ts declares.
