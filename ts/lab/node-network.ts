@@ -8,7 +8,6 @@ import {
   EXTERNAL_CIDR,
   FABRIC_GATEWAY,
   NODE_NETWORK_PREFIX,
-  clientAddress,
   nodeAddress,
   podCidr,
   vtepAddress,
