@@ -164,7 +164,24 @@ function expectFromNode(source: 'node-1' | 'node-2', frontend: (typeof FRONTENDS
 }
 
 export function cellAsExpected(c: CellResult): boolean {
-  return Object.values(c.checks).every((v) => v === 'ok' || v === OK_AFTER_PMTU);
+  const gap = knownGap(c.variant, c.source, c.frontend);
+  return Object.entries(c.checks).every(([check, v]) => (gap?.check === check ? gap.fails.test(v) : v === 'ok' || v === OK_AFTER_PMTU));
+}
+
+/**
+ * Cells that do not work yet, each declared with the check that fails and how, so that the matrix
+ * shows them and a change either way fails the test (then update this).
+ *
+ * On the VXLAN overlay, a node's own 8 KB UDP datagram to a ClusterIP or LoadBalancer IP whose
+ * endpoint is the node's own pod: the node's stack fragments it at the service device's MTU (1500)
+ * before the datapath translates the fragments (tc_host_egress) to the pod, whose veth has the
+ * overlay's MTU (1450). Too big, no DF: it goes on whole (lib/fib.h) and the pod's veth drops it.
+ * kube-proxy NATs in OUTPUT before the stack fragments, at the pod route's MTU, so it works there.
+ * The fix belongs to the service device: its MTU no larger than any pod interface's.
+ */
+export function knownGap(variant: Variant, source: Source, frontend: Frontend): { check: keyof CellResult['checks']; fails: RegExp } | undefined {
+  if (variant === 'vxlan' && source === 'node-1' && (frontend === 'ClusterIP' || frontend === 'LoadBalancer')) return { check: 'udp', fails: /^timeout/ };
+  return undefined;
 }
 
 /**
@@ -347,15 +364,19 @@ function backendOnNode1(): Manifest {
 
 /** The matrix as a table, one line a cell, for the test output. */
 export function formatMatrix(cells: readonly CellResult[]): string {
-  const expectation = (e: Expectation) => (e.outcome === 'works' ? `works, peer ${e.peer}` : e.outcome);
+  const expectation = (c: CellResult) => {
+    const e = c.expected;
+    return (e.outcome === 'works' ? `works, peer ${e.peer}` : e.outcome) + (knownGap(c.variant, c.source, c.frontend) ? ' (known gap: UDP)' : '');
+  };
   const bulk = (c: CellResult, v: string) => (c.expected.outcome === 'works' ? v : '-');
-  const rows = cells.map((c) => [c.variant, c.config, c.xdp, c.source, c.frontend, expectation(c.expected), c.checks.whoami, bulk(c, c.checks.download), bulk(c, c.checks.upload), c.checks.udp]);
+  const rows = cells.map((c) => [c.variant, c.config, c.xdp, c.source, c.frontend, expectation(c), c.checks.whoami, bulk(c, c.checks.download), bulk(c, c.checks.upload), c.checks.udp]);
   const head = ['lab', 'config', 'xdp', 'source', 'frontend', 'expected', 'TCP', '16 MiB down', '16 MiB up', 'UDP 8 KB'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => Math.min(40, r[i]!.length))));
   const line = (r: string[]) => r.map((v, i) => v.slice(0, 40).padEnd(widths[i]!)).join('  ').trimEnd();
   const summary = (label: string, of: readonly CellResult[]) => {
     const failed = of.filter((c) => !cellAsExpected(c)).length;
-    return `${label}: ${of.length} cells, ${of.length - failed} as expected, ${failed} not`;
+    const gaps = of.filter((c) => knownGap(c.variant, c.source, c.frontend)).length;
+    return `${label}: ${of.length} cells, ${of.length - failed} as expected, ${failed} not${gaps ? `, ${gaps} of them declared known gaps` : ''}`;
   };
   const variants = VARIANTS.filter((v) => cells.some((c) => c.variant === v));
   const perVariant = variants.length > 1 ? variants.map((v) => summary(`  ${v}`, cells.filter((c) => c.variant === v))) : [];
