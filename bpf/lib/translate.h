@@ -89,9 +89,12 @@ static __always_inline __be32 svc_snat_source(const struct pkt4 *pkt, const stru
 	 * Local never gets here: it only picks this node's backends, and keeps the client's address. */
 	if (origin == FROM_UPLINK && !(be->flags & BACKEND_F_LOCAL))
 		return cfg_node_ip;
-	/* The node's own flows leave with the address their replies are recognised by. */
+	/* The node's own flows leave with the address their replies are recognised by; from that
+	 * address already, they keep their port too: the node's socket owns it (ephemeral ports stay
+	 * below the SNAT range), and the SNAT range would run out (a resolver's queries are a flow
+	 * each, alive for udpStreamTimeout). */
 	if (origin == FROM_HOST)
-		return cfg_node_ip;
+		return pkt->saddr == cfg_node_ip ? 0 : cfg_node_ip;
 	if (svc->flags & SVC_F_MASQUERADE)
 		return cfg_node_ip;
 	if (svc->kind == SVC_KIND_CLUSTER_IP && (svc->flags & SVC_F_DETECT_LOCAL) && !from_cluster(pkt->saddr))

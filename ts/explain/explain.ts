@@ -349,26 +349,27 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
 type SnatRule = 'hairpin' | 'other-node' | 'host' | 'masquerade-all' | 'outside-cluster';
 
 /** svc_snat_source(): which rule masquerades a new flow, in the C code's order, or null. */
-function snatRule(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader): SnatRule | null {
+function snatRule(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): SnatRule | null {
   if (isHairpin(input, be)) return 'hairpin';
   if (input.ingress === 'uplink' && !(be.flags & BackendFlags.LOCAL)) return 'other-node';
-  if (input.ingress === 'host') return 'host';
+  if (input.ingress === 'host') return input.src === node.nodeIp ? null : 'host';
   if (svc.flags & SvcFlags.MASQUERADE) return 'masquerade-all';
   if (svc.kind === SvcKind.CLUSTER_IP && svc.flags & SvcFlags.DETECT_LOCAL && !maps.inClusterCidrs(input.src)) return 'outside-cluster';
   return null;
 }
 
 function snatSource(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): string | null {
-  const rule = snatRule(input, be, svc, maps);
+  const rule = snatRule(input, be, svc, maps, node);
   if (rule === null) return null;
   return rule === 'hairpin' ? (node.hairpinIp ?? '(hairpin address)') : (node.nodeIp ?? '(node address)');
 }
 
 function snatReason(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): string {
-  const rule = snatRule(input, be, svc, maps);
+  const rule = snatRule(input, be, svc, maps, node);
   const to = snatSource(input, be, svc, maps, node);
   switch (rule) {
     case null:
+      if (input.ingress === 'host') return 'no SNAT: the node\'s own flow from its address keeps address and port (its socket owns the port; replies are recognised there)';
       return svc.kind === SvcKind.CLUSTER_IP && !(svc.flags & SvcFlags.DETECT_LOCAL)
         ? 'no SNAT: the client address is kept (no cluster CIDR configured: kube-proxy masquerades no ClusterIP source then)'
         : 'no SNAT: the client address is kept (the reply passes this node anyway)';
