@@ -62,8 +62,8 @@ test('bad configuration is refused with the field named', (t) => {
   t.throws(() => resolveAgentConfig({ serviceInterface: 'a-name-too-long-for-linux' }, {}, 'n'), { message: /serviceInterface: 'a-name-too-long-for-linux' is not a valid interface name/ });
   t.throws(() => resolveAgentConfig({ serviceInterface: 'lo' }, {}, 'n'), { message: /serviceInterface: 'lo' is the loopback device/ });
   t.throws(() => resolveAgentConfig({ serviceInterface: 'eth0', uplinkInterface: 'eth0' }, {}, 'n'), { message: /serviceInterface: 'eth0' is the uplink/ });
-  t.throws(() => resolveAgentConfig({ serviceCIDRs: '10.96.0.0/12' as never }, {}, 'n'), { message: /serviceCIDRs: expected a list of strings, got the string/ });
-  t.throws(() => resolveAgentConfig({ serviceCIDRs: ['10.96.0.0/33'] }, {}, 'n'), { message: /serviceCIDRs: '10.96.0.0\/33' is not a CIDR/ });
+  t.throws(() => resolveAgentConfig({ serviceCIDRs: '198.19.0.0/17' as never }, {}, 'n'), { message: /serviceCIDRs: expected a list of strings, got the string/ });
+  t.throws(() => resolveAgentConfig({ serviceCIDRs: ['198.19.0.0/33'] }, {}, 'n'), { message: /serviceCIDRs: '198.19.0.0\/33' is not a CIDR/ });
   t.throws(() => resolveAgentConfig({ serviceCIDRs: ['0.0.0.0/0'] }, {}, 'n'), { message: /serviceCIDRs: '0.0.0.0\/0' is wider than a \/8/ });
 });
 
@@ -72,7 +72,7 @@ test('the service device: bpfproxy0 unless configured, the ServiceCIDR objects u
   t.is(c.serviceInterface, 'bpfproxy0');
   t.is(c.serviceCIDRs, undefined);
   t.is(resolveAgentConfig({ serviceInterface: '' }, {}, 'n').serviceInterface, '', "'' turns it off");
-  t.deepEqual(resolveAgentConfig({ serviceCIDRs: ['10.96.0.0/12', 'fd00:10:96::/112'] }, {}, 'n').serviceCIDRs, ['10.96.0.0/12'], 'IPv6 set aside');
+  t.deepEqual(resolveAgentConfig({ serviceCIDRs: ['198.19.0.0/17', '2001:db8:2::/112'] }, {}, 'n').serviceCIDRs, ['198.19.0.0/17'], 'IPv6 set aside');
 });
 
 test('durations and bind addresses parse as kube-proxy writes them', (t) => {

@@ -62,7 +62,7 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 }
 
 test('ServiceCIDR objects are listed and reported before synced', async (t) => {
-  const api = await fakeApi([{ metadata: { name: 'kubernetes', resourceVersion: '1' }, spec: { cidrs: ['10.96.0.0/12'] } }]);
+  const api = await fakeApi([{ metadata: { name: 'kubernetes', resourceVersion: '1' }, spec: { cidrs: ['198.19.0.0/17'] } }]);
   t.teardown(() => api.server.close());
   const src = sourceFor(api.url);
   const r = recorder();
@@ -70,7 +70,7 @@ test('ServiceCIDR objects are listed and reported before synced', async (t) => {
   await src.start(r.events);
   await until(r.isSynced);
   t.true(r.isSynced());
-  t.deepEqual(r.cidrs, [['10.96.0.0/12']]);
+  t.deepEqual(r.cidrs, [['198.19.0.0/17']]);
 });
 
 test('an API server without ServiceCIDR (404) still syncs, with none', async (t) => {
