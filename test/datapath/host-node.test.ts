@@ -13,27 +13,17 @@ import { basename } from 'node:path';
 import { BackendFlags, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
 import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NODE2_MAC, UPLINK_MAC, wireNode1 as wireNode1Uplink } from './_node1.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 
-const UPLINK_MAC = '02:00:00:00:00:0b';
-const NODE2_MAC = '02:00:00:00:00:12';
 const LO_MAC = '00:00:00:00:00:00';
 const onLo = { src: LO_MAC, dst: LO_MAC };
 const HOST_PORT = 10250; // a hostNetwork endpoint's port on node 1
 
-/** Node 1's namespace: an uplink with its address, node 2 as a resolved neighbour, forwarding on. */
+/** Node 1's namespace (_node1.ts), and its own pods' CIDR on the uplink. */
 function wireNode1(env: Env): void {
-  const ns = basename(env.netns);
-  const ip = (...args: string[]) => execFileSync('ip', ['-n', ns, ...args]);
-  ip('link', 'set', 'lo', 'up');
-  ip('link', 'add', 'up0', 'address', UPLINK_MAC, 'type', 'veth', 'peer', 'name', 'fabric0');
-  ip('link', 'set', 'fabric0', 'up');
-  ip('link', 'set', 'up0', 'up');
-  ip('addr', 'add', `${NET.node1}/24`, 'dev', 'up0');
-  ip('neigh', 'add', NET.node2, 'lladdr', NODE2_MAC, 'dev', 'up0', 'nud', 'permanent');
-  ip('route', 'add', '198.18.130.0/24', 'via', NET.node2);
-  ip('route', 'add', '198.18.129.0/24', 'dev', 'up0');
-  execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  wireNode1Uplink(env);
+  execFileSync('ip', ['-n', basename(env.netns), 'route', 'add', '198.18.129.0/24', 'dev', 'up0']);
 }
 
 function nodePort(env: Env, backend: { addr: string; port: number; local?: boolean }): void {

@@ -5,31 +5,18 @@
  * otherwise use up the SNAT range), forwarded by the datapath; its reply comes back to the node and is reversed by the uplink (or the backend's
  * veth), then left to the stack for local delivery. No endpoints: the rejection goes back in.
  */
-import { execFileSync } from 'node:child_process';
-import { basename } from 'node:path';
-
 import { IPPROTO, SvcFlags } from '../../ts/abi/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
 import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
+import { NODE2_MAC, UPLINK_MAC, wireNode1 } from './_node1.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 
 const SVC0_MAC = '02:00:00:00:00:5c';
-const UPLINK_MAC = '02:00:00:00:00:0b';
-const NODE2_MAC = '02:00:00:00:00:12';
 const fromHost = { src: SVC0_MAC, dst: SVC0_MAC }; // what a NOARP device's neighbour gives
 
 rootTest('host → ClusterIP: masqueraded to the node, forwarded by the datapath; the reply reversed on the uplink for local delivery', async (t) => {
   const env = await setup(t);
-  const ns = basename(env.netns);
-  const ip = (...args: string[]) => execFileSync('ip', ['-n', ns, ...args]);
-  ip('link', 'set', 'lo', 'up');
-  ip('link', 'add', 'up0', 'address', UPLINK_MAC, 'type', 'veth', 'peer', 'name', 'fabric0');
-  ip('link', 'set', 'fabric0', 'up');
-  ip('link', 'set', 'up0', 'up');
-  ip('addr', 'add', `${NET.node1}/24`, 'dev', 'up0');
-  ip('neigh', 'add', NET.node2, 'lladdr', NODE2_MAC, 'dev', 'up0', 'nud', 'permanent');
-  ip('route', 'add', '198.18.130.0/24', 'via', NET.node2);
-  execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  wireNode1(env);
 
   writeBackend(env.dp, { id: 1, addr: NET.pod2a, port: 8080 });
   writeBackend(env.dp, { id: 2, addr: NET.pod2a, port: 5353, proto: IPPROTO.UDP });

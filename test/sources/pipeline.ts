@@ -40,16 +40,7 @@ function outcome(model: IncrementalModel, trackers: ReturnType<typeof sourceTrac
 export function runFull(batch: Batch, previousIds?: IdState): Outcome {
   const trackers = sourceTrackers();
   record(trackers, batch);
-  trackers.services.drain();
-  trackers.endpointSlices.drain();
-  const model = IncrementalModel.build({
-    services: trackers.services.current(),
-    endpointSlices: trackers.endpointSlices.current(),
-    node: NODE,
-    config: PROXY,
-    ...(previousIds ? { previousIds } : {}),
-  });
-  return outcome(model, trackers);
+  return runTrackers(trackers, previousIds);
 }
 
 /** What trackers a source has fed hold, as a first sync computes it. */
