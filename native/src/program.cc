@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "addon.h"
@@ -20,6 +21,7 @@ Napi::Function BpfProgram::Init(Napi::Env env) {
                          StaticMethod<&BpfProgram::FromId>("fromId"),
                          InstanceAccessor<&BpfProgram::Info>("info"),
                          InstanceAccessor<&BpfProgram::Fd>("fd"),
+                         InstanceMethod<&BpfProgram::MapIds>("mapIds"),
                          InstanceMethod<&BpfProgram::TestRun>("testRun"),
                          InstanceMethod<&BpfProgram::Pin>("pin"),
                          InstanceMethod<&BpfProgram::Close>("close"),
@@ -92,6 +94,30 @@ Napi::Value BpfProgram::Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value BpfProgram::Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+// mapIds() → the ids of the maps the program uses (fixed at load): which maps a running program
+// reads is what tells a live map from a stale pin of the same family.
+Napi::Value BpfProgram::MapIds(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    if (fd_ < 0) throw Napi::Error::New(info.Env(), "program '" + name_ + "' is closed");
+    struct bpf_prog_info raw = {};
+    uint32_t len = sizeof(raw);
+    CheckRet(bpf_prog_get_info_by_fd(fd_, &raw, &len), "bpf_prog_get_info_by_fd", "counting the maps of program '" + name_ + "'");
+    std::vector<uint32_t> ids(raw.nr_map_ids);
+    if (!ids.empty()) {
+      uint32_t n = raw.nr_map_ids;
+      raw = {};
+      raw.nr_map_ids = n;
+      raw.map_ids = reinterpret_cast<uint64_t>(ids.data());
+      len = sizeof(raw);
+      CheckRet(bpf_prog_get_info_by_fd(fd_, &raw, &len), "bpf_prog_get_info_by_fd", "reading the map ids of program '" + name_ + "'");
+      ids.resize(std::min(n, raw.nr_map_ids));
+    }
+    Napi::Array out = Napi::Array::New(info.Env(), ids.size());
+    for (size_t i = 0; i < ids.size(); i++) out.Set(i, Napi::Number::New(info.Env(), ids[i]));
+    return Napi::Value(out);
+  });
+}
 
 // testRun({ data, repeat?, ctx?, dataSizeOut? }) → { retval, duration, data, ctx? }
 // duration is the kernel's average in nanoseconds per run over `repeat` runs.

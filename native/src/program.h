@@ -24,6 +24,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   static Napi::Value FromId(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
+  Napi::Value MapIds(const Napi::CallbackInfo& info);
   Napi::Value TestRun(const Napi::CallbackInfo& info);
   void Pin(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);

@@ -169,3 +169,24 @@ rootTest('a fresh load migrates ct4_v2: each flow gets the state both its entrie
   t.is(r.verdict, TC.OK);
   expectPacket(t, r.out, rewrite(ack, { dst: NET.pod2a, dport: 8080 }));
 });
+
+rootTest('ct4_v2 flows its agent carried on as established stay established, whatever tcp_seen holds (RST without CLOSING)', async (t) => {
+  const env = await setup(t);
+  writeServiceOfFlow(env.dp);
+  const live = monotonicNs() + 3_600_000_000_000n;
+  const RST_PSH_ACK = 0x1c;
+  const v2 = (v: V1Value) => ct4Value.encode({ ...v, be_gen: 7, pad2: 0, state: 0n }).subarray(0, ct4ValueV2Size);
+  const common = { backend_id: 1, svc_id: 1, flags: 0, pad: 0, expires_ns: live };
+  const m = native.BpfMap.create({ type: 'lru_hash', name: 'ct4_v2', keySize: ct4Key.size, valueSize: ct4ValueV2Size, maxEntries: 4096 });
+  try {
+    m.update(ct4Key.encode(fwdKey), v2({ ...common, tcp_seen: RST_PSH_ACK, nat_saddr: NET.pod1a, nat_sport: 40000, nat_daddr: NET.pod2a, nat_dport: 8080 }));
+    m.update(ct4Key.encode(repKey), v2({ ...common, tcp_seen: 0x18, nat_saddr: NET.clusterIp, nat_sport: 80, nat_daddr: NET.pod1a, nat_dport: 40000 }));
+    m.pin(join(env.dp.pinDir, 'ct4_v2'));
+  } finally {
+    m.close();
+  }
+  const upgraded = await loadDatapath({ pinDir: env.dp.pinDir, config: defaultConfig });
+  t.teardown(() => upgraded.close());
+  t.is(ctStateName(IPPROTO.TCP, upgraded.maps.ct4.get(fwdKey)!.state), 'ESTABLISHED');
+  t.is(ctStateName(IPPROTO.TCP, upgraded.maps.ct4.get(repKey)!.state), 'ESTABLISHED');
+});

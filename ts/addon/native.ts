@@ -93,6 +93,8 @@ export interface BpfMapNative {
 export interface BpfProgramNative {
   readonly info: ProgramInfo;
   readonly fd: number;
+  /** The ids of the maps the program uses, fixed at load. */
+  mapIds(): number[];
   testRun(options: TestRunOptions): TestRunResult;
   pin(path: string): void;
   close(): void;

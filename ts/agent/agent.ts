@@ -12,10 +12,12 @@
  */
 import { collectDefaultMetrics } from 'prom-client';
 
+import { legacyMapNames, mapSpecs } from '../abi/maps.js';
 import { attachDatapath, LOOPBACK, type AttachedDatapath } from '../dataplane/attach.js';
 import { collectConntrack } from '../dataplane/conntrack-gc.js';
 import { describeMigration, loadDatapath, migrateLegacyMaps, type Datapath } from '../dataplane/loader.js';
 import { Reconciler } from '../dataplane/reconciler.js';
+import { settleConntrackPins, writeDowngradeSnapshot } from '../dataplane/release-handover.js';
 import { ensureBpffs } from '../lab/bpffs.js';
 import type { DesiredState, Problem } from '../model/index.js';
 import { sourceFromConfig } from '../sources/from-config.js';
@@ -191,6 +193,9 @@ export class Agent {
     const { config: dpConfig, notes } = datapathConfigFor(c, this.nodeIp);
     for (const note of notes) this.log.warn({ uplink }, note);
     if (c.mapSizes.snat !== undefined) this.log.warn('mapSizes.snat is ignored: SNAT ports are conntrack reply entries, sized by mapSizes.conntrack');
+    // Another release's conntrack, or our own stale one (release-handover.ts): decided by what runs.
+    const settled = settleConntrackPins(c.bpffsDir);
+    if (settled.unpinned.length > 0) this.log.info(settled, settled.live === mapSpecs.ct4.name ? 'our downgrade snapshot was not taken over: unpinned' : `an older release ran since (its programs use ${settled.live}): our conntrack pin is stale, unpinned`);
     this.dp = await loadDatapath({ pinDir: c.bpffsDir, config: dpConfig, mapSizes: loaderMapSizes(c.mapSizes), deferMigration: true });
     this.attached = attachDatapath(this.dp, {
       netnsPath: OWN_NETNS,
@@ -515,6 +520,13 @@ export class Agent {
     return this.stopping;
   }
 
+  /** release-handover.ts: our flows in the layout an older release reads, in case one comes next. */
+  private leaveDowngradeSnapshot(): void {
+    if (!this.dp || !this.lock) return;
+    const flows = writeDowngradeSnapshot(this.config.bpffsDir, this.dp.maps);
+    this.log.info({ entries: flows, pin: legacyMapNames.ct4V2 }, 'conntrack left in the previous layout too, for a downgrade');
+  }
+
   private async stopInner(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.linkMonitor?.stop();
@@ -523,6 +535,7 @@ export class Agent {
       ['source', () => this.source?.stop()],
       ['health-check node ports', () => this.healthChecks?.close()],
       ['servers', () => Promise.all(this.servers.map((s) => s.close()))],
+      ['downgrade snapshot', () => this.leaveDowngradeSnapshot()],
       ['links', () => this.attached?.close()],
       ['datapath', () => this.dp?.close()],
       ['node lock', () => this.lock?.release()],

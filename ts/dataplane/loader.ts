@@ -188,12 +188,15 @@ const TCP_RST = 0x04;
  * The ct4_v3 state of a flow an older agent tracked, from what each of its entries saw (tcp_seen
  * is per direction; ct4_v2's CLOSING flag did not say which way). A TCP flow whose reply entry saw
  * a packet is established; older UDP flows are taken as replied (they had the stream lifetime).
- * The deadline is kept: the flow's next packet writes its state's.
+ * The deadline is kept: the flow's next packet writes its state's. FIN and RST count only where
+ * the older agent took the flow as closing (its CLOSING flag, on either entry): an entry it made
+ * from a packet already past a RST has RST in tcp_seen and carried on as established.
  */
-function migratedState(proto: number, fwdSeen: number, replySeen: number): bigint {
+function migratedState(proto: number, fwdSeen: number, replySeen: number, closing: boolean): bigint {
   if (proto !== IPPROTO.TCP) return BigInt(CtState.REPLIED);
   let s = 0;
   if (replySeen) s |= CtState.REPLIED;
+  if (!closing) return BigInt(s);
   if (fwdSeen & TCP_FIN) s |= CtState.FIN_FWD;
   if (replySeen & TCP_FIN) s |= CtState.FIN_REPLY;
   if ((fwdSeen | replySeen) & TCP_RST) s |= CtState.RST;
@@ -238,7 +241,12 @@ export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathM
       const { keys, values, count } = old.dump();
       // Each entry's tcp_seen, by key: a flow's state needs both directions'.
       const seen = new Map<string, number>();
-      for (let i = 0; i < count; i++) seen.set(keys.toString('hex', i * keySize, (i + 1) * keySize), values[i * src.valueSize + CT4_TCP_SEEN_OFFSET]!);
+      const closingOf = new Set<string>();
+      for (let i = 0; i < count; i++) {
+        const hex = keys.toString('hex', i * keySize, (i + 1) * keySize);
+        seen.set(hex, values[i * src.valueSize + CT4_TCP_SEEN_OFFSET]!);
+        if (values.readUInt16LE(i * src.valueSize + CT4_FLAGS_OFFSET) & CtFlags.CLOSING_V2) closingOf.add(hex);
+      }
       const outKeys = Buffer.alloc(count * keySize);
       const outValues = Buffer.alloc(count * ct4Value.size);
       let copied = 0;
@@ -269,7 +277,8 @@ export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathM
         if (generation !== undefined) outValues.writeUInt32LE(generation, at + CT4_BE_GEN_OFFSET);
         const flags = (value.flags & ~CtFlags.CLOSING_V2) | (reply ? CtFlags.REPLY : 0);
         outValues.writeUInt16LE(flags, at + CT4_FLAGS_OFFSET);
-        outValues.writeBigUInt64LE(migratedState(k.proto, reply ? theirs : mine, reply ? mine : theirs), at + CT4_STATE_OFFSET);
+        const closing = (value.flags & CtFlags.CLOSING_V2) !== 0 || closingOf.has(otherKey.toString('hex'));
+        outValues.writeBigUInt64LE(migratedState(k.proto, reply ? theirs : mine, reply ? mine : theirs, closing), at + CT4_STATE_OFFSET);
         copied++;
       }
       if (copied > 0) maps.ct4.raw.updateBatch(outKeys.subarray(0, copied * keySize), outValues.subarray(0, copied * ct4Value.size), copied);

@@ -14,10 +14,10 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 import { run } from '../util/exec.js';
 import { CLUSTER_CIDR, SERVICE_CIDR } from './address-plan.js';
@@ -37,9 +37,23 @@ export const READY_LINE = 'agent ready';
 const READY_TIMEOUT_MS = 60_000;
 const KILL_TIMEOUT_MS = 5_000;
 
+/**
+ * Another build of bpfproxy to run as the agent (an older release, for upgrade tests): how to run
+ * its CLI, and its config file made from ours (an older release knows fewer fields).
+ */
+export interface AgentRelease {
+  /** A short name, for its config file's name (config.<name>.yaml). */
+  name: string;
+  /** The command line that runs its `bpfproxy` (node's arguments: a script and its options). */
+  cli: string[];
+  config(ours: Record<string, unknown>): Record<string, unknown>;
+}
+
 export interface NodeAgentsOptions {
   /** Extra config file fields (kube-proxy names), merged over the lab's. */
   config?: Record<string, unknown>;
+  /** Run this build instead of this checkout's. */
+  release?: AgentRelease;
   readyTimeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -126,7 +140,7 @@ export class NodeAgents {
         const config = join(dir, 'config.yaml');
         writeFileSync(config, stringify(agentConfig(node, source, pinDir, opts.config)));
         const log = join(dir, 'agent.log');
-        const agent = spawnAgent(node.netns, config, log, node.name, pinDir);
+        const agent = spawnAgent(node.netns, configFor(config, opts.release), log, node.name, pinDir, opts.release?.cli);
         lab.update((s) => s.agents!.push(agent));
       }
       await Promise.all(state.nodes.map((n) => agents.waitReady(n.name, 0, opts)));
@@ -174,7 +188,24 @@ export class NodeAgents {
     const old = this.agent(node);
     if (this.isRunning(node)) throw new Error(`agent of ${node} is still running (pid ${old.pid}); kill it first`);
     const offset = existsSync(old.log) ? statSync(old.log).size : 0;
-    const agent = spawnAgent(this.lab.node(node).netns, old.config, old.log, node, old.bpffsDir);
+    const agent = spawnAgent(this.lab.node(node).netns, old.config, old.log, node, old.bpffsDir, old.cli);
+    this.lab.update((s) => {
+      s.agents = (s.agents ?? []).map((a) => (a.node === node ? agent : a));
+    });
+    await this.waitReady(node, offset, opts);
+    return agent;
+  }
+
+  /**
+   * Replaces the node's agent by another build (`release`; this checkout's when undefined), as a
+   * DaemonSet rollout does: TERM, wait until it is gone, start the other on the same pins.
+   */
+  async replace(node: string, release: AgentRelease | undefined, opts: Pick<NodeAgentsOptions, 'readyTimeoutMs' | 'signal'> = {}): Promise<AgentState> {
+    const old = this.agent(node);
+    await this.kill(node, 'SIGTERM');
+    const ours = join(agentDir(this.lab.status(), node), 'config.yaml');
+    const offset = existsSync(old.log) ? statSync(old.log).size : 0;
+    const agent = spawnAgent(this.lab.node(node).netns, configFor(ours, release), old.log, node, old.bpffsDir, release?.cli);
     this.lab.update((s) => {
       s.agents = (s.agents ?? []).map((a) => (a.node === node ? agent : a));
     });
@@ -229,10 +260,18 @@ export class NodeAgents {
   }
 }
 
+/** The config file for `release`: ours (at `ours`), or one made from it beside it. */
+function configFor(ours: string, release: AgentRelease | undefined): string {
+  if (!release) return ours;
+  const path = join(dirname(ours), `config.${release.name}.yaml`);
+  writeFileSync(path, stringify(release.config(parse(readFileSync(ours, 'utf8')) as Record<string, unknown>)));
+  return path;
+}
+
 /** `ip netns exec` replaces itself with the agent, so the pid is the agent's own. */
-function spawnAgent(netns: string, config: string, log: string, node: string, bpffsDir: string): AgentState {
+function spawnAgent(netns: string, config: string, log: string, node: string, bpffsDir: string, cli?: string[]): AgentState {
   const logFd = openSync(log, 'a');
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...cliCommand(), 'agent', '--config', config], {
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...(cli ?? cliCommand()), 'agent', '--config', config], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
   });
@@ -241,7 +280,7 @@ function spawnAgent(netns: string, config: string, log: string, node: string, bp
   const pid = child.pid;
   const startTime = pid === undefined ? undefined : processStartTime(pid);
   if (pid === undefined || startTime === undefined) throw new Error(`could not start the agent of ${node} (see ${log})`);
-  return { node, pid, startTime, config, log, bpffsDir, healthz: `0.0.0.0:${HEALTHZ_PORT}` };
+  return { node, pid, startTime, config, log, bpffsDir, healthz: `0.0.0.0:${HEALTHZ_PORT}`, ...(cli ? { cli } : {}) };
 }
 
 /** An HTTP GET from inside a namespace (a child process there: sockets belong to their namespace). */

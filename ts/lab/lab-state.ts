@@ -118,6 +118,8 @@ export interface AgentState {
   bpffsDir: string;
   /** host:port of /healthz inside the node's namespace. */
   healthz: string;
+  /** The command line of another build than this checkout's (an older release), if it runs one. */
+  cli?: string[];
 }
 
 /** Where the agents get Services and EndpointSlices from. */
