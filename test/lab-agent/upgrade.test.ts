@@ -1,11 +1,11 @@
-// An upgrade under traffic, as a DaemonSet rollout does it: node-2 runs the previous release
-// (hack/previous-release.txt, built from this repository), which is replaced by this checkout's
-// agent (TERM, then the new one on the same pins), which is then restarted the same way — while
-// long-lived TCP streams run through a ClusterIP and a NodePort and new connections keep being
-// made. The conntrack layouts differ (the previous release's ct4_v2, our ct4_v3): flows move
-// forward by the loader's migration; the stopping agent leaves a downgrade snapshot, which its
-// successor of the same release drops (ts/dataplane/release-handover.ts). Nothing may be lost.
-// The way back (docs/install.md, "Downgrade") still loses the previous release's NodePort streams.
+// Upgrade and downgrade under traffic, as a DaemonSet rollout does them: node-2 runs the previous
+// release (hack/previous-release.txt, built from this repository), which is replaced by this
+// checkout's agent (TERM, then the new one on the same pins), then back, then forward again, then
+// restarted — while long-lived TCP streams run through a ClusterIP and a NodePort and new
+// connections keep being made. The conntrack layouts differ (the previous release's ct4_v2, our
+// ct4_v3): flows move forward by the migration (copied before and after our programs take the
+// hooks) and back by the stopping agent's downgrade snapshot, which a successor of this release
+// drops (ts/dataplane/release-handover.ts). Nothing may be lost at any switch.
 import { readFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
@@ -16,7 +16,7 @@ import type { AgentRelease } from '../../ts/lab/agents.js';
 import { applyManifests } from '../../ts/lab/apply.js';
 import { tally, type Answer } from '../../ts/lab/traffic.js';
 
-privilegedSerial('the previous release replaced by this one, then this one restarted, under streams and new connections: nothing lost', async (t) => {
+privilegedSerial('the previous release → this one → the previous → this one → restarted, under streams and new connections: nothing lost', async (t) => {
   t.timeout(900_000);
   const previous = await previousRelease();
   const { lab, agents } = await agentLabFor(t, { nodes: 2, clients: 1 }, { release: previous });
@@ -44,13 +44,14 @@ privilegedSerial('the previous release replaced by this one, then this one resta
 
   // New connections, in rounds, each labelled with the phase it began in (bounded: 600 rounds).
   let phase = 'previous';
-  const answers: { phase: string; answer: Answer }[] = [];
+  const answers: { phase: string; answer: Answer; at: string }[] = [];
   let stop = false;
   const traffic = (async () => {
     for (let round = 0; round < 600 && !stop; round++) {
       for (const p of paths) {
-        const began = phase;
-        for (const answer of await lab.request(p.from, { ...p, count: 10, concurrency: 10, timeoutMs: 3000 })) answers.push({ phase: began, answer });
+        const began = `${phase}, ${p.from} → ${p.address}:${p.port}`;
+        const at = new Date().toISOString();
+        for (const answer of await lab.request(p.from, { ...p, count: 10, concurrency: 10, timeoutMs: 3000 })) answers.push({ phase: began, answer, at });
       }
     }
   })();
@@ -66,6 +67,8 @@ privilegedSerial('the previous release replaced by this one, then this one resta
   await moreConnections(40);
   const switches: [string, AgentRelease | undefined][] = [
     ['upgrade', undefined],
+    ['downgrade', previous],
+    ['upgrade again', undefined],
     ['restart', undefined],
   ];
   const log = agents.agent('node-2').log;
@@ -95,6 +98,8 @@ privilegedSerial('the previous release replaced by this one, then this one resta
   }
   const byPhase = new Map<string, Answer[]>();
   for (const { phase: p, answer } of answers) byPhase.set(p, [...(byPhase.get(p) ?? []), answer]);
+  const failed = answers.filter((a) => !a.answer.ok);
+  if (failed.length > 0) t.log(`failed: ${[...new Set(failed.map((a) => `${a.at} ${a.phase}`))].join('; ')}\n${agents.logTail('node-2', 60)}`);
   for (const [p, list] of byPhase) {
     const { byAnswer, byError } = tally(list);
     t.deepEqual(byError, {}, `${p}: no refused, reset or timed-out connection`);
@@ -105,6 +110,7 @@ privilegedSerial('the previous release replaced by this one, then this one resta
   const text = readFileSync(log, 'utf8');
   t.regex(text, /migrated ct4_v2 to ct4_v3/, 'the upgrade migrated the previous release\'s conntrack');
   t.regex(text, /conntrack left in the previous layout too/, 'the stopping agent left a downgrade snapshot');
+  t.regex(text, /an older release ran since/, 'the second upgrade dropped its own stale conntrack');
   t.regex(text, /our downgrade snapshot was not taken over: unpinned/, 'the restarted agent kept its live conntrack and dropped the snapshot');
   t.log(
     `${answers.length} connections (${[...byPhase].map(([p, l]) => `${p}: ${l.length}`).join(', ')}), ${results.length} streams ` +

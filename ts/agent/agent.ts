@@ -197,6 +197,15 @@ export class Agent {
     const settled = settleConntrackPins(c.bpffsDir);
     if (settled.unpinned.length > 0) this.log.info(settled, settled.live === mapSpecs.ct4.name ? 'our downgrade snapshot was not taken over: unpinned' : `an older release ran since (its programs use ${settled.live}): our conntrack pin is stale, unpinned`);
     this.dp = await loadDatapath({ pinDir: c.bpffsDir, config: dpConfig, mapSizes: loaderMapSizes(c.mapSizes), deferMigration: true });
+    // An older agent's conntrack (a map whose layout changed since), copied before our programs
+    // take the hooks, so that none of its established flows meets an empty table, and again after
+    // (what its programs made meanwhile; loader.ts migrateLegacyMaps).
+    try {
+      const before = migrateLegacyMaps(c.bpffsDir, this.dp.maps, { keepSource: true });
+      if (before) this.log.info({ migration: before }, describeMigration(before));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'an older agent\'s conntrack could not be migrated: its flows are not carried over');
+    }
     this.attached = attachDatapath(this.dp, {
       netnsPath: OWN_NETNS,
       uplink: uplinks,
@@ -204,7 +213,6 @@ export class Agent {
       xdpMode: c.xdpMode,
       ...(c.serviceInterface ? { serviceDevice: c.serviceInterface } : {}),
     });
-    // An older agent's conntrack (a map whose layout changed since), once its programs are off the hooks.
     try {
       const migration = migrateLegacyMaps(c.bpffsDir, this.dp.maps);
       if (migration) this.log.info({ migration }, describeMigration(migration));

@@ -66,6 +66,8 @@ export interface Ct4Migration {
   present: number;
   /** ct4_v1 only: the be_gen its entries got, begen_v1's value at load (0 in a fresh begen_v1: "known good now"). */
   generation?: number;
+  /** The old map was left pinned (a copy before the attach; the one after removes it). */
+  kept?: true;
 }
 
 export type DatapathMaps = { [K in MapKey]: TypedMap<ReturnType<(typeof mapSpecs)[K]['key']['decode']>, ReturnType<(typeof mapSpecs)[K]['value']['decode']>> };
@@ -177,7 +179,7 @@ export function describeMigration(m: DatapathMigration): string {
   return m.ct4
     .map((c) =>
       `migrated ${c.from} to ${mapSpecs.ct4.name}: ${c.copied} entries copied${c.generation !== undefined ? ` (be_gen ${c.generation})` : ''}, ` +
-      `${c.expired} expired and ${c.present} already present left behind; ${c.from} unpinned`)
+      `${c.expired} expired and ${c.present} already present left behind${c.kept ? '' : `; ${c.from} unpinned`}`)
     .join('; ');
 }
 
@@ -211,11 +213,14 @@ function migratedState(proto: number, fwdSeen: number, replySeen: number, closin
  * Expired entries are left (GC would delete them), and so are keys ct4_v3 already holds (a
  * migration interrupted after some copies, a flow the new programs made meanwhile, or a newer old
  * map: the newer entry wins). Run before the new programs are attached (the load's default), flows
- * the old programs create until then are not carried over; run after (deferMigration, as the agent
- * does), they are, and packets of established flows that arrive between the attach and the copy
- * find no entry (a TCP segment is dropped as CT_INVALID and retransmitted; for milliseconds).
+ * the old programs create until then are not carried over; run after (deferMigration), they are,
+ * but packets of established flows that arrive between the attach and the copy find no entry: a
+ * TCP segment is dropped as CT_INVALID, or, to a Maglev frontend, re-picked statelessly with a new
+ * SNAT port, and the backend resets the connection. The agent therefore copies twice: before the
+ * attach with keepSource (every flow the old programs know is there when ours take the hooks), and
+ * after (the flows they made meanwhile; then the pin goes).
  */
-export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathMigration | null {
+export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps, opts: { keepSource?: boolean } = {}): DatapathMigration | null {
   const sources = [
     { name: legacyMapNames.ct4V2, valueSize: ct4ValueV2Size },
     { name: legacyMapNames.ct4V1, valueSize: ct4ValueV1Size },
@@ -282,8 +287,8 @@ export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps): DatapathM
         copied++;
       }
       if (copied > 0) maps.ct4.raw.updateBatch(outKeys.subarray(0, copied * keySize), outValues.subarray(0, copied * ct4Value.size), copied);
-      unlinkSync(pin);
-      out.push({ from: src.name, copied, expired, present: already, ...(generation !== undefined ? { generation } : {}) });
+      if (!opts.keepSource) unlinkSync(pin);
+      out.push({ from: src.name, copied, expired, present: already, ...(generation !== undefined ? { generation } : {}), ...(opts.keepSource ? { kept: true } : {}) });
     } finally {
       old.close();
     }
