@@ -19,7 +19,7 @@ import { describeMigration, loadDatapath, migrateLegacyMaps, type Datapath } fro
 import { Reconciler } from '../dataplane/reconciler.js';
 import { settleConntrackPins, writeDowngradeSnapshot } from '../dataplane/release-handover.js';
 import { ensureBpffs } from '../lab/bpffs.js';
-import type { DesiredState, Problem } from '../model/index.js';
+import type { AgentPort, DesiredState, Problem } from '../model/index.js';
 import { sourceFromConfig } from '../sources/from-config.js';
 import type { ClusterEvents, ClusterSource, ServiceCIDR } from '../sources/source.js';
 import { splitBindAddress, type AgentConfig } from './config.js';
@@ -52,6 +52,11 @@ export interface AgentDeps {
   interfaceRescanMs?: number;
   /** How often pins are checked (pin-watchdog.ts), beside every sync (default 5 s). */
   pinCheckIntervalMs?: number;
+}
+
+/** A socket the agent bound, as the model's refusals know it ('0.0.0.0': every node address). */
+function agentPort(host: string, port: number, what: string): AgentPort {
+  return { address: ['', '0.0.0.0', '::', '[::]'].includes(host) ? '0.0.0.0' : host, port, what };
 }
 
 export class AgentStartError extends Error {
@@ -164,15 +169,18 @@ export class Agent {
     //    taken, say by kube-proxy, must not cost a load and an attach first) and the source (no
     //    kubeconfig and no cluster: a clear exit, not a retry loop). /healthz answers 503 until
     //    the first sync.
+    const agentPorts: AgentPort[] = [];
     if (c.healthzBindAddress) {
       const { host, port } = splitBindAddress(c.healthzBindAddress, 'healthzBindAddress');
       this.healthzListening = await listen(healthServer(this.health, this.metrics), host, port);
       this.servers.push(this.healthzListening);
+      agentPorts.push(agentPort(host, this.healthzListening.port, 'healthz'));
     }
     if (c.metricsBindAddress) {
       const { host, port } = splitBindAddress(c.metricsBindAddress, 'metricsBindAddress');
       this.metricsListening = await listen(metricsServer(this.metrics), host, port);
       this.servers.push(this.metricsListening);
+      agentPorts.push(agentPort(host, this.metricsListening.port, 'metrics'));
     }
     this.source =
       this.deps.source ??
@@ -254,7 +262,8 @@ export class Agent {
 
     // 6. The sync loop, started once the source has listed everything.
     this.syncer = new Syncer(this.dp, this.reconciler, {
-      proxy: c.proxy,
+      // The sockets bound above: no Service may shadow them (ts/model/refusals.ts).
+      proxy: { ...c.proxy, agentPorts },
       nodeName: c.hostnameOverride,
       fallbackAddresses: () => uplinkAddresses,
     });

@@ -21,3 +21,4 @@ export { isProxied, parseService, type ServiceInfo, type ServicePortInfo } from 
 export * from './ip.js';
 export * from './types.js';
 export { IncrementalModel, type ItemChange, type ModelChanges, type ModelDelta, type ModelSummary, type ObjectChange } from './incremental.js';
+export { FrontendRefusals, type AgentPort } from './refusals.js';
