@@ -406,8 +406,8 @@ export class Agent {
     m.noLocalEndpoints.set({ traffic_policy: 'internal' }, summary.noLocalEndpoints.internal);
     m.noLocalEndpoints.set({ traffic_policy: 'external' }, summary.noLocalEndpoints.external);
 
-    // Everything that could be written is: the proxy is up to date, whatever single entries failed.
-    this.health.updated(startedAt);
+    // Up to date unless a write failed for another reason than room (health.ts, synced).
+    this.health.synced(startedAt, result.failures);
     m.lastSync.setToCurrentTime();
     const now = Date.now();
     for (const t of outcome.triggerTimes) if (t <= now) m.networkProgrammingDuration.observe((now - t) / 1000);
