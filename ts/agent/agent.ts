@@ -21,7 +21,7 @@ import { settleConntrackPins, writeDowngradeSnapshot } from '../dataplane/releas
 import { ensureBpffs } from '../lab/bpffs.js';
 import type { AgentPort, DesiredState, Problem } from '../model/index.js';
 import { sourceFromConfig } from '../sources/from-config.js';
-import type { ClusterEvents, ClusterSource, ServiceCIDR } from '../sources/source.js';
+import type { ClusterEvents, ClusterSource, ProblemRecorder, ServiceCIDR } from '../sources/source.js';
 import { splitBindAddress, type AgentConfig } from './config.js';
 import { registerDataplaneMetrics } from './dataplane-metrics.js';
 import { datapathConfigFor, loaderMapSizes } from './datapath-config.js';
@@ -92,6 +92,8 @@ export class Agent {
   private servers: Listening[] = [];
   private timers: NodeJS.Timeout[] = [];
   private problems = new Set<string>();
+  /** Problems as Kubernetes Events (a source with an API only). */
+  private recorder: ProblemRecorder | undefined;
   /** ServiceCIDR objects by name (recorded by the source's handler, read by the sync loop). */
   private serviceCIDRObjects = new Map<string, ServiceCIDR>();
   /** The service device's routes may be out of date (a Service, ServiceCIDR or node address changed). */
@@ -185,6 +187,12 @@ export class Agent {
     this.source =
       this.deps.source ??
       (await sourceFromConfig(c.source, { nodeName: c.hostnameOverride, log: (msg, fields) => this.log.warn({ source: c.source.kind, ...fields }, msg) }));
+
+    this.recorder = this.source.problemRecorder?.({
+      nodeName: c.hostnameOverride,
+      log: (msg, fields) => this.log.warn({ source: c.source.kind, ...fields }, msg),
+      onResult: (result) => this.metrics.events.inc({ result }),
+    });
 
     // 3. The datapath: load (adopting pinned maps), attach (adopting pinned links), adopt state;
     //    only once no other agent holds this node (node-lock.ts).
@@ -498,6 +506,7 @@ export class Agent {
       }
     }
     this.problems = now;
+    this.recorder?.observe(problems);
     this.metrics.serviceProblems.reset();
     for (const [kind, n] of byKind) this.metrics.serviceProblems.set({ kind }, n);
   }
@@ -542,6 +551,7 @@ export class Agent {
     const steps: [string, () => unknown][] = [
       ['sync loop', () => this.runner?.stop()],
       ['source', () => this.source?.stop()],
+      ['events', () => this.recorder?.stop()],
       ['health-check node ports', () => this.healthChecks?.close()],
       ['servers', () => Promise.all(this.servers.map((s) => s.close()))],
       ['downgrade snapshot', () => this.leaveDowngradeSnapshot()],
