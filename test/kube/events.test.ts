@@ -148,12 +148,26 @@ kubeTest('failures to post are logged once and never thrown: an identity without
   const c = plane();
   await apply(c, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'no-events', namespace: 'kube-system' } });
   const tok = (await c.kubectl(['create', 'token', 'no-events', '-n', 'kube-system', '--duration=1h'])).trim();
-  const forbidden = recorder(t, { kubeConfig: c.kubeConfig(tok, 'no-events'), retryMs: 100 });
+  await apply(c, {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'bpfproxy-events' },
+    rules: [{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] }],
+  });
+  const forbidden = recorder(t, { kubeConfig: c.kubeConfig(tok, 'no-events'), retryMs: 100, giveUpMs: 1000 });
   forbidden.rec.observe([conflict, sctp]);
   await waitFor('failures', () => forbidden.count('failed') >= 4);
   t.is(forbidden.count('created'), 0);
   t.is(forbidden.logs.length, 1, `one log line for the run of failures: ${forbidden.logs.join('\n')}`);
   t.regex(forbidden.logs[0]!, /cannot post an Event.*HTTP 403/);
+
+  // Given up after 3 tries; once the identity may post, a later try succeeds and says so.
+  await waitFor('given up', () => forbidden.count('failed') === 6);
+  await apply(c, {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'no-events-fixed' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'bpfproxy-events' },
+    subjects: [{ kind: 'ServiceAccount', name: 'no-events', namespace: 'kube-system' }],
+  });
+  await waitFor('posted after all', () => forbidden.count('created') === 2, 15_000);
+  t.regex(forbidden.logs.at(-1)!, /posting Events works again/);
 
   const gone = c.kubeConfig();
   gone.clusters = gone.clusters.map((cl) => ({ ...cl, server: 'https://127.0.0.1:1' }));

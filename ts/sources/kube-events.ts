@@ -13,7 +13,7 @@
  *   - Never in the sync loop's way: observe() only records and returns; posting runs on its own.
  *     A failure to post is logged (once per run of failures) and retried a few times; never thrown.
  */
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type ClientRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -48,8 +48,10 @@ export interface KubeEventRecorderOptions {
   maxPending?: number;
   /** Bound on one API call (default 10 s). */
   requestTimeoutMs?: number;
-  /** Delay before a failed post is tried again (default 5 s). */
+  /** Delay before a failed post is tried again (default 5 s)… */
   retryMs?: number;
+  /** …and after 3 failures in a row, before the heartbeat tries again (default 60 s). */
+  giveUpMs?: number;
   onResult?: (result: EventResult) => void;
   now?: () => number;
 }
@@ -93,6 +95,7 @@ export class KubeEventRecorder implements ProblemRecorder {
   private failing = false;
   private dropping = false;
   private seq = 0;
+  private readonly inflight = new Set<ClientRequest>();
   private readonly o: Required<Omit<KubeEventRecorderOptions, 'onResult'>> & Pick<KubeEventRecorderOptions, 'onResult'>;
 
   constructor(opts: KubeEventRecorderOptions) {
@@ -104,12 +107,13 @@ export class KubeEventRecorder implements ProblemRecorder {
       maxPending: 1000,
       requestTimeoutMs: 10_000,
       retryMs: 5000,
+      giveUpMs: 60_000,
       now: () => Date.now(),
       ...opts,
     };
     this.tokens = this.o.burst;
     this.lastRefill = this.o.now();
-    this.heartbeat = setInterval(() => this.beat(), Math.min(this.o.heartbeatMs, 60_000));
+    this.heartbeat = setInterval(() => this.beat(), Math.min(this.o.heartbeatMs, this.o.giveUpMs, 60_000));
     this.heartbeat.unref();
   }
 
@@ -148,14 +152,21 @@ export class KubeEventRecorder implements ProblemRecorder {
     this.stopped = true;
     clearInterval(this.heartbeat);
     if (this.wake) clearTimeout(this.wake);
+    // An agent that stops does not wait for the API server.
+    for (const req of this.inflight) req.destroy(new Error('the agent is stopping'));
     await this.pumping;
   }
 
-  /** Problems that last: their count rises once per heartbeat, one PATCH each. */
+  /**
+   * Problems that last: their count rises once per heartbeat, one PATCH each. Problems whose posts
+   * were given up on (the API server away) are tried again.
+   */
   private beat(): void {
     const now = this.o.now();
     for (const [key, t] of this.tracked) {
-      if (t.present && t.postedCount > 0 && now - t.lastPosted >= this.o.heartbeatMs && !this.queue.has(key)) {
+      if (!t.present || this.queue.has(key)) continue;
+      if (t.count > t.postedCount && t.notBefore <= now) this.enqueue(key);
+      else if (t.postedCount > 0 && now - t.lastPosted >= this.o.heartbeatMs) {
         t.count++;
         t.lastObserved = now;
         this.enqueue(key);
@@ -296,9 +307,9 @@ export class KubeEventRecorder implements ProblemRecorder {
         t.notBefore = this.o.now() + this.o.retryMs;
         this.enqueue(key);
       } else {
-        // Given up for now: the next time it changes (or the heartbeat) tries again.
+        // Given up for now: the heartbeat tries again later, if the problem is still there.
         t.attempts = 0;
-        t.count = t.postedCount;
+        t.notBefore = this.o.now() + this.o.giveUpMs;
       }
     }
   }
@@ -327,6 +338,8 @@ export class KubeEventRecorder implements ProblemRecorder {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
         res.on('error', reject);
       });
+      this.inflight.add(req);
+      req.on('close', () => this.inflight.delete(req));
       req.on('timeout', () => req.destroy(new Error(`timed out after ${this.o.requestTimeoutMs} ms`)));
       req.on('error', reject);
       req.end(data);
