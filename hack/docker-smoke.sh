@@ -266,10 +266,11 @@ set -e
 [ "$status" -eq 0 ] || die "the lab check failed in the container (exit $status)"
 log "lab check passed in $((SECONDS - started)) s"
 
-log "the agent with the DaemonSet's capabilities only (NET_ADMIN, SYS_ADMIN; default seccomp)"
+log "the agent with the DaemonSet's capabilities only (NET_ADMIN, SYS_ADMIN; default seccomp; read-only root)"
 set +e
+# --read-only as the DaemonSet's readOnlyRootFilesystem: the agent writes only under the bpffs.
 "$DOCKER" run --rm --name "$container-agent" --cap-drop ALL --cap-add NET_ADMIN --cap-add SYS_ADMIN \
-  --network none --tmpfs /run --tmpfs /tmp --entrypoint /usr/bin/tini "$IMAGE" -- /bin/sh -c "$agent_check" 2>&1 | sed 's/^/  /'
+  --read-only --network none --tmpfs /run --tmpfs /tmp --entrypoint /usr/bin/tini "$IMAGE" -- /bin/sh -c "$agent_check" 2>&1 | sed 's/^/  /'
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" -eq 0 ] || die "the agent check failed in the container (exit $status)"

@@ -17,6 +17,22 @@ test('healthz turns 503 when a queued update waits longer than twice the sync pe
   t.true(h.status(false).healthy);
 });
 
+test('a sync whose writes failed applied its update only when every failure was for want of room', (t) => {
+  let now = 1_000_000;
+  const h = new ProxierHealth(30_000, () => now);
+  h.queued();
+  // A sync that throws calls nothing; one that could not write (EPERM) is no better.
+  h.synced(now, [{ code: 'E2BIG' }, { code: 'EPERM' }]);
+  now += 61_000;
+  t.false(h.status(false).healthy, 'an update behind a failing datapath goes stale');
+  h.synced(now, [{ code: 'E2BIG' }, { code: 'ENOSPC' }]);
+  t.true(h.status(false).healthy, 'a Service too large for its map does not take the node out of service');
+  h.queued();
+  now += 61_000;
+  h.synced(now - 1, []);
+  t.true(h.status(false).healthy);
+});
+
 test('a node being deleted fails healthz but not livez', (t) => {
   const h = new ProxierHealth(30_000);
   h.setNodeDeleting(true);

@@ -16,6 +16,8 @@ import { parse, parseAllDocuments } from 'yaml';
 
 import { CONFIG_KIND, readConfigFile, resolveAgentConfig, splitBindAddress } from '../../ts/agent/config.js';
 import { registerAgentCommand } from '../../ts/cli/agent.js';
+import { EVENTS_API } from '../../ts/sources/kube-events.js';
+import { KUBE_SOURCE_APIS } from '../../ts/sources/kube-source.js';
 import type { ControlPlane } from '../../ts/kube/control-plane.js';
 import { kubeAfterAlways, kubeBefore, kubeTest, startPlane } from '../kube/support.js';
 import { DEPLOY, deployLayout, REPO } from './layout.js';
@@ -32,13 +34,14 @@ interface Container {
   args?: string[];
   command?: string[];
   env?: Array<{ name: string; valueFrom?: { configMapKeyRef?: { name: string; key: string } } }>;
-  securityContext?: { privileged?: boolean; capabilities?: { add?: string[]; drop?: string[] } };
+  securityContext?: { privileged?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { add?: string[]; drop?: string[] } };
   livenessProbe?: { httpGet?: { path: string; port: number } };
   readinessProbe?: { httpGet?: { path: string; port: number } };
   startupProbe?: { httpGet?: { path: string; port: number } };
   volumeMounts?: Array<{ name: string; mountPath: string; mountPropagation?: string }>;
 }
 interface PodSpec {
+  securityContext?: { seccompProfile?: { type: string } };
   hostNetwork?: boolean;
   priorityClassName?: string;
   serviceAccountName?: string;
@@ -193,6 +196,35 @@ kubeTest("the ConfigMap's file is a valid agent configuration, and the DaemonSet
   }
 });
 
+kubeTest('every kustomization: RuntimeDefault seccomp, a read-only root, and nothing written outside the bpffs volume', async (t) => {
+  for (const k of layout.kustomizations) {
+    const pod = find<DaemonSet>(await render(k), 'DaemonSet', 'bpfproxy').spec.template.spec;
+    t.deepEqual(pod.securityContext?.seccompProfile, { type: 'RuntimeDefault' }, `${k}: the runtime's default seccomp profile`);
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      t.true(c.securityContext?.readOnlyRootFilesystem, `${k}: ${c.name} has a read-only root`);
+    }
+    // The agent's writable mounts: the bpffs (pins, links, the node lock on bpffsDir), read-only config.
+    const agent = pod.containers.find((c) => c.name === 'agent')!;
+    const writable = (agent.volumeMounts ?? []).filter((m) => !(m as { readOnly?: boolean }).readOnly).map((m) => m.mountPath);
+    t.deepEqual(writable, ['/sys/fs/bpf'], `${k}: the agent writes only under the bpffs`);
+  }
+});
+
+kubeTest('the ClusterRole grants exactly the API calls the code makes (the kube source\'s and the Event recorder\'s tables), in every kustomization', async (t) => {
+  const wanted = [...Object.values(KUBE_SOURCE_APIS), EVENTS_API]
+    .flatMap((api) => api.verbs.map((verb) => `${api.group}/${api.resource}:${verb}`))
+    .sort();
+  t.log(`API calls of the code: ${wanted.join(' ')}`);
+  for (const k of layout.kustomizations) {
+    const role = find(await render(k), 'ClusterRole', 'bpfproxy') as Obj & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> };
+    const granted = role.rules
+      .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`))))
+      .sort();
+    t.deepEqual(granted, wanted, `${k}: granted = used`);
+    t.false(role.rules.some((r) => [...r.verbs, ...r.resources, ...r.apiGroups].includes('*')), `${k}: no wildcards`);
+  }
+});
+
 kubeTest('the RBAC rendered is deploy/base/rbac.yaml, labels aside', async (t) => {
   const strip = (o: Obj) => ({ ...o, metadata: { ...o.metadata, labels: undefined } });
   const file = objects(readFileSync(join(DEPLOY, 'base/rbac.yaml'), 'utf8'));
@@ -225,7 +257,7 @@ kubeTest('the kind overlay fits deploy/kind/cluster.yaml; node-by-node selects l
   t.deepEqual(byNode.nodeSelector, { 'kubernetes.io/os': 'linux', 'bpfproxy.io/enabled': 'true' }, 'node-by-node: labelled nodes only');
 
   const privileged = find<DaemonSet>(await render('deploy/overlays/privileged'), 'DaemonSet', 'bpfproxy').spec.template.spec.containers[0]!;
-  t.deepEqual(privileged.securityContext, { privileged: true });
+  t.deepEqual(privileged.securityContext, { privileged: true, readOnlyRootFilesystem: true });
   t.is(privileged.volumeMounts!.find((m) => m.mountPath === '/sys/fs/bpf')?.mountPropagation, 'Bidirectional');
   t.false(agent.securityContext?.privileged ?? false);
 });

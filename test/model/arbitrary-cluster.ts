@@ -59,7 +59,12 @@ export const arbSlice = fc.record({
 
 export type ValueOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
 
-export function toService(s: ValueOf<typeof arbService>, index: number): V1Service {
+/** Any port list of the shape arbService makes (the dense pools of other tests have their own). */
+type ServiceSketch = Omit<ValueOf<typeof arbService>, 'ports'> & {
+  ports: readonly { base: { name: string; port: number; protocol: string }; nodePort: number | undefined }[];
+};
+
+export function toService(s: ServiceSketch, index: number): V1Service {
   return {
     metadata: { name: s.name, namespace: s.namespace, uid: String(index) },
     spec: {
@@ -94,5 +99,6 @@ export const arbCluster = fc.record({
   services: fc.uniqueArray(arbService, { maxLength: 5, selector: (s) => `${s.namespace}/${s.name}` }).map((list) => list.map(toService)),
   slices: fc.uniqueArray(arbSlice, { maxLength: 5, selector: (s) => `${s.namespace}/${s.service}-${s.suffix}` }).map((list) => list.map(toSlice)),
 });
-export const config = resolveProxyConfig({ clusterCIDR: '198.18.128.0/17' });
+// The agent's health endpoint on every node address: what refusals.ts keeps Services off.
+export const config = resolveProxyConfig({ clusterCIDR: '198.18.128.0/17', agentPorts: [{ address: '0.0.0.0', port: 10256, what: 'healthz' }] });
 export const node = { ...NODE };

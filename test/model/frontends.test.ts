@@ -207,5 +207,5 @@ test("an externalIP naming another Service's ClusterIP never takes it, however o
   );
   t.is(frontend(state, 'ClusterIP 198.19.0.10:80/TCP').service.name, 'victim');
   t.false(frontendKeys(state).includes('ExternalIP 198.19.0.10:80/TCP'));
-  t.true(state.problems.some((p) => p.name === 'thief' && /ExternalIP frontend 198\.19\.0\.10:80\/TCP is already used by default\/victim/.test(p.reason)));
+  t.true(state.problems.some((p) => p.name === 'thief' && /ExternalIP frontend 198\.19\.0\.10:80\/TCP refused: 198\.19\.0\.10 is the ClusterIP of default\/victim/.test(p.reason)));
 });

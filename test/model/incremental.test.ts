@@ -14,20 +14,25 @@ const sliceKey = (s: V1EndpointSlice): string => `${s.metadata?.namespace}/${s.m
 
 // Well-formed objects from tiny pools, so that what crosses Services is common: two Services
 // claiming one externalIP or node port, one endpoint listed by two Services (local in one slice,
-// not in the other), health check ports shared.
+// not in the other), health check ports shared, and what refusals.ts refuses: an externalIP that
+// is another Service's ClusterIP, a node address (198.18.0.10) on the agent's port, on a
+// health-check node port (32000) or on another Service's NodePort (30080).
 const arbDenseService = fc
   .record({
     name: fc.constantFrom('a', 'b', 'c'),
     type: fc.constantFrom('ClusterIP', 'NodePort', 'LoadBalancer'),
     clusterIP: fc.constantFrom('10.96.0.1', '10.96.0.2', '10.96.0.3'),
-    externalIPs: fc.subarray(['192.0.2.1', '192.0.2.2']),
+    externalIPs: fc.subarray(['192.0.2.1', '192.0.2.2', '10.96.0.2', '198.18.0.10']),
     etp: fc.constantFrom(undefined, 'Local'),
     itp: fc.constantFrom(undefined, 'Local'),
-    lbIPs: fc.subarray(['203.0.113.1']),
+    lbIPs: fc.subarray(['203.0.113.1', '198.18.0.10']),
     ports: fc.subarray(
       [
         { base: { name: 'http', port: 80, protocol: 'TCP' } as const, nodePort: 30080 as const },
         { base: { name: 'dns', port: 53, protocol: 'UDP' } as const, nodePort: 30053 as const },
+        { base: { name: 'np', port: 30080, protocol: 'TCP' } as const, nodePort: 30081 as const },
+        { base: { name: 'health', port: 10256, protocol: 'TCP' } as const, nodePort: undefined },
+        { base: { name: 'hc', port: 32000, protocol: 'TCP' } as const, nodePort: undefined },
       ],
       { minLength: 1 },
     ),

@@ -84,16 +84,17 @@ const badBatch = fc.record({
 function check(bad: Batch): string[] {
   // The bases come along unless the batch brings its own version of them.
   const mixed = runFull({ services: [GOOD_SERVICE, ...bad.services], slices: [goodSlice(GOOD_ENDPOINTS), ...bad.slices] });
-  // A bad object that is valid after all may claim the good Service's frontends: that is the
-  // conflict rules' business (by allocation order), not this property's.
-  if (mixed.problems.some((p) => /already used by default\/good|default\/good.*already used/.test(p.reason) || (p.name === 'good' && /already used/.test(p.reason)))) return [];
+  // A bad object that is valid after all may claim the good Service's frontends, or make one of them
+  // refused (its ClusterIP, its health-check node port): that is the conflict rules' business (by
+  // allocation order, ts/model/refusals.ts), not this property's.
+  if (mixed.problems.some((p) => /already used by default\/good|default\/good.*already used/.test(p.reason) || (p.name === 'good' && /already used| refused: /.test(p.reason)))) return [];
   const alone = runFull({ services: [GOOD_SERVICE], slices: [goodSlice(GOOD_ENDPOINTS)] }, mixed.state.ids);
   const out = entriesMissing(alone.entries, mixed.entries).map((d) => `first sync: ${d}`);
   const partial = runIncremental(
     { services: [GOOD_SERVICE, BAD_BASE_SERVICE], slices: [goodSlice(GOOD_ENDPOINTS), BAD_BASE_SLICE] },
     { services: bad.services, slices: [goodSlice(GOOD_ENDPOINTS_AFTER), ...bad.slices] },
   );
-  if (partial.problems.some((p) => p.name === 'good' && /already used/.test(p.reason))) return out;
+  if (partial.problems.some((p) => p.name === 'good' && /already used| refused: /.test(p.reason))) return out;
   const aloneAfter = runFull({ services: [GOOD_SERVICE], slices: [goodSlice(GOOD_ENDPOINTS_AFTER)] }, partial.state.ids);
   out.push(...entriesMissing(aloneAfter.entries, partial.entries).map((d) => `partial sync: ${d}`));
   // Every object set aside is named.

@@ -19,9 +19,9 @@ import { describeMigration, loadDatapath, migrateLegacyMaps, type Datapath } fro
 import { Reconciler } from '../dataplane/reconciler.js';
 import { settleConntrackPins, writeDowngradeSnapshot } from '../dataplane/release-handover.js';
 import { ensureBpffs } from '../lab/bpffs.js';
-import type { DesiredState, Problem } from '../model/index.js';
+import type { AgentPort, DesiredState, Problem } from '../model/index.js';
 import { sourceFromConfig } from '../sources/from-config.js';
-import type { ClusterEvents, ClusterSource, ServiceCIDR } from '../sources/source.js';
+import type { ClusterEvents, ClusterSource, ProblemRecorder, ServiceCIDR } from '../sources/source.js';
 import { splitBindAddress, type AgentConfig } from './config.js';
 import { registerDataplaneMetrics } from './dataplane-metrics.js';
 import { datapathConfigFor, loaderMapSizes } from './datapath-config.js';
@@ -52,6 +52,11 @@ export interface AgentDeps {
   interfaceRescanMs?: number;
   /** How often pins are checked (pin-watchdog.ts), beside every sync (default 5 s). */
   pinCheckIntervalMs?: number;
+}
+
+/** A socket the agent bound, as the model's refusals know it ('0.0.0.0': every node address). */
+function agentPort(host: string, port: number, what: string): AgentPort {
+  return { address: ['', '0.0.0.0', '::', '[::]'].includes(host) ? '0.0.0.0' : host, port, what };
 }
 
 export class AgentStartError extends Error {
@@ -87,6 +92,8 @@ export class Agent {
   private servers: Listening[] = [];
   private timers: NodeJS.Timeout[] = [];
   private problems = new Set<string>();
+  /** Problems as Kubernetes Events (a source with an API only). */
+  private recorder: ProblemRecorder | undefined;
   /** ServiceCIDR objects by name (recorded by the source's handler, read by the sync loop). */
   private serviceCIDRObjects = new Map<string, ServiceCIDR>();
   /** The service device's routes may be out of date (a Service, ServiceCIDR or node address changed). */
@@ -164,19 +171,28 @@ export class Agent {
     //    taken, say by kube-proxy, must not cost a load and an attach first) and the source (no
     //    kubeconfig and no cluster: a clear exit, not a retry loop). /healthz answers 503 until
     //    the first sync.
+    const agentPorts: AgentPort[] = [];
     if (c.healthzBindAddress) {
       const { host, port } = splitBindAddress(c.healthzBindAddress, 'healthzBindAddress');
       this.healthzListening = await listen(healthServer(this.health, this.metrics), host, port);
       this.servers.push(this.healthzListening);
+      agentPorts.push(agentPort(host, this.healthzListening.port, 'healthz'));
     }
     if (c.metricsBindAddress) {
       const { host, port } = splitBindAddress(c.metricsBindAddress, 'metricsBindAddress');
       this.metricsListening = await listen(metricsServer(this.metrics), host, port);
       this.servers.push(this.metricsListening);
+      agentPorts.push(agentPort(host, this.metricsListening.port, 'metrics'));
     }
     this.source =
       this.deps.source ??
       (await sourceFromConfig(c.source, { nodeName: c.hostnameOverride, log: (msg, fields) => this.log.warn({ source: c.source.kind, ...fields }, msg) }));
+
+    this.recorder = this.source.problemRecorder?.({
+      nodeName: c.hostnameOverride,
+      log: (msg, fields) => this.log.warn({ source: c.source.kind, ...fields }, msg),
+      onResult: (result) => this.metrics.events.inc({ result }),
+    });
 
     // 3. The datapath: load (adopting pinned maps), attach (adopting pinned links), adopt state;
     //    only once no other agent holds this node (node-lock.ts).
@@ -262,7 +278,8 @@ export class Agent {
 
     // 6. The sync loop, started once the source has listed everything.
     this.syncer = new Syncer(this.dp, this.reconciler, {
-      proxy: c.proxy,
+      // The sockets bound above: no Service may shadow them (ts/model/refusals.ts).
+      proxy: { ...c.proxy, agentPorts },
       nodeName: c.hostnameOverride,
       fallbackAddresses: () => uplinkAddresses,
     });
@@ -405,8 +422,8 @@ export class Agent {
     m.noLocalEndpoints.set({ traffic_policy: 'internal' }, summary.noLocalEndpoints.internal);
     m.noLocalEndpoints.set({ traffic_policy: 'external' }, summary.noLocalEndpoints.external);
 
-    // Everything that could be written is: the proxy is up to date, whatever single entries failed.
-    this.health.updated(startedAt);
+    // Up to date unless a write failed for another reason than room (health.ts, synced).
+    this.health.synced(startedAt, result.failures);
     m.lastSync.setToCurrentTime();
     const now = Date.now();
     for (const t of outcome.triggerTimes) if (t <= now) m.networkProgrammingDuration.observe((now - t) / 1000);
@@ -497,6 +514,7 @@ export class Agent {
       }
     }
     this.problems = now;
+    this.recorder?.observe(problems);
     this.metrics.serviceProblems.reset();
     for (const [kind, n] of byKind) this.metrics.serviceProblems.set({ kind }, n);
   }
@@ -541,6 +559,7 @@ export class Agent {
     const steps: [string, () => unknown][] = [
       ['sync loop', () => this.runner?.stop()],
       ['source', () => this.source?.stop()],
+      ['events', () => this.recorder?.stop()],
       ['health-check node ports', () => this.healthChecks?.close()],
       ['servers', () => Promise.all(this.servers.map((s) => s.close()))],
       ['downgrade snapshot', () => this.leaveDowngradeSnapshot()],

@@ -4,6 +4,8 @@
  *
  * Health follows kube-proxy's ProxierHealthServer: healthy unless an update was queued and has
  * not been applied within 2 × syncPeriod; /healthz also fails while the node is being deleted.
+ * A sync that throws applies nothing; one whose writes failed applied its update only when every
+ * failure was for want of room (synced()).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +13,8 @@ import type { AddressInfo } from 'node:net';
 import type { AgentMetrics } from './metrics.js';
 
 export const PROXY_MODE = 'bpfproxy';
+/** Map write errors that mean "no room" (a full hash map; an LPM trie's ENOSPC). */
+const CAPACITY_CODES = new Set(['E2BIG', 'ENOSPC']);
 
 export class ProxierHealth {
   private lastUpdated = 0;
@@ -26,6 +30,17 @@ export class ProxierHealth {
   /** An update is waiting for the next sync. */
   queued(): void {
     this.oldestPendingQueued ??= this.now();
+  }
+
+  /**
+   * A sync finished, with these failed writes. A write refused for want of room (a Service too large
+   * for its map: E2BIG, ENOSPC) is the input's problem, reported and retried, and every other
+   * Service is served: the node stays in service. Any other failure (EPERM, EBADF, ENOMEM…) means
+   * this node's datapath cannot take updates: as kube-proxy's after a failing iptables-restore, its
+   * /healthz fails once the update has waited 2 × syncPeriod, so that load balancers move away.
+   */
+  synced(startedAt: number, failures: readonly { code: string }[]): void {
+    if (failures.every((f) => CAPACITY_CODES.has(f.code))) this.updated(startedAt);
   }
 
   /** A sync applied everything queued before it started. */

@@ -78,6 +78,12 @@ export class AgentMetrics {
     labelNames: ['stage'] as const,
     registers: [this.registry],
   });
+  readonly events = new Counter({
+    name: 'bpfproxy_events_total',
+    help: 'Problems posted as Kubernetes Events, by result (created, patched: a series count raised, failed, dropped: too many waiting)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly serviceProblems = new Gauge({
     name: 'bpfproxy_service_problems',
     help: 'Objects (or parts of them) left out of the dataplane because of invalid or unsupported input, by object kind (details in the logs)',

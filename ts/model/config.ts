@@ -1,6 +1,7 @@
 import { DEFAULT_TABLE_SIZE, validateTableSize } from '../maglev/prime.js';
 import { cidrContains, compareIPv4Text, isCidr6, isLoopback, parseCidr4, parseIPv4 } from './ip.js';
 import type { Problem } from './problems.js';
+import type { AgentPort } from './refusals.js';
 
 /**
  * Proxy configuration. Option names follow kube-proxy's KubeProxyConfiguration where one exists;
@@ -30,6 +31,12 @@ export interface ProxyConfig {
    * NodePort range (30000–32767) so our translations never collide with the kernel's own sockets.
    */
   readonly snatPortRange: PortRange;
+  /**
+   * TCP ports the agent itself serves on the node (healthz; metrics when bound beyond loopback):
+   * no externalIP, LoadBalancer IP or NodePort may shadow them (refusals.ts). Filled by the agent
+   * from the sockets it bound.
+   */
+  readonly agentPorts: readonly AgentPort[];
 }
 
 export interface ConntrackConfig {
@@ -76,6 +83,7 @@ export const DEFAULT_PROXY_CONFIG: ProxyConfig = Object.freeze({
   }),
   maglevTableSize: DEFAULT_TABLE_SIZE,
   snatPortRange: Object.freeze({ min: 61000, max: 65535 }),
+  agentPorts: Object.freeze([]) as readonly AgentPort[],
 });
 
 export type ProxyConfigInput = Partial<Omit<ProxyConfig, 'conntrack' | 'snatPortRange'>> & {

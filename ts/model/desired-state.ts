@@ -6,6 +6,7 @@ import { collectEndpoints, compareEndpoints, portKey, serviceKey, type EndpointI
 import { IdAllocator } from './ids.js';
 import { compareIPv4Text, isIPv6, parseCidr4, parseIPv4 } from './ip.js';
 import { ProblemList, unexpectedProblem, type Problem } from './problems.js';
+import { FrontendRefusals, refusedFrontendProblem } from './refusals.js';
 import { isProxied, parseService, serviceNamespace, type ServiceInfo, type ServicePortInfo } from './service.js';
 import type {
   DesiredBackend,
@@ -111,7 +112,10 @@ export function computeDesiredState(input: ModelInput): DesiredState {
     if (part.healthCheck !== null) healthChecks.push(part.healthCheck);
   }
 
-  const kept = resolveFrontendConflicts(frontends, problems);
+  const refusals = new FrontendRefusals(node, config, nodePortAddresses);
+  for (const frontend of frontends) refusals.frontend(frontend, 1);
+  for (const check of healthChecks) refusals.healthCheck(check, 1);
+  const kept = resolveFrontendConflicts(frontends, refusals, problems);
   // An external group whose every frontend lost a conflict has nothing left to serve.
   const liveGroups = [...groups.values()].filter(
     (group) => group.scope === 'internal' || kept.some((frontend) => frontend.group === group),
@@ -300,9 +304,10 @@ export function frontendsForPort(
 /**
  * Two service ports claiming the same address:port/protocol (a shared externalIP, a hand-written
  * duplicate ClusterIP) cannot both own a map key. kube-proxy's winner depends on map iteration
- * order; ours is the first service port by name, and the others are reported.
+ * order; ours is decided as the API server would have allocated them (orderFrontendClaims), and
+ * the others are reported. Frontends no one may have (refusals.ts) are reported and never win.
  */
-function resolveFrontendConflicts(frontends: readonly FrontendDraft[], problems: ProblemList): FrontendDraft[] {
+function resolveFrontendConflicts(frontends: readonly FrontendDraft[], refusals: FrontendRefusals, problems: ProblemList): FrontendDraft[] {
   const byKey = new Map<string, FrontendDraft[]>();
   for (const frontend of frontends) {
     const key = frontendClaimKey(frontend);
@@ -310,12 +315,30 @@ function resolveFrontendConflicts(frontends: readonly FrontendDraft[], problems:
   }
   const kept: FrontendDraft[] = [];
   for (const [key, claims] of byKey) {
-    const ordered = orderFrontendClaims(claims);
-    const winner = ordered[0]!;
-    kept.push(winner);
-    for (const loser of ordered.slice(1)) problems.add(frontendConflictProblem(key, loser, winner));
+    const decided = decideFrontendClaims(key, claims, refusals);
+    if (decided.winner !== undefined) kept.push(decided.winner);
+    for (const p of decided.problems) problems.add(p);
   }
   return kept;
+}
+
+/** One claim key's winner, if any, and what its other claims are told. */
+export function decideFrontendClaims(
+  key: string,
+  claims: readonly FrontendDraft[],
+  refusals: FrontendRefusals,
+): { winner: FrontendDraft | undefined; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const eligible: FrontendDraft[] = [];
+  for (const claim of claims) {
+    const reason = refusals.refusal(claim);
+    if (reason === undefined) eligible.push(claim);
+    else problems.push(refusedFrontendProblem(key, claim, reason));
+  }
+  const ordered = orderFrontendClaims(eligible);
+  const winner = ordered[0];
+  for (const loser of ordered.slice(1)) problems.push(frontendConflictProblem(key, loser, winner!));
+  return { winner, problems };
 }
 
 /** address:port/protocol: what two frontends must not share. */

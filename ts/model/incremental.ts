@@ -7,7 +7,9 @@
  *
  *   - a Service's fragment: its groups, frontend claims, backend claims and health check, computed
  *     from the Service and the endpoints of the slices that name it;
- *   - frontend claims by address:port/protocol (the winner is the first service port by name);
+ *   - frontend claims by address:port/protocol (the winner as orderFrontendClaims ranks them),
+ *     less those refused (refusals.ts: re-decided where a ClusterIP, NodePort or health check
+ *     they depend on came or went);
  *   - backend claims by ip:port/protocol (a claim saying "local" wins, else the first Service);
  *   - health check claims by port; external groups live while they win at least one frontend;
  *   - ids, allocated and released per batch exactly as IdAllocator.sync does for a full run.
@@ -26,15 +28,14 @@ import {
   compareFrontends,
   compareHealthChecks,
   compareText,
+  decideFrontendClaims,
   duplicateServiceProblem,
   frontendClaimKey,
-  frontendConflictProblem,
   frontendsForPort,
   groupsForPort,
   healthCheckConflictProblem,
   localReadyIPs,
   nodeAndConfigProblems,
-  orderFrontendClaims,
   toDesiredFrontend,
   toDesiredService,
   type FrontendDraft,
@@ -43,6 +44,7 @@ import {
 import { collectEndpoints, LABEL_SERVICE_NAME, portKey, serviceKey, type EndpointInfo, type ServiceEndpoints } from './endpoints.js';
 import { IdAllocator } from './ids.js';
 import { ProblemList, unexpectedProblem, type Problem } from './problems.js';
+import { FrontendRefusals } from './refusals.js';
 import { isProxied, parseService, serviceNamespace } from './service.js';
 import type { DesiredBackend, DesiredFrontend, DesiredHealthCheck, DesiredService, DesiredState, IdState, MasqueradeRules, Protocol } from './types.js';
 
@@ -154,6 +156,9 @@ export class IncrementalModel {
   private readonly groupDrafts = new Map<string, GroupDraft>();
 
   private readonly frontendClaims = new Map<string, FrontendDraft[]>();
+  /** Address → claim keys on it: a ClusterIP coming or going re-decides them all. */
+  private readonly claimKeysAt = new Map<string, Set<string>>();
+  private readonly refusals: FrontendRefusals;
   private readonly winners = new Map<string, FrontendDraft>();
   private readonly conflictProblems = new Map<string, Problem[]>();
   /** External group key → frontends it wins. */
@@ -199,6 +204,7 @@ export class IncrementalModel {
     this.globalProblems = nodeAndConfigProblems(node, config);
     this.nodePortAddresses = selectNodePortAddresses(node, config);
     this.masquerade = masqueradeRulesOf(config);
+    this.refusals = new FrontendRefusals(node, config, this.nodePortAddresses);
   }
 
   /** The model of these objects, as computeDesiredState computes it. */
@@ -278,6 +284,14 @@ export class IncrementalModel {
     const touchedBackends = new Set<string>();
     const touchedPorts = new Set<number>();
     const dirtyGroups = new Set<string>();
+    /** Addresses whose ClusterIP owners may have changed: every claim on them is re-decided. */
+    const touchedAddresses = new Set<string>();
+    const refusalsMoved = (f: FrontendDraft, by: 1 | -1): void => {
+      this.refusals.frontend(f, by);
+      const { address, claimKeys } = this.refusals.affected(f);
+      if (address !== undefined) touchedAddresses.add(address);
+      for (const k of claimKeys) touchedClaims.add(k);
+    };
     for (const key of servicesDirty) {
       const before = this.fragments.get(key) ?? EMPTY_FRAGMENT;
       const after = this.fragmentOf(key);
@@ -289,14 +303,24 @@ export class IncrementalModel {
         const claimKey = frontendClaimKey(f);
         const claims = this.frontendClaims.get(claimKey)!;
         claims.splice(claims.indexOf(f), 1);
+        if (claims.length === 0) {
+          const keys = this.claimKeysAt.get(f.address)!;
+          keys.delete(claimKey);
+          if (keys.size === 0) this.claimKeysAt.delete(f.address);
+        }
         touchedClaims.add(claimKey);
+        refusalsMoved(f, -1);
       }
       for (const f of after.frontends) {
         const claimKey = frontendClaimKey(f);
         let claims = this.frontendClaims.get(claimKey);
         if (claims === undefined) this.frontendClaims.set(claimKey, (claims = []));
         claims.push(f);
+        let keys = this.claimKeysAt.get(f.address);
+        if (keys === undefined) this.claimKeysAt.set(f.address, (keys = new Set()));
+        keys.add(claimKey);
         touchedClaims.add(claimKey);
+        refusalsMoved(f, 1);
       }
       for (const backend of before.backends.keys()) {
         this.dropBackendClaim(backend, key);
@@ -310,12 +334,16 @@ export class IncrementalModel {
         const claims = this.healthClaims.get(before.healthCheck.port)!;
         claims.splice(claims.indexOf(before.healthCheck), 1);
         touchedPorts.add(before.healthCheck.port);
+        this.refusals.healthCheck(before.healthCheck, -1);
+        for (const k of this.refusals.affectedByHealthCheck(before.healthCheck.port)) touchedClaims.add(k);
       }
       if (after.healthCheck !== null) {
         let claims = this.healthClaims.get(after.healthCheck.port);
         if (claims === undefined) this.healthClaims.set(after.healthCheck.port, (claims = []));
         claims.push(after.healthCheck);
         touchedPorts.add(after.healthCheck.port);
+        this.refusals.healthCheck(after.healthCheck, 1);
+        for (const k of this.refusals.affectedByHealthCheck(after.healthCheck.port)) touchedClaims.add(k);
       }
       for (const g of before.groups) {
         this.groupDrafts.delete(g.key);
@@ -327,9 +355,11 @@ export class IncrementalModel {
       }
     }
 
-    // Frontend conflicts, re-decided only where a claim came or went.
+    for (const address of touchedAddresses) for (const k of this.claimKeysAt.get(address) ?? []) touchedClaims.add(k);
+
+    // Frontend conflicts, re-decided only where a claim, or what a refusal depends on, came or went.
     for (const claimKey of touchedClaims) {
-      const claims = this.frontendClaims.get(claimKey)!;
+      const claims = this.frontendClaims.get(claimKey) ?? [];
       const oldWinner = this.winners.get(claimKey);
       const hadProblems = this.conflictProblems.has(claimKey);
       let newWinner: FrontendDraft | undefined;
@@ -338,10 +368,11 @@ export class IncrementalModel {
         this.winners.delete(claimKey);
         this.conflictProblems.delete(claimKey);
       } else {
-        const ordered = orderFrontendClaims(claims);
-        newWinner = ordered[0]!;
-        this.winners.set(claimKey, newWinner);
-        if (ordered.length > 1) this.conflictProblems.set(claimKey, ordered.slice(1).map((loser) => frontendConflictProblem(claimKey, loser, newWinner!)));
+        const decided = decideFrontendClaims(claimKey, claims, this.refusals);
+        newWinner = decided.winner;
+        if (newWinner === undefined) this.winners.delete(claimKey);
+        else this.winners.set(claimKey, newWinner);
+        if (decided.problems.length > 0) this.conflictProblems.set(claimKey, decided.problems);
         else this.conflictProblems.delete(claimKey);
       }
       if (hadProblems || this.conflictProblems.has(claimKey)) problemsChanged = true;

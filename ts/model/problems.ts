@@ -38,3 +38,36 @@ export function unexpectedProblem(kind: 'Service' | 'EndpointSlice', namespace: 
   const message = e instanceof Error ? e.message : String(e);
   return { kind, namespace, name: typeof name === 'string' ? name : String(name ?? ''), reason: `could not be used (${message}); left out` };
 }
+
+/**
+ * A stable CamelCase name for what kind of problem this is: the `reason` of the Kubernetes Event
+ * that reports it (ts/sources/kube-events.ts), which users filter on and alert on. The texts are
+ * made in this package; test/model/problem-reasons.test.ts pins every kind to its name.
+ */
+export type ProblemReason =
+  | 'Rejected'
+  | 'FrontendRefused'
+  | 'FrontendConflict'
+  | 'HealthCheckNodePortConflict'
+  | 'Duplicate'
+  | 'Unsupported'
+  | 'Unusable'
+  | 'CapacityExceeded'
+  | 'InvalidConfiguration'
+  | 'Invalid';
+
+const REASON_RULES: readonly [RegExp, ProblemReason][] = [
+  [/^rejected: /, 'Rejected'],
+  [/^could not be used /, 'Unusable'],
+  [/ frontend \S+ refused: /, 'FrontendRefused'],
+  [/ frontend \S+ is already used by /, 'FrontendConflict'],
+  [/^healthCheckNodePort \d+ is already used by /, 'HealthCheckNodePortConflict'],
+  [/listed more than once/, 'Duplicate'],
+  [/not supported yet|not served by bpfproxy/, 'Unsupported'],
+  [/^no (service|backend) id left/, 'CapacityExceeded'],
+];
+
+export function problemReason(p: Problem): ProblemReason {
+  for (const [re, reason] of REASON_RULES) if (re.test(p.reason)) return reason;
+  return p.kind === 'Config' ? 'InvalidConfiguration' : 'Invalid';
+}

@@ -24,10 +24,25 @@ import { createInterface } from 'node:readline';
 
 import type { KubeConfig, V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 
+import { apiPath, type ApiResource } from './kube-api.js';
+import { KubeEventRecorder, type KubeEventRecorderOptions } from './kube-events.js';
 import { slim } from './slim.js';
-import { objectKey, type ClusterEvents, type ClusterSource, type ServiceCIDR } from './source.js';
+import { objectKey, type ClusterEvents, type ClusterSource, type ProblemRecorder, type ProblemRecorderOptions, type ServiceCIDR } from './source.js';
 
 type Kind = 'Service' | 'EndpointSlice' | 'Node' | 'ServiceCIDR';
+
+/**
+ * Every resource the source reads, and how: a list, then a watch from its resourceVersion (never a
+ * get; the Node is a field-selected list and watch). deploy/base/rbac.yaml grants exactly these
+ * (test/deploy/manifests.test.ts derives its check from this table).
+ */
+export const KUBE_SOURCE_APIS: Readonly<Record<Kind, ApiResource>> = {
+  Service: { group: '', version: 'v1', resource: 'services', verbs: ['list', 'watch'] },
+  EndpointSlice: { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', verbs: ['list', 'watch'] },
+  Node: { group: '', version: 'v1', resource: 'nodes', verbs: ['list', 'watch'] },
+  ServiceCIDR: { group: 'networking.k8s.io', version: 'v1', resource: 'servicecidrs', verbs: ['list', 'watch'] },
+};
+
 interface KObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
 }
@@ -137,6 +152,11 @@ export class KubeSource implements ClusterSource {
     return `kubernetes:${this.opts.kubeConfig.getCurrentCluster()?.server ?? '?'}`;
   }
 
+  /** Problems as Events on their objects, through this source's API server and credentials (kube-events.ts). */
+  problemRecorder(opts: ProblemRecorderOptions & Partial<KubeEventRecorderOptions>): ProblemRecorder {
+    return new KubeEventRecorder({ ...opts, kubeConfig: this.opts.kubeConfig });
+  }
+
   /** Starts the loops and returns at once: `synced` fires later (the API server may be down now). */
   async start(events: ClusterEvents): Promise<void> {
     if (this.loops.length > 0) throw new Error('KubeSource already started');
@@ -154,12 +174,12 @@ export class KubeSource implements ClusterSource {
     const specs: KindSpec[] = [
       {
         kind: 'Service',
-        path: '/api/v1/services',
+        path: apiPath(KUBE_SOURCE_APIS.Service),
         emit: safe((p, c) => events.service(p as V1Service | undefined, c as V1Service | undefined)),
       },
       {
         kind: 'EndpointSlice',
-        path: '/apis/discovery.k8s.io/v1/endpointslices',
+        path: apiPath(KUBE_SOURCE_APIS.EndpointSlice),
         emit: safe((p, c) => events.endpointSlice(p as V1EndpointSlice | undefined, c as V1EndpointSlice | undefined)),
       },
     ];
@@ -167,7 +187,7 @@ export class KubeSource implements ClusterSource {
       const serviceCIDR = events.serviceCIDR.bind(events);
       specs.push({
         kind: 'ServiceCIDR',
-        path: '/apis/networking.k8s.io/v1/servicecidrs',
+        path: apiPath(KUBE_SOURCE_APIS.ServiceCIDR),
         optional: true,
         emit: safe((p, c) => serviceCIDR(p as ServiceCIDR | undefined, c as ServiceCIDR | undefined)),
       });
@@ -175,7 +195,7 @@ export class KubeSource implements ClusterSource {
     if (this.opts.nodeName) {
       specs.push({
         kind: 'Node',
-        path: '/api/v1/nodes',
+        path: apiPath(KUBE_SOURCE_APIS.Node),
         fieldSelector: `metadata.name=${this.opts.nodeName}`,
         emit: safe((p, c) => events.node(p as V1Node | undefined, c as V1Node | undefined)),
       });

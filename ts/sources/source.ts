@@ -6,6 +6,8 @@
  */
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 
+import type { Problem } from '../model/index.js';
+
 export interface ClusterEvents {
   service(previous: V1Service | undefined, current: V1Service | undefined): void;
   endpointSlice(previous: V1EndpointSlice | undefined, current: V1EndpointSlice | undefined): void;
@@ -28,6 +30,20 @@ export interface ClusterSource {
   /** A name for logs: 'file:/etc/bpfproxy/cluster', 'kubernetes:https://…'. */
   readonly description: string;
   start(events: ClusterEvents): Promise<void>;
+  stop(): Promise<void>;
+  /** Where problems are reported on the objects themselves (Kubernetes Events), for a source with an API. */
+  problemRecorder?(opts: ProblemRecorderOptions): ProblemRecorder;
+}
+
+export interface ProblemRecorderOptions {
+  nodeName: string;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+  onResult?: (result: 'created' | 'patched' | 'failed' | 'dropped') => void;
+}
+
+/** Takes the whole list of current problems after each sync that changed it; never blocks, never throws. */
+export interface ProblemRecorder {
+  observe(problems: readonly Problem[]): void;
   stop(): Promise<void>;
 }
 
