@@ -214,8 +214,9 @@ export class Agent {
     if (settled.unpinned.length > 0) this.log.info(settled, settled.live === mapSpecs.ct4.name ? 'our downgrade snapshot was not taken over: unpinned' : `an older release ran since (its programs use ${settled.live}): our conntrack pin is stale, unpinned`);
     this.dp = await loadDatapath({ pinDir: c.bpffsDir, config: dpConfig, mapSizes: loaderMapSizes(c.mapSizes), deferMigration: true });
     // An older agent's conntrack (a map whose layout changed since), copied before our programs
-    // take the hooks, so that none of its established flows meets an empty table, and again after
-    // (what its programs made meanwhile; loader.ts migrateLegacyMaps).
+    // take the hooks, so that none of its established flows meets an empty table, and again once
+    // they hold every hook, the pods' too (what its programs made meanwhile; loader.ts
+    // migrateLegacyMaps).
     try {
       const before = migrateLegacyMaps(c.bpffsDir, this.dp.maps, { keepSource: true });
       if (before) this.log.info({ migration: before }, describeMigration(before));
@@ -229,12 +230,6 @@ export class Agent {
       xdpMode: c.xdpMode,
       ...(c.serviceInterface ? { serviceDevice: c.serviceInterface } : {}),
     });
-    try {
-      const migration = migrateLegacyMaps(c.bpffsDir, this.dp.maps);
-      if (migration) this.log.info({ migration }, describeMigration(migration));
-    } catch (e) {
-      this.log.warn({ err: (e as Error).message }, 'an older agent\'s conntrack could not be migrated: its flows are not carried over');
-    }
     this.reconciler = new Reconciler(this.dp);
     this.reconciler.adopt();
     const adopted = this.reconciler.entryCounts();
@@ -254,6 +249,13 @@ export class Agent {
       },
     });
     await this.rescanPods();
+    // Now that every hook runs our programs: the flows the older agent's made since the first copy.
+    try {
+      const migration = migrateLegacyMaps(c.bpffsDir, this.dp.maps);
+      if (migration) this.log.info({ migration }, describeMigration(migration));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'an older agent\'s conntrack could not be migrated: its flows are not carried over');
+    }
     this.linkMonitor = new LinkMonitor(
       () => void this.rescanPods(),
       (m) => this.log.warn(m),
