@@ -5,7 +5,7 @@
  */
 import { isIPv4 } from 'node:net';
 
-import { parseIPv4 } from '../model/ip.js';
+import { parseIPv4 } from '../util/ip.js';
 
 /** u*: host (little-endian) order; be16/be32: network order numbers; ipv4: dotted quad, network order. */
 export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | 'ipv4';

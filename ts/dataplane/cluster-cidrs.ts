@@ -4,7 +4,7 @@
  * loader writes them once per load (like rodata, but a node may have several and a restart with a
  * new clusterCIDR must replace a pinned set), and the sync loop never touches them.
  */
-import { formatIPv4, parseCidr4 } from '../model/index.js';
+import { formatIPv4, parseCidr4 } from '../util/ip.js';
 import type { DatapathMaps } from './loader.js';
 
 /** Makes clustercidr4_v1 hold exactly `cidrs` (IPv4 'a.b.c.d/len'; anything else is refused). */

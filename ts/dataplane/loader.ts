@@ -14,9 +14,9 @@ import { legacyMapNames, mapSpecs, type MapKey } from '../abi/maps.js';
 import { u32 } from '../abi/codec.js';
 import { ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size } from '../abi/layouts.js';
 import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
+import { monotonicNs } from '../abi/clock.js';
 import { backendGeneration } from './backend-generation.js';
 import { writeClusterCidrs } from './cluster-cidrs.js';
-import { monotonicNs } from './conntrack-gc.js';
 import { TypedMap } from './typed-map.js';
 
 export const datapathObjects = ['tc_pod', 'tc_uplink', 'xdp_uplink'] as const;

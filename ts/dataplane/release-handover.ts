@@ -19,11 +19,11 @@
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { monotonicNs } from '../abi/clock.js';
 import { ct4Value, ct4ValueV2Size } from '../abi/layouts.js';
 import { CtFlags, ctClosing } from '../abi/constants.js';
 import { legacyMapNames, mapSpecs } from '../abi/maps.js';
 import { native } from '../addon/index.js';
-import { monotonicNs } from './conntrack-gc.js';
 import type { DatapathMaps } from './loader.js';
 
 const LEGACY_CONNTRACK = [legacyMapNames.ct4V2, legacyMapNames.ct4V1] as const;

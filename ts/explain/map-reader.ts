@@ -6,7 +6,7 @@
 import { aff4Key, cidr4Key, ct4Key, srcr4Key, svc4Key, type Aff4Value, type Backend4, type Ct4Key, type Ct4Value, type Svc4Key, type Svc4Value } from '../abi/layouts.js';
 import { ipv4, u32 } from '../abi/codec.js';
 import { native } from '../addon/index.js';
-import { monotonicNs } from '../dataplane/conntrack-gc.js';
+import { monotonicNs } from '../abi/clock.js';
 import { readClusterCidrs } from '../dataplane/cluster-cidrs.js';
 import type { DatapathMaps } from '../dataplane/loader.js';
 
