@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { backend4, srcr4Key, svc4Key, svc4Value } from '../abi/layouts.js';
 import { BackendFlags, IPPROTO, SvcFlags, SvcKind } from '../abi/constants.js';
 import { native } from '../addon/index.js';
-import type { DatapathMaps } from './loader.js';
+import type { DatapathMaps } from './typed-map.js';
 
 /** What the dumps read: a loaded Datapath, or maps opened from a node's pins (pinned-maps.ts). */
 export interface MapsView {

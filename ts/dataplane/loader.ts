@@ -17,7 +17,7 @@ import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
 import { monotonicNs } from '../abi/clock.js';
 import { backendGeneration } from './backend-generation.js';
 import { writeClusterCidrs } from './cluster-cidrs.js';
-import { TypedMap } from './typed-map.js';
+import { TypedMap, type DatapathMaps } from './typed-map.js';
 
 export const datapathObjects = ['tc_pod', 'tc_uplink', 'xdp_uplink'] as const;
 export type DatapathObjectName = (typeof datapathObjects)[number];
@@ -69,8 +69,6 @@ export interface Ct4Migration {
   /** The old map was left pinned (a copy before the attach; the one after removes it). */
   kept?: true;
 }
-
-export type DatapathMaps = { [K in MapKey]: TypedMap<ReturnType<(typeof mapSpecs)[K]['key']['decode']>, ReturnType<(typeof mapSpecs)[K]['value']['decode']>> };
 
 export interface Datapath {
   readonly pinDir: string;

@@ -24,7 +24,7 @@ import { ct4Value, ct4ValueV2Size } from '../abi/layouts.js';
 import { CtFlags, ctClosing } from '../abi/constants.js';
 import { legacyMapNames, mapSpecs } from '../abi/maps.js';
 import { native } from '../addon/index.js';
-import type { DatapathMaps } from './loader.js';
+import type { DatapathMaps } from './typed-map.js';
 
 const LEGACY_CONNTRACK = [legacyMapNames.ct4V2, legacyMapNames.ct4V1] as const;
 const fieldOffset = (name: string) => ct4Value.fields.find((f) => f.name === name)!.offset;

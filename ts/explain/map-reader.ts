@@ -8,7 +8,7 @@ import { ipv4, u32 } from '../abi/codec.js';
 import { native } from '../addon/index.js';
 import { monotonicNs } from '../abi/clock.js';
 import { readClusterCidrs } from '../dataplane/cluster-cidrs.js';
-import type { DatapathMaps } from '../dataplane/loader.js';
+import type { DatapathMaps } from '../dataplane/typed-map.js';
 
 export interface MapReader {
   service(key: Svc4Key): Svc4Value | null;

@@ -8,7 +8,7 @@ import { BackendFlags, IPPROTO, SvcFlags, SvcKind, SvcScope } from '../abi/const
 import { DropReason } from '../abi/drop-reason.js';
 import type { Backend4 } from '../abi/layouts.js';
 import { sumPerCpu } from '../dataplane/typed-map.js';
-import type { DatapathMaps } from '../dataplane/loader.js';
+import type { DatapathMaps } from '../dataplane/typed-map.js';
 import { native } from '../addon/index.js';
 
 export interface BackendView {
