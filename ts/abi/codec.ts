@@ -107,6 +107,13 @@ export function defineStruct<const F extends readonly FieldSpec[]>(cName: string
   return codec;
 }
 
+/** Where a field lies in its struct: for code that reads or patches encoded bytes without decoding them. */
+export function fieldSpan<T>(codec: StructCodec<T>, name: keyof T & string): { offset: number; size: number } {
+  const f = codec.fields.find((x) => x.name === name);
+  if (!f) throw new Error(`${codec.cName} has no field ${name}`);
+  return { offset: f.offset, size: fieldSize[f.type] };
+}
+
 /** A codec for a bare scalar key or value (u32 ids, be32 addresses). */
 export interface ScalarCodec<T> {
   readonly size: number;

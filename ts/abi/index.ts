@@ -1,4 +1,4 @@
-/** The datapath's ABI as TypeScript sees it: codecs, map specs, enums, config, flow hash, clock. */
+/** The datapath's ABI as TypeScript sees it: codecs, map specs, enums, config, flow hash, clock, names. */
 export * from './codec.js';
 export * from './layouts.js';
 export * from './constants.js';
@@ -7,3 +7,4 @@ export * from './config.js';
 export * from './maps.js';
 export * from './flow-hash.js';
 export * from './clock.js';
+export * from './names.js';

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 
 import { readConfigFile } from '../agent/config.js';
 import { openPinnedMaps } from '../dataplane/pinned-maps.js';
-import { readServices, type ServicesView } from '../explain/services.js';
+import { serviceTable, type ServicesView } from '../explain/service-table.js';
 
 export const DEFAULT_BPFFS_DIR = '/sys/fs/bpf/bpfproxy';
 
@@ -102,7 +102,7 @@ export function registerServicesCommand(program: Command): void {
         return;
       }
       try {
-        const view = readServices(maps);
+        const view = serviceTable(maps);
         console.log(opts.json ? JSON.stringify(view, null, 2) : formatServices(view));
       } finally {
         maps.close();

@@ -11,7 +11,7 @@ import { embeddedObject, native, type BpfObjectNative, type BpfProgramNative } f
 import { BPF_F_INNER_MAP, MAGLEV_M_DEFAULT } from '../abi/constants.js';
 import { rodataOf, type DatapathConfig } from '../abi/config.js';
 import { legacyMapNames, mapSpecs, type MapKey } from '../abi/maps.js';
-import { u32 } from '../abi/codec.js';
+import { fieldSpan, u32 } from '../abi/codec.js';
 import { ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size } from '../abi/layouts.js';
 import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
 import { monotonicNs } from '../abi/clock.js';
@@ -165,12 +165,11 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
 }
 
 /** Where ct4_value keeps its fields (ct4_v1's and ct4_v2's values are its prefixes). */
-const fieldOffset = (name: string) => ct4Value.fields.find((f) => f.name === name)!.offset;
-const CT4_EXPIRES_OFFSET = fieldOffset('expires_ns');
-const CT4_BE_GEN_OFFSET = fieldOffset('be_gen');
-const CT4_FLAGS_OFFSET = fieldOffset('flags');
-const CT4_TCP_SEEN_OFFSET = fieldOffset('tcp_seen');
-const CT4_STATE_OFFSET = fieldOffset('state');
+const CT4_EXPIRES_OFFSET = fieldSpan(ct4Value, 'expires_ns').offset;
+const CT4_BE_GEN_OFFSET = fieldSpan(ct4Value, 'be_gen').offset;
+const CT4_FLAGS_OFFSET = fieldSpan(ct4Value, 'flags').offset;
+const CT4_TCP_SEEN_OFFSET = fieldSpan(ct4Value, 'tcp_seen').offset;
+const CT4_STATE_OFFSET = fieldSpan(ct4Value, 'state').offset;
 
 /** One line on what a migration did, for logs. */
 export function describeMigration(m: DatapathMigration): string {
