@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { embeddedObject, native, type BpfObjectNative, type BpfProgramNative } from '../addon/index.js';
 import { BPF_F_INNER_MAP, MAGLEV_M_DEFAULT } from '../abi/constants.js';
 import { rodataOf, type DatapathConfig } from '../abi/config.js';
-import { legacyMapNames, mapSpecs, type MapKey } from '../abi/maps.js';
+import { encodeMaglevTable, legacyMapNames, maglevInner, mapSpecs, type MapKey } from '../abi/maps.js';
 import { fieldSpan, u32 } from '../abi/codec.js';
 import { ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size } from '../abi/layouts.js';
 import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
@@ -138,13 +138,15 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
     migration,
     setMaglevTable(svcId, table) {
       if (table.length !== maglevM) throw new RangeError(`a Maglev table has ${maglevM} entries, got ${table.length}`);
-      const inner = native.BpfMap.create({ type: 'array', name: `mgl_${svcId}`.slice(0, 15), keySize: 4, valueSize: 4, maxEntries: maglevM, flags: BPF_F_INNER_MAP });
-      const keys = Buffer.alloc(4 * maglevM);
-      const values = Buffer.alloc(4 * maglevM);
-      for (let i = 0; i < maglevM; i++) {
-        keys.writeUInt32LE(i, 4 * i);
-        values.writeUInt32LE(table[i] ?? 0, 4 * i);
-      }
+      const inner = native.BpfMap.create({
+        type: maglevInner.type,
+        name: `${maglevInner.namePrefix}${svcId}`.slice(0, 15),
+        keySize: maglevInner.key.size,
+        valueSize: maglevInner.value.size,
+        maxEntries: maglevM,
+        flags: BPF_F_INNER_MAP,
+      });
+      const { keys, values } = encodeMaglevTable(table);
       try {
         inner.updateBatch(keys, values, maglevM);
         // One update swaps the whole table in: a packet sees the old table or the new one.

@@ -7,6 +7,7 @@
 import { SvcScope } from '../abi/constants.js';
 import { DROP_REASONS } from '../abi/drop-reason.js';
 import type { Aff4Key, Aff4Value, Backend4, Ct4Key, Ct4Value, Svc4Key, Svc4Value } from '../abi/layouts.js';
+import { decodeMaglevTable } from '../abi/maps.js';
 import { protocolName } from '../abi/names.js';
 import { native } from '../addon/index.js';
 import { sumPerCpu, type DatapathMaps } from './typed-map.js';
@@ -64,9 +65,7 @@ function readInnerTable(innerId: number): Uint32Array {
   const inner = native.BpfMap.fromId(innerId);
   try {
     const { values, count } = inner.dump();
-    const table = new Uint32Array(count);
-    for (let i = 0; i < count; i++) table[i] = values.readUInt32LE(4 * i);
-    return table;
+    return decodeMaglevTable(values, count);
   } finally {
     inner.close();
   }
