@@ -5,7 +5,8 @@ import test from 'ava';
 
 import { CtDir, CtFlags, IPPROTO, SvcKind, ct4Key, ct4Value, type Ct4Key, type Ct4Value } from '../../ts/abi/index.js';
 import type { BpfMapNative } from '../../ts/addon/index.js';
-import { collectConntrack, monotonicNs, partnerKey } from '../../ts/dataplane/conntrack-gc.js';
+import { monotonicNs } from '../../ts/abi/clock.js';
+import { collectConntrack, partnerKey } from '../../ts/dataplane/conntrack-gc.js';
 import { NET, rootTest, setup, writeBackend, writeService } from '../datapath/_harness.js';
 import { fromPeer, tcp, udp } from '../datapath/_packets.js';
 

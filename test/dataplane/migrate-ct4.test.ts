@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CtDir, CtFlags, CtState, IPPROTO, ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size, ctStateName, type Ct4Key, type Ct4Value } from '../../ts/abi/index.js';
 import { native } from '../../ts/addon/index.js';
 import { bumpBackendGeneration } from '../../ts/dataplane/backend-generation.js';
-import { monotonicNs } from '../../ts/dataplane/conntrack-gc.js';
+import { monotonicNs } from '../../ts/abi/clock.js';
 import { loadDatapath, migrateLegacyMaps, type Datapath } from '../../ts/dataplane/loader.js';
 import { NET, TC, defaultConfig, expectPacket, rootTest, setup, writeBackend, writeService } from '../datapath/_harness.js';
 import { rewrite, tcp } from '../datapath/_packets.js';

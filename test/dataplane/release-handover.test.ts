@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 import { CtDir, CtFlags, CtState, IPPROTO, ct4Key, ct4Value, ct4ValueV2Size, type Ct4Key, type Ct4Value } from '../../ts/abi/index.js';
 import { native } from '../../ts/addon/index.js';
-import { monotonicNs } from '../../ts/dataplane/conntrack-gc.js';
+import { monotonicNs } from '../../ts/abi/clock.js';
 import { writeDowngradeSnapshot } from '../../ts/dataplane/release-handover.js';
 import { NET, rootTest, setup } from '../datapath/_harness.js';
 

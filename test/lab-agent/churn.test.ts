@@ -11,7 +11,7 @@ import { privilegedSerial } from '../helpers/env.js';
 import { agentLabFor, eventually, liveService } from './fixture.js';
 
 import { ctStateName, CtDir, CtFlags, DROP_REASON_SLOTS, IPPROTO, dropReasonName } from '../../ts/abi/index.js';
-import { monotonicNs } from '../../ts/dataplane/conntrack-gc.js';
+import { monotonicNs } from '../../ts/abi/clock.js';
 import { openPinnedMaps } from '../../ts/dataplane/pinned-maps.js';
 import { sumPerCpu } from '../../ts/dataplane/typed-map.js';
 import { applyManifests } from '../../ts/lab/apply.js';

@@ -5,7 +5,7 @@
  */
 import { isIPv4 } from 'node:net';
 
-import { parseIPv4 } from '../model/ip.js';
+import { parseIPv4 } from '../util/ip.js';
 
 /** u*: host (little-endian) order; be16/be32: network order numbers; ipv4: dotted quad, network order. */
 export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | 'ipv4';
@@ -105,6 +105,13 @@ export function defineStruct<const F extends readonly FieldSpec[]>(cName: string
     },
   };
   return codec;
+}
+
+/** Where a field lies in its struct: for code that reads or patches encoded bytes without decoding them. */
+export function fieldSpan<T>(codec: StructCodec<T>, name: keyof T & string): { offset: number; size: number } {
+  const f = codec.fields.find((x) => x.name === name);
+  if (!f) throw new Error(`${codec.cName} has no field ${name}`);
+  return { offset: f.offset, size: fieldSize[f.type] };
 }
 
 /** A codec for a bare scalar key or value (u32 ids, be32 addresses). */

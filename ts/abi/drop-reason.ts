@@ -25,6 +25,12 @@ export enum DropReason {
 /** drops_v1's size: room for reasons to come without a new map (DROPS_MAP_SIZE). */
 export const DROP_REASON_SLOTS = 64;
 
+/** A drops_v1 slot's name: its DropReason, else REASON_<n> (a slot a newer datapath counts). */
 export function dropReasonName(reason: number): string {
   return DropReason[reason] ?? `REASON_${reason}`;
 }
+
+/** Every DropReason, by number and name, in number order. */
+export const DROP_REASONS: readonly { value: number; name: string }[] = Object.entries(DropReason)
+  .filter(([, v]) => typeof v === 'number')
+  .map(([name, value]) => ({ name, value: value as number }));

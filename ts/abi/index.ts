@@ -1,4 +1,4 @@
-/** The datapath's ABI as TypeScript sees it: codecs, map specs, enums, config, flow hash. */
+/** The datapath's ABI as TypeScript sees it: codecs, map specs, enums, config, flow hash, clock, names. */
 export * from './codec.js';
 export * from './layouts.js';
 export * from './constants.js';
@@ -6,3 +6,5 @@ export * from './drop-reason.js';
 export * from './config.js';
 export * from './maps.js';
 export * from './flow-hash.js';
+export * from './clock.js';
+export * from './names.js';

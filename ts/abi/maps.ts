@@ -43,6 +43,30 @@ export const mapSpecs = {
   begen: spec('begen_v1', 'array', u32, begenValue),
 } as const;
 
+/**
+ * maglev_v1's inner maps, one per service with a table: arrays of M u32 entries (entry → backend
+ * id), created with BPF_F_INNER_MAP and named by prefix + svc_id (cut to the kernel's 15).
+ */
+export const maglevInner = { namePrefix: 'mgl_', type: 'array', key: u32, value: u32 } as const;
+
+/** A Maglev table as an inner map's batch: keys 0..M-1 and their backend ids. */
+export function encodeMaglevTable(table: ArrayLike<number>): { keys: Buffer; values: Buffer } {
+  const keys = Buffer.alloc(maglevInner.key.size * table.length);
+  const values = Buffer.alloc(maglevInner.value.size * table.length);
+  for (let i = 0; i < table.length; i++) {
+    keys.writeUInt32LE(i, maglevInner.key.size * i);
+    values.writeUInt32LE(table[i] ?? 0, maglevInner.value.size * i);
+  }
+  return { keys, values };
+}
+
+/** An inner map's dump (values in key order) as the table. */
+export function decodeMaglevTable(values: Buffer, count: number): Uint32Array {
+  const table = new Uint32Array(count);
+  for (let i = 0; i < count; i++) table[i] = maglevInner.value.decode(values, maglevInner.value.size * i);
+  return table;
+}
+
 /** Kernel names of maps an older agent pinned that the loader converts and unpins. */
 export const legacyMapNames = { ct4V1: 'ct4_v1', ct4V2: 'ct4_v2' } as const;
 

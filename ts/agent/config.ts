@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 
 import { checkProxyConfig, resolveProxyConfig, type ProxyConfig, type ProxyConfigInput } from '../model/config.js';
 import { configShapeProblems, MAP_SIZE_FLOORS } from './config-shape.js';
-import { isCidr6, parseCidr4 } from '../model/ip.js';
+import { isCidr6, parseCidr4 } from '../util/ip.js';
 
 export type SourceConfig = { kind: 'kubernetes'; kubeconfig?: string; apiServer?: string } | { kind: 'file'; dir: string };
 

@@ -9,7 +9,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { FragStat } from '../abi/constants.js';
 import { sumPerCpu } from '../dataplane/typed-map.js';
 import type { Datapath } from '../dataplane/loader.js';
-import { DROP_REASONS } from '../explain/services.js';
+import { DROP_REASONS } from '../abi/drop-reason.js';
 import type { DesiredService } from '../model/index.js';
 
 export interface DataplaneMetricsSource {

@@ -11,12 +11,11 @@
  *   - `next` lies beyond every id seen anywhere: svc4_v1, be_v1, maglev_v1, ct4_v3, aff4_v1.
  * Ids freed before the restart that no map names any more are forgotten, which is harmless.
  */
-import { IPPROTO, SvcScope } from '../abi/constants.js';
 import type { Datapath } from '../dataplane/loader.js';
+import { backendName, frontendName, readAffinity, readBackends, readConntrack, readMaglevIds, readServiceEntries } from '../dataplane/readers.js';
 import type { DesiredState, IdAllocatorSnapshot, IdState } from '../model/index.js';
 
 const U32_MAX = 0xffffffff;
-const PROTO_NAME: Record<number, string> = { [IPPROTO.TCP]: 'TCP', [IPPROTO.UDP]: 'UDP', [IPPROTO.SCTP]: 'SCTP' };
 
 export interface MapIds {
   /** "addr:port/PROTO" of each master → its svc_id. */
@@ -31,22 +30,26 @@ export function readMapIds(dp: Datapath): MapIds {
   const frontends = new Map<string, number>();
   let maxServiceId = 0;
   let maxBackendId = 0;
-  for (const [k, v] of dp.maps.svc4.entries()) {
-    maxServiceId = Math.max(maxServiceId, v.svc_id);
-    if (k.scope === SvcScope.ALL && k.backend_slot === 0) frontends.set(`${k.addr}:${k.port}/${PROTO_NAME[k.proto] ?? k.proto}`, v.svc_id);
-    else maxBackendId = Math.max(maxBackendId, v.backend_id);
+  const { masters, slots } = readServiceEntries(dp);
+  for (const { key, value } of masters) {
+    maxServiceId = Math.max(maxServiceId, value.svc_id);
+    frontends.set(frontendName(key), value.svc_id);
+  }
+  for (const { value } of slots) {
+    maxServiceId = Math.max(maxServiceId, value.svc_id);
+    maxBackendId = Math.max(maxBackendId, value.backend_id);
   }
   const backends = new Map<string, number>();
-  for (const [id, b] of dp.maps.backends.entries()) {
-    backends.set(`${b.addr}:${b.port}/${PROTO_NAME[b.proto] ?? b.proto}`, id);
+  for (const [id, b] of readBackends(dp)) {
+    backends.set(backendName(b), id);
     maxBackendId = Math.max(maxBackendId, id);
   }
-  for (const [svcId] of dp.maps.maglev.entries()) maxServiceId = Math.max(maxServiceId, svcId);
-  for (const [, v] of dp.maps.ct4.entries()) {
+  for (const svcId of readMaglevIds(dp)) maxServiceId = Math.max(maxServiceId, svcId);
+  for (const [, v] of readConntrack(dp)) {
     maxServiceId = Math.max(maxServiceId, v.svc_id);
     maxBackendId = Math.max(maxBackendId, v.backend_id);
   }
-  for (const [k, v] of dp.maps.aff4.entries()) {
+  for (const [k, v] of readAffinity(dp)) {
     maxServiceId = Math.max(maxServiceId, k.svc_id);
     maxBackendId = Math.max(maxBackendId, v.backend_id);
   }

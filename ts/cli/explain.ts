@@ -16,10 +16,9 @@ import { readConfigFile, resolveAgentConfig } from '../agent/config.js';
 import { datapathConfigFor } from '../agent/datapath-config.js';
 import { defaultRouteInterface, interfaceAddresses } from '../agent/host-network.js';
 import { LOOPBACK, linkPinName } from '../dataplane/attach.js';
-import { openPinnedMaps } from '../dataplane/pinned-maps.js';
 import { explainPacket, ExplainInputError, type Explanation, type Ingress } from '../explain/explain.js';
 import { mapReader, type NodeSettings } from '../explain/map-reader.js';
-import { bpffsDirFrom } from './services.js';
+import { bpffsDirFrom, withPinnedMaps } from './services.js';
 
 function endpoint(portRequired: boolean) {
   return (value: string): { ip: string; port?: number } => {
@@ -135,35 +134,27 @@ export function registerExplainCommand(program: Command): void {
     .option('--node-ip <ip>', 'the node address masqueraded traffic leaves with (default: the uplink\'s)')
     .option('--cluster-cidr <cidr>', 'the cluster CIDR, to tell pod sources from outside ones (default: the config file\'s)')
     .option('--json', 'print JSON')
-    .action(async (flags: Flags) => {
-      let maps;
-      try {
-        maps = openPinnedMaps(bpffsDirFrom(flags));
-      } catch (e) {
-        console.error(`bpfproxy explain: ${(e as Error).message}`);
-        process.exitCode = 1;
-        return;
-      }
-      try {
-        const { settings, clusterCidrs, notes } = await nodeSettings(flags);
-        const ingress = flags.ingress ?? (clusterCidrs.some((c) => inCidr(flags.from.ip, c)) ? 'pod' : 'uplink');
-        if (!flags.ingress) notes.unshift(`entering from ${ingress === 'pod' ? 'a pod (the source is in the cluster CIDR)' : 'the uplink (the source is outside the cluster CIDR)'}; --ingress to choose`);
-        if (flags.from.port === undefined) notes.unshift('no source port given: explained for 40000 (Maglev picks and conntrack depend on it)');
-        const e = explainPacket(mapReader(maps), settings, {
-          src: flags.from.ip,
-          sport: flags.from.port ?? 40000,
-          dst: flags.to.ip,
-          dport: flags.to.port,
-          proto: flags.proto,
-          ingress,
-        });
-        console.log(flags.json ? JSON.stringify({ ...e, notes }, null, 2) : formatExplanation(e, notes));
-      } catch (e) {
-        if (!(e instanceof ExplainInputError)) throw e;
-        console.error(`bpfproxy explain: ${e.message}`);
-        process.exitCode = 2;
-      } finally {
-        maps.close();
-      }
-    });
+    .action((flags: Flags) =>
+      withPinnedMaps('explain', flags, async (maps) => {
+        try {
+          const { settings, clusterCidrs, notes } = await nodeSettings(flags);
+          const ingress = flags.ingress ?? (clusterCidrs.some((c) => inCidr(flags.from.ip, c)) ? 'pod' : 'uplink');
+          if (!flags.ingress) notes.unshift(`entering from ${ingress === 'pod' ? 'a pod (the source is in the cluster CIDR)' : 'the uplink (the source is outside the cluster CIDR)'}; --ingress to choose`);
+          if (flags.from.port === undefined) notes.unshift('no source port given: explained for 40000 (Maglev picks and conntrack depend on it)');
+          const e = explainPacket(mapReader(maps), settings, {
+            src: flags.from.ip,
+            sport: flags.from.port ?? 40000,
+            dst: flags.to.ip,
+            dport: flags.to.port,
+            proto: flags.proto,
+            ingress,
+          });
+          console.log(flags.json ? JSON.stringify({ ...e, notes }, null, 2) : formatExplanation(e, notes));
+        } catch (e) {
+          if (!(e instanceof ExplainInputError)) throw e;
+          console.error(`bpfproxy explain: ${e.message}`);
+          process.exitCode = 2;
+        }
+      }),
+    );
 }

@@ -6,8 +6,8 @@
 import { Command } from 'commander';
 
 import { readConfigFile } from '../agent/config.js';
-import { openPinnedMaps } from '../dataplane/pinned-maps.js';
-import { readServices, type ServicesView } from '../explain/services.js';
+import { openPinnedMaps, type PinnedMaps } from '../dataplane/pinned-maps.js';
+import { serviceTable, type ServicesView } from '../explain/service-table.js';
 
 export const DEFAULT_BPFFS_DIR = '/sys/fs/bpf/bpfproxy';
 
@@ -26,6 +26,26 @@ export function bpffsDirFrom(opts: { bpffsDir?: string; config?: string }): stri
   if (opts.bpffsDir) return opts.bpffsDir;
   if (opts.config) return readConfigFile(opts.config).bpffsDir ?? DEFAULT_BPFFS_DIR;
   return DEFAULT_BPFFS_DIR;
+}
+
+/**
+ * Runs a read-only command over a node's pinned maps (closed after): a node without a datapath is
+ * the command's error (exit 1), said once for every command that reads pins.
+ */
+export async function withPinnedMaps(command: string, opts: { bpffsDir?: string; config?: string }, use: (maps: PinnedMaps) => void | Promise<void>): Promise<void> {
+  let maps: PinnedMaps;
+  try {
+    maps = openPinnedMaps(bpffsDirFrom(opts));
+  } catch (e) {
+    console.error(`bpfproxy ${command}: ${(e as Error).message}`);
+    process.exitCode = 1;
+    return;
+  }
+  try {
+    await use(maps);
+  } finally {
+    maps.close();
+  }
 }
 
 const bytes = (n: number) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(1)} GiB`);
@@ -92,20 +112,10 @@ export function registerServicesCommand(program: Command): void {
     .option('--bpffs-dir <dir>', `the agent's bpffs directory (default ${DEFAULT_BPFFS_DIR})`)
     .option('--config <file>', 'take bpffsDir from the agent\'s configuration file')
     .option('--json', 'print JSON')
-    .action((opts: { bpffsDir?: string; config?: string; json?: boolean }) => {
-      let maps;
-      try {
-        maps = openPinnedMaps(bpffsDirFrom(opts));
-      } catch (e) {
-        console.error(`bpfproxy services: ${(e as Error).message}`);
-        process.exitCode = 1;
-        return;
-      }
-      try {
-        const view = readServices(maps);
+    .action((opts: { bpffsDir?: string; config?: string; json?: boolean }) =>
+      withPinnedMaps('services', opts, (maps) => {
+        const view = serviceTable(maps);
         console.log(opts.json ? JSON.stringify(view, null, 2) : formatServices(view));
-      } finally {
-        maps.close();
-      }
-    });
+      }),
+    );
 }

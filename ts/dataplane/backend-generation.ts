@@ -7,7 +7,7 @@
  *
  * One writer: the agent (read, increment, write is not atomic against another writer).
  */
-import type { DatapathMaps } from './loader.js';
+import type { DatapathMaps } from './typed-map.js';
 
 type WithGeneration = { readonly maps: Pick<DatapathMaps, 'begen'> };
 

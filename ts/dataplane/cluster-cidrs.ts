@@ -4,8 +4,8 @@
  * loader writes them once per load (like rodata, but a node may have several and a restart with a
  * new clusterCIDR must replace a pinned set), and the sync loop never touches them.
  */
-import { formatIPv4, parseCidr4 } from '../model/index.js';
-import type { DatapathMaps } from './loader.js';
+import { formatIPv4, parseCidr4 } from '../util/ip.js';
+import type { DatapathMaps } from './typed-map.js';
 
 /** Makes clustercidr4_v1 hold exactly `cidrs` (IPv4 'a.b.c.d/len'; anything else is refused). */
 export function writeClusterCidrs(maps: Pick<DatapathMaps, 'clustercidr4'>, cidrs: readonly string[]): void {

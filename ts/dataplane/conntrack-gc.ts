@@ -17,6 +17,7 @@
  */
 import { ct4Key, ct4Value, type Ct4Key, type Ct4Value } from '../abi/layouts.js';
 import { CtDir, CtFlags } from '../abi/constants.js';
+import { monotonicNs } from '../abi/clock.js';
 import type { BpfMapNative } from '../addon/index.js';
 
 export interface ConntrackGcResult {
@@ -33,11 +34,6 @@ export interface ConntrackGcResult {
   /** Expired entries found changed on the second look, and kept. */
   raced: number;
   durationMs: number;
-}
-
-/** The kernel's CLOCK_MONOTONIC in ns, the clock of the datapath's deadlines. */
-export function monotonicNs(): bigint {
-  return process.hrtime.bigint();
 }
 
 /** The key of the other direction of the flow an entry belongs to. */

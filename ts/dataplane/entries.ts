@@ -1,12 +1,13 @@
 /**
  * The desired contents of the control-plane maps, computed from the model's desired state: a pure
  * function (no I/O), so the golden tests and the reconciler see the same thing. Keys and values
- * are encoded with the ABI codecs and indexed by the key's hex, which is how the reconciler diffs
- * them against what the maps hold.
+ * are encoded with the ABI codecs; entries without a natural index are indexed by bin(key), the
+ * form the reconciler's shadow of the maps holds keys in.
  */
 import { backend4, nodeaddr4Value, srcr4Key, svc4Key, svc4Value } from '../abi/layouts.js';
-import { ipv4, u8, type StructCodec } from '../abi/codec.js';
-import { BackendFlags, IPPROTO, SvcFlags, SvcKind, SvcScope } from '../abi/constants.js';
+import { fieldSpan, ipv4, u8, type StructCodec } from '../abi/codec.js';
+import { BackendFlags, IPPROTO, SvcFlags, SvcScope } from '../abi/constants.js';
+import { SVC_KIND_OF } from '../abi/names.js';
 import { maglevTableFor } from '../model/maglev-tables.js';
 import type { DesiredBackend, DesiredFrontend, DesiredState, FrontendKind, Protocol } from '../model/types.js';
 
@@ -27,7 +28,7 @@ export interface DesiredEntries {
   frontends: Map<string, FrontendEntries>;
   /** be_v1 by backend id. */
   backends: Map<number, Entry>;
-  /** srcr4_v1 by key hex. */
+  /** srcr4_v1 by bin(key). */
   sourceRanges: Map<string, Entry>;
   /** nodeaddr4_v1 by address. */
   nodeAddresses: Map<string, Entry>;
@@ -47,19 +48,29 @@ function encode<T>(codec: StructCodec<T>, value: Partial<T>): Buffer {
   return buf;
 }
 
+/**
+ * A key (or value) as the reconciler's shadow holds it: a latin1 string, one character per byte.
+ * The most compact string V8 has (a one-byte string of n characters), half of a hex string, and
+ * exact both ways; at scale the shadow holds a million of them.
+ */
+export function bin(b: Buffer): string {
+  return b.toString('latin1');
+}
+
+export function unbin(s: string): Buffer {
+  return Buffer.from(s, 'latin1');
+}
+
 function u32Key(v: number): Buffer {
   const buf = Buffer.allocUnsafe(4);
   buf.writeUInt32LE(v, 0);
   return buf;
 }
 
-const PROTO: Record<Protocol, number> = { TCP: IPPROTO.TCP, UDP: IPPROTO.UDP, SCTP: IPPROTO.SCTP };
-const KIND: Record<FrontendKind, number> = {
-  ClusterIP: SvcKind.CLUSTER_IP,
-  NodePort: SvcKind.NODE_PORT,
-  LoadBalancer: SvcKind.LOAD_BALANCER,
-  ExternalIP: SvcKind.EXTERNAL_IP,
-};
+const PROTO: Record<Protocol, number> = IPPROTO;
+const KIND: Record<FrontendKind, number> = SVC_KIND_OF;
+/** A slot's backend_id (what computeEntries reads back from the encoded slots). */
+const SLOT_BACKEND_ID = fieldSpan(svc4Value, 'backend_id').offset;
 
 /** Frontends the datapath can serve: SCTP is passed through untouched (docs/datapath.md). */
 export function servedFrontends(state: DesiredState): DesiredFrontend[] {
@@ -153,9 +164,9 @@ export function computeEntries(state: DesiredState, maglevTableSize: number): De
   for (const f of served) {
     const fe = frontendEntries(f, idOf);
     // The slots name exactly selectableIds(f): read them back rather than look every id up twice.
-    for (const slot of fe.slots) selectable.add(slot.value.readUInt32LE(0)); // svc4_value.backend_id
+    for (const slot of fe.slots) selectable.add(slot.value.readUInt32LE(SLOT_BACKEND_ID));
     frontends.set(f.key, fe);
-    for (const e of sourceRangeEntries(f)) sourceRanges.set(e.key.toString('hex'), e);
+    for (const e of sourceRangeEntries(f)) sourceRanges.set(bin(e.key), e);
   }
 
   const backends = new Map<number, Entry>();

@@ -10,6 +10,7 @@ import type { IncrementalModel, ModelDelta } from '../model/incremental.js';
 import type { DesiredBackend, DesiredFrontend, DesiredService, DesiredState } from '../model/types.js';
 import {
   backendEntry,
+  bin,
   frontendEntries,
   frontendMasterKey,
   nodeAddressEntries,
@@ -30,7 +31,7 @@ export interface FrontendChange {
 export interface EntryChanges {
   readonly frontends: Map<string, FrontendChange>;
   readonly backends: Map<number, Entry | null>;
-  /** srcr4_v1 by key hex. */
+  /** srcr4_v1 by bin(key). */
   readonly sourceRanges: Map<string, Entry | null>;
   /** The whole nodeaddr4_v1 content when it changes, else null. */
   readonly nodeAddresses: Map<string, Entry> | null;
@@ -84,11 +85,11 @@ export class EntryTracker {
     for (const [key, { before, after }] of delta.frontends) {
       if (served(before)) {
         for (const id of this.count(before, idBefore, -1)) flipped.add(id);
-        for (const e of sourceRangeEntries(before)) sourceRanges.set(e.key.toString('hex'), null);
+        for (const e of sourceRangeEntries(before)) sourceRanges.set(bin(e.key), null);
       }
       if (served(after)) {
         for (const id of this.count(after, idAfter, +1)) flipped.add(id);
-        for (const e of sourceRangeEntries(after)) sourceRanges.set(e.key.toString('hex'), e);
+        for (const e of sourceRangeEntries(after)) sourceRanges.set(bin(e.key), e);
         frontends.set(key, { masterKey: frontendMasterKey(after), entries: frontendEntries(after, idAfter) });
       } else if (served(before)) {
         frontends.set(key, { masterKey: frontendMasterKey(before), entries: null });
@@ -97,9 +98,9 @@ export class EntryTracker {
 
     // The winner of one address:port/protocol can change kind (ClusterIP → ExternalIP): one
     // frontend goes and one comes under the same master key, which is then only rewritten.
-    const written = new Set([...frontends.values()].filter((c) => c.entries !== null).map((c) => c.masterKey.toString('hex')));
+    const written = new Set([...frontends.values()].filter((c) => c.entries !== null).map((c) => bin(c.masterKey)));
     for (const [key, change] of frontends) {
-      if (change.entries === null && written.has(change.masterKey.toString('hex'))) frontends.delete(key);
+      if (change.entries === null && written.has(bin(change.masterKey))) frontends.delete(key);
     }
 
     const backends = new Map<number, Entry | null>();

@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { embeddedObject, native, type BpfObjectNative, type BpfProgramNative } from '../addon/index.js';
 import { BPF_F_INNER_MAP, MAGLEV_M_DEFAULT } from '../abi/constants.js';
 import { rodataOf, type DatapathConfig } from '../abi/config.js';
-import { legacyMapNames, mapSpecs, type MapKey } from '../abi/maps.js';
-import { u32 } from '../abi/codec.js';
+import { encodeMaglevTable, legacyMapNames, maglevInner, mapSpecs, type MapKey } from '../abi/maps.js';
+import { fieldSpan, u32 } from '../abi/codec.js';
 import { ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size } from '../abi/layouts.js';
 import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
+import { monotonicNs } from '../abi/clock.js';
 import { backendGeneration } from './backend-generation.js';
 import { writeClusterCidrs } from './cluster-cidrs.js';
-import { monotonicNs } from './conntrack-gc.js';
-import { TypedMap } from './typed-map.js';
+import { TypedMap, type DatapathMaps } from './typed-map.js';
 
 export const datapathObjects = ['tc_pod', 'tc_uplink', 'xdp_uplink'] as const;
 export type DatapathObjectName = (typeof datapathObjects)[number];
@@ -69,8 +69,6 @@ export interface Ct4Migration {
   /** The old map was left pinned (a copy before the attach; the one after removes it). */
   kept?: true;
 }
-
-export type DatapathMaps = { [K in MapKey]: TypedMap<ReturnType<(typeof mapSpecs)[K]['key']['decode']>, ReturnType<(typeof mapSpecs)[K]['value']['decode']>> };
 
 export interface Datapath {
   readonly pinDir: string;
@@ -140,13 +138,15 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
     migration,
     setMaglevTable(svcId, table) {
       if (table.length !== maglevM) throw new RangeError(`a Maglev table has ${maglevM} entries, got ${table.length}`);
-      const inner = native.BpfMap.create({ type: 'array', name: `mgl_${svcId}`.slice(0, 15), keySize: 4, valueSize: 4, maxEntries: maglevM, flags: BPF_F_INNER_MAP });
-      const keys = Buffer.alloc(4 * maglevM);
-      const values = Buffer.alloc(4 * maglevM);
-      for (let i = 0; i < maglevM; i++) {
-        keys.writeUInt32LE(i, 4 * i);
-        values.writeUInt32LE(table[i] ?? 0, 4 * i);
-      }
+      const inner = native.BpfMap.create({
+        type: maglevInner.type,
+        name: `${maglevInner.namePrefix}${svcId}`.slice(0, 15),
+        keySize: maglevInner.key.size,
+        valueSize: maglevInner.value.size,
+        maxEntries: maglevM,
+        flags: BPF_F_INNER_MAP,
+      });
+      const { keys, values } = encodeMaglevTable(table);
       try {
         inner.updateBatch(keys, values, maglevM);
         // One update swaps the whole table in: a packet sees the old table or the new one.
@@ -167,12 +167,11 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
 }
 
 /** Where ct4_value keeps its fields (ct4_v1's and ct4_v2's values are its prefixes). */
-const fieldOffset = (name: string) => ct4Value.fields.find((f) => f.name === name)!.offset;
-const CT4_EXPIRES_OFFSET = fieldOffset('expires_ns');
-const CT4_BE_GEN_OFFSET = fieldOffset('be_gen');
-const CT4_FLAGS_OFFSET = fieldOffset('flags');
-const CT4_TCP_SEEN_OFFSET = fieldOffset('tcp_seen');
-const CT4_STATE_OFFSET = fieldOffset('state');
+const CT4_EXPIRES_OFFSET = fieldSpan(ct4Value, 'expires_ns').offset;
+const CT4_BE_GEN_OFFSET = fieldSpan(ct4Value, 'be_gen').offset;
+const CT4_FLAGS_OFFSET = fieldSpan(ct4Value, 'flags').offset;
+const CT4_TCP_SEEN_OFFSET = fieldSpan(ct4Value, 'tcp_seen').offset;
+const CT4_STATE_OFFSET = fieldSpan(ct4Value, 'state').offset;
 
 /** One line on what a migration did, for logs. */
 export function describeMigration(m: DatapathMigration): string {

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 
 import { mapSpecs, type MapKey } from '../abi/maps.js';
 import { native, type BpfMapNative } from '../addon/index.js';
-import type { DatapathMaps } from './loader.js';
-import { TypedMap } from './typed-map.js';
+import { TypedMap, type DatapathMaps } from './typed-map.js';
 
 export interface PinnedMaps {
   readonly pinDir: string;

@@ -15,16 +15,18 @@
  * it was (slots it had just created are removed again); every other frontend is still written.
  *
  * apply() takes the whole desired content (a full sync); applyChanges() only what one partial sync
- * changed (entry-changes.ts), in the same order.
+ * changed (entry-changes.ts). Each fills a WritePlan, and one run writes either in that order.
  */
-import { BpfError } from '../addon/index.js';
-import { u32 } from '../abi/codec.js';
+import { BpfError, type BpfMapNative } from '../addon/index.js';
+import { fieldSpan, u32 } from '../abi/codec.js';
 import { SvcScope } from '../abi/constants.js';
-import { native, type BpfMapNative } from '../addon/index.js';
+import { backend4, svc4Key, svc4Value } from '../abi/layouts.js';
+import { mapSpecs } from '../abi/maps.js';
 import { bumpBackendGeneration } from './backend-generation.js';
 import type { Datapath } from './loader.js';
 import type { EntryChanges } from './entry-changes.js';
-import type { DesiredEntries, Entry, FrontendEntries } from './entries.js';
+import { bin, unbin, type DesiredEntries, type Entry, type FrontendEntries } from './entries.js';
+import { readMaglevTables } from './readers.js';
 
 export interface WriteFailure {
   map: string;
@@ -40,44 +42,55 @@ export interface ApplyResult {
   failures: WriteFailure[];
 }
 
-const SVC_MASTER_SLOT_OFFSET = 8; // svc4_key.backend_slot
-const SVC_SCOPE_OFFSET = 7; // svc4_key.scope
-
 /**
- * The shadow holds keys and values as latin1 strings: one character per byte, the most compact
- * string V8 has (a one-byte string of n characters), half of a hex string and exact both ways.
+ * What one sync writes, step by step (the order above). apply() and applyChanges() fill it
+ * differently; run() writes it. What goes stale is asked for only when its step comes, so that it
+ * sees the writes before it (and the masters that failed).
  */
-function bin(b: Buffer): string {
-  return b.toString('latin1');
+interface WritePlan {
+  /** 1. Entries to make so; unchanged ones are skipped. */
+  readonly backends: readonly Entry[];
+  readonly maglev: Iterable<readonly [svcId: number, table: Uint32Array]>;
+  readonly sourceRanges: readonly Entry[];
+  /** nodeaddr4_v1's whole content, or null when this sync leaves it alone. */
+  readonly nodeAddresses: readonly Entry[] | null;
+  /** 2–3. */
+  readonly frontends: readonly FrontendEntries[];
+  /** 4. svc4_v1 keys nothing counts any more, masters first (never under a master that failed to move). */
+  staleServiceKeys(failedMasters: ReadonlySet<string>): { masters: string[]; slots: string[] };
+  /** 5. */
+  staleSourceRanges(): string[];
+  staleMaglev(): number[];
+  staleBackends(failedMasters: ReadonlySet<string>): string[];
 }
 
-function unbin(s: string): Buffer {
-  return Buffer.from(s, 'latin1');
+// Where the shadow's svc4_v1 keys and values keep what the reconciler reads without decoding them.
+const SCOPE = fieldSpan(svc4Key, 'scope');
+const SLOT = fieldSpan(svc4Key, 'backend_slot');
+/** A slot's backend_id, a u32 like be_v1's key: the same bytes name the backend in both maps. */
+const BACKEND_ID = fieldSpan(svc4Value, 'backend_id');
+const BACKEND_ADDR = fieldSpan(backend4, 'addr');
+
+const scopeOf = (key: string): number => key.charCodeAt(SCOPE.offset);
+const slotOf = (key: string): number => key.charCodeAt(SLOT.offset) | (key.charCodeAt(SLOT.offset + 1) << 8); // u16, little endian
+
+/** The svc4_v1 key with another scope and slot. */
+function withSlot(key: string, scope: number, slot: number): string {
+  const k = key.slice(0, SCOPE.offset) + String.fromCharCode(scope) + key.slice(SCOPE.offset + SCOPE.size);
+  return k.slice(0, SLOT.offset) + String.fromCharCode(slot & 0xff, slot >>> 8) + k.slice(SLOT.offset + SLOT.size);
 }
 
-function isMaster(key: string): boolean {
-  return key.charCodeAt(SVC_MASTER_SLOT_OFFSET) === 0 && key.charCodeAt(SVC_MASTER_SLOT_OFFSET + 1) === 0 && key.charCodeAt(SVC_SCOPE_OFFSET) === 0;
-}
+const isMaster = (key: string): boolean => slotOf(key) === 0 && scopeOf(key) === SvcScope.ALL;
 
 /** The master key of the frontend a slot key belongs to. */
-function masterOf(key: string): string {
-  return key.slice(0, SVC_SCOPE_OFFSET) + '\0\0\0' + key.slice(SVC_MASTER_SLOT_OFFSET + 2);
-}
+const masterOf = (key: string): string => withSlot(key, SvcScope.ALL, 0);
 
-/** The key of one slot of the frontend whose master key is given. */
-function slotKey(masterKey: Buffer, scope: number, slot: number): string {
-  const k = Buffer.from(masterKey);
-  k[SVC_SCOPE_OFFSET] = scope;
-  k.writeUInt16LE(slot, SVC_MASTER_SLOT_OFFSET);
-  return bin(k);
-}
-
-/** A u32 key (be_v1, little endian) from its latin1 form. */
+/** A be_v1 key (a u32, little endian) from its shadow form. */
 function u32Of(key: string): number {
   return (key.charCodeAt(0) | (key.charCodeAt(1) << 8) | (key.charCodeAt(2) << 16) | (key.charCodeAt(3) << 24)) >>> 0;
 }
 
-/** Snapshot of a map as key → value (latin1). */
+/** Snapshot of a map as key → value, in the shadow's form. */
 function readAll(map: BpfMapNative): Map<string, string> {
   const { keys, values, count } = map.dump();
   const ks = keys.length / Math.max(count, 1);
@@ -109,18 +122,7 @@ export class Reconciler {
     this.backends = readAll(this.dp.maps.backends.raw);
     this.sourceRanges = readAll(this.dp.maps.srcr4.raw);
     this.nodeAddresses = readAll(this.dp.maps.nodeaddr4.raw);
-    this.maglev = new Map();
-    for (const [key, id] of readAll(this.dp.maps.maglev.raw)) {
-      const inner = native.BpfMap.fromId(unbin(id).readUInt32LE(0));
-      try {
-        const { values, count } = inner.dump();
-        const table = new Uint32Array(count);
-        for (let i = 0; i < count; i++) table[i] = values.readUInt32LE(4 * i);
-        this.maglev.set(unbin(key).readUInt32LE(0), table);
-      } finally {
-        inner.close();
-      }
-    }
+    this.maglev = readMaglevTables(this.dp);
   }
 
   /** Entries the agent believes the svc4 map holds (for metrics and `services`). */
@@ -131,147 +133,141 @@ export class Reconciler {
   /** Entries the agent believes each map it writes holds, by kernel map name. */
   entryCounts(): Record<string, number> {
     return {
-      svc4_v1: this.svc.size,
-      be_v1: this.backends.size,
-      srcr4_v1: this.sourceRanges.size,
-      nodeaddr4_v1: this.nodeAddresses.size,
-      maglev_v1: this.maglev.size,
+      [mapSpecs.svc4.name]: this.svc.size,
+      [mapSpecs.backends.name]: this.backends.size,
+      [mapSpecs.srcr4.name]: this.sourceRanges.size,
+      [mapSpecs.nodeaddr4.name]: this.nodeAddresses.size,
+      [mapSpecs.maglev.name]: this.maglev.size,
     };
   }
 
+  /** A full sync: the maps end up holding `desired` exactly. */
   apply(desired: DesiredEntries): ApplyResult {
+    return this.run({
+      backends: [...desired.backends.values()],
+      maglev: desired.maglev,
+      sourceRanges: [...desired.sourceRanges.values()],
+      nodeAddresses: [...desired.nodeAddresses.values()],
+      frontends: [...desired.frontends.values()],
+      staleServiceKeys: (failedMasters) => this.staleServiceKeys(desired, failedMasters),
+      staleSourceRanges: () => [...this.sourceRanges.keys()].filter((k) => !desired.sourceRanges.has(k)),
+      staleMaglev: () => [...this.maglev.keys()].filter((id) => !desired.maglev.has(id)),
+      staleBackends: () => {
+        // Not while a master still names them (one that failed to move to its new slots).
+        const stillReferenced = new Set<string>();
+        for (const v of this.svc.values()) stillReferenced.add(v.slice(BACKEND_ID.offset, BACKEND_ID.offset + BACKEND_ID.size));
+        return [...this.backends.keys()].filter((k) => !desired.backends.has(u32Of(k)) && !stillReferenced.has(k));
+      },
+    });
+  }
+
+  /**
+   * Writes the frontends of one incremental sync (EntryChanges), in the same order as apply().
+   * Only the changed frontends are looked at; their stale slots are found from the shadow (slots
+   * are numbered from 1 without gaps). Backends are only deleted when every frontend write
+   * succeeded, since a master left at its old count may still point at them (the retry is a full
+   * sync, which cleans up).
+   */
+  applyChanges(changes: EntryChanges): ApplyResult {
+    const present = <T>(m: Map<T, Entry | null>): Entry[] => [...m.values()].filter((e): e is Entry => e !== null);
+    const absent = <K, V>(m: Map<K, V | null>): K[] => [...m].filter(([, e]) => e === null).map(([k]) => k);
+    return this.run({
+      backends: present(changes.backends),
+      maglev: [...changes.maglev].filter((e): e is [number, Uint32Array] => e[1] !== null),
+      sourceRanges: present(changes.sourceRanges),
+      nodeAddresses: changes.nodeAddresses === null ? null : [...changes.nodeAddresses.values()],
+      frontends: [...changes.frontends.values()].flatMap((c) => (c.entries === null ? [] : [c.entries])),
+      staleServiceKeys: (failedMasters) => this.staleServiceKeysOf(changes, failedMasters),
+      staleSourceRanges: () => absent(changes.sourceRanges).filter((k) => this.sourceRanges.has(k)),
+      staleMaglev: () => absent(changes.maglev).filter((id) => this.maglev.has(id)),
+      staleBackends: (failedMasters) =>
+        failedMasters.size > 0
+          ? []
+          : absent(changes.backends)
+              .map((id) => bin(u32.encode(id)))
+              .filter((k) => this.backends.has(k)),
+    });
+  }
+
+  /** Writes a plan in the order of the file comment. */
+  private run(plan: WritePlan): ApplyResult {
     const result: ApplyResult = { written: 0, deleted: 0, failures: [] };
     const maps = this.dp.maps;
 
     // 1. Things services refer to.
-    const backends = [...desired.backends.values()];
-    const readdressed = this.readdresses(backends);
-    this.upsert(maps.backends.raw, 'be_v1', this.backends, backends, result);
-    for (const [svcId, table] of desired.maglev) {
-      if (sameTable(this.maglev.get(svcId), table)) continue;
-      try {
-        this.dp.setMaglevTable(svcId, table);
-        this.maglev.set(svcId, table);
-        result.written++;
-      } catch (e) {
-        result.failures.push(failureOf('maglev_v1', e));
-      }
-    }
-    this.upsert(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...desired.sourceRanges.values()], result);
-    this.upsert(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...desired.nodeAddresses.values()], result);
+    const readdressed = this.readdresses(plan.backends);
+    this.upsert(maps.backends.raw, mapSpecs.backends.name, this.backends, plan.backends, result);
+    for (const [svcId, table] of plan.maglev) this.setMaglevTable(svcId, table, result);
+    this.upsert(maps.srcr4.raw, mapSpecs.srcr4.name, this.sourceRanges, plan.sourceRanges, result);
+    if (plan.nodeAddresses !== null) this.upsert(maps.nodeaddr4.raw, mapSpecs.nodeaddr4.name, this.nodeAddresses, plan.nodeAddresses, result);
 
     // 2–3. Slots, then masters whose slots are all in.
-    const failedMasters = this.writeFrontends([...desired.frontends.values()], result);
-    const svcMap = maps.svc4.raw;
+    const failedMasters = this.writeFrontends(plan.frontends, result);
 
-    // 4. Removed masters first, then slots nothing counts any more (but never under a master that
-    //    failed to move to its new count, which may still count them). Which svc4 keys are desired
-    //    is known from the masters and each one's slot counts (slots are numbered from 1 without
-    //    gaps), without a set of every desired key.
-    const desiredSlots = new Map<string, { all: number; local: number }>();
-    for (const fe of desired.frontends.values()) {
-      const master = bin(fe.master.key);
-      const counts = desiredSlots.get(master) ?? { all: 0, local: 0 };
-      for (const s of fe.slots) {
-        const slot = s.key.readUInt16LE(SVC_MASTER_SLOT_OFFSET);
-        if (s.key[SVC_SCOPE_OFFSET] === SvcScope.ALL) counts.all = Math.max(counts.all, slot);
-        else counts.local = Math.max(counts.local, slot);
-      }
-      desiredSlots.set(master, counts);
-    }
-    const staleMasters: string[] = [];
-    const staleSlots: string[] = [];
-    for (const k of this.svc.keys()) {
-      if (isMaster(k)) {
-        if (!desiredSlots.has(k)) staleMasters.push(k);
-        continue;
-      }
-      const master = masterOf(k);
-      const counts = desiredSlots.get(master);
-      const scope = k.charCodeAt(SVC_SCOPE_OFFSET);
-      const slot = k.charCodeAt(SVC_MASTER_SLOT_OFFSET) | (k.charCodeAt(SVC_MASTER_SLOT_OFFSET + 1) << 8);
-      const wanted = counts !== undefined && slot >= 1 && ((scope === SvcScope.ALL && slot <= counts.all) || (scope === SvcScope.LOCAL && slot <= counts.local));
-      if (!wanted && !failedMasters.has(master)) staleSlots.push(k);
-    }
-    this.remove(svcMap, 'svc4_v1', this.svc, staleMasters, result);
-    this.remove(svcMap, 'svc4_v1', this.svc, staleSlots, result);
+    // 4. Removed masters first, then slots nothing counts any more.
+    const stale = plan.staleServiceKeys(failedMasters);
+    this.remove(maps.svc4.raw, mapSpecs.svc4.name, this.svc, stale.masters, result);
+    this.remove(maps.svc4.raw, mapSpecs.svc4.name, this.svc, stale.slots, result);
 
     // 5. What nothing refers to any more.
-    const desiredRanges = new Set([...desired.sourceRanges.values()].map((e) => bin(e.key)));
-    this.remove(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, [...this.sourceRanges.keys()].filter((k) => !desiredRanges.has(k)), result);
-    for (const svcId of [...this.maglev.keys()].filter((id) => !desired.maglev.has(id))) {
-      try {
-        this.dp.deleteMaglevTable(svcId);
-        this.maglev.delete(svcId);
-        result.deleted++;
-      } catch (e) {
-        result.failures.push(failureOf('maglev_v1', e));
-      }
+    this.remove(maps.srcr4.raw, mapSpecs.srcr4.name, this.sourceRanges, plan.staleSourceRanges(), result);
+    for (const svcId of plan.staleMaglev()) this.deleteMaglevTable(svcId, result);
+    if (plan.nodeAddresses !== null) {
+      const keep = new Set(plan.nodeAddresses.map((e) => bin(e.key)));
+      this.remove(maps.nodeaddr4.raw, mapSpecs.nodeaddr4.name, this.nodeAddresses, [...this.nodeAddresses.keys()].filter((k) => !keep.has(k)), result);
     }
-    const desiredAddrs = new Set([...desired.nodeAddresses.values()].map((e) => bin(e.key)));
-    this.remove(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...this.nodeAddresses.keys()].filter((k) => !desiredAddrs.has(k)), result);
-    const desiredBackends = new Set(desired.backends.keys());
-    const stillReferenced = new Set<string>();
-    for (const v of this.svc.values()) stillReferenced.add(v.slice(0, 4)); // svc4_value.backend_id
     const deletedBefore = result.deleted;
-    this.remove(
-      maps.backends.raw,
-      'be_v1',
-      this.backends,
-      [...this.backends.keys()].filter((k) => !desiredBackends.has(u32Of(k)) && !stillReferenced.has(k)),
-      result,
-    );
+    this.remove(maps.backends.raw, mapSpecs.backends.name, this.backends, plan.staleBackends(failedMasters), result);
     if (readdressed || result.deleted > deletedBefore) this.bumpBackendGeneration(result);
     return result;
   }
 
   /**
-   * Writes the frontends of one incremental sync (EntryChanges), in the same order as apply():
-   * referenced things first, slots, masters, then what is no longer referenced. Only the changed
-   * frontends are looked at; their stale slots are found from the shadow (slots are numbered from
-   * 1 without gaps). Backends are only deleted when every frontend write succeeded, since a master
-   * left at its old count may still point at them (the retry is a full sync, which cleans up).
+   * A full sync's stale svc4_v1 keys. Which keys are desired is known from the masters and each
+   * one's slot counts (slots are numbered from 1 without gaps), without a set of every desired key.
    */
-  applyChanges(changes: EntryChanges): ApplyResult {
-    const result: ApplyResult = { written: 0, deleted: 0, failures: [] };
-    const maps = this.dp.maps;
-    const present = <T>(m: Map<T, Entry | null>): Entry[] => [...m.values()].filter((e): e is Entry => e !== null);
-    const absent = <T>(m: Map<T, Entry | null>): T[] => [...m].filter(([, e]) => e === null).map(([k]) => k);
-
-    // 1. Things services refer to.
-    const backends = present(changes.backends);
-    const readdressed = this.readdresses(backends);
-    this.upsert(maps.backends.raw, 'be_v1', this.backends, backends, result);
-    for (const [svcId, table] of changes.maglev) {
-      if (table === null || sameTable(this.maglev.get(svcId), table)) continue;
-      try {
-        this.dp.setMaglevTable(svcId, table);
-        this.maglev.set(svcId, table);
-        result.written++;
-      } catch (e) {
-        result.failures.push(failureOf('maglev_v1', e));
+  private staleServiceKeys(desired: DesiredEntries, failedMasters: ReadonlySet<string>): { masters: string[]; slots: string[] } {
+    const desiredSlots = new Map<string, { all: number; local: number }>();
+    for (const fe of desired.frontends.values()) {
+      const master = bin(fe.master.key);
+      const counts = desiredSlots.get(master) ?? { all: 0, local: 0 };
+      for (const s of fe.slots) {
+        const slot = s.key.readUInt16LE(SLOT.offset);
+        if (s.key[SCOPE.offset] === SvcScope.ALL) counts.all = Math.max(counts.all, slot);
+        else counts.local = Math.max(counts.local, slot);
       }
+      desiredSlots.set(master, counts);
     }
-    this.upsert(maps.srcr4.raw, 'srcr4_v1', this.sourceRanges, present(changes.sourceRanges), result);
-    if (changes.nodeAddresses !== null) this.upsert(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...changes.nodeAddresses.values()], result);
+    const masters: string[] = [];
+    const slots: string[] = [];
+    for (const k of this.svc.keys()) {
+      if (isMaster(k)) {
+        if (!desiredSlots.has(k)) masters.push(k);
+        continue;
+      }
+      const master = masterOf(k);
+      const counts = desiredSlots.get(master);
+      const scope = scopeOf(k);
+      const slot = slotOf(k);
+      const wanted = counts !== undefined && slot >= 1 && ((scope === SvcScope.ALL && slot <= counts.all) || (scope === SvcScope.LOCAL && slot <= counts.local));
+      if (!wanted && !failedMasters.has(master)) slots.push(k);
+    }
+    return { masters, slots };
+  }
 
-    // 2–3. Slots, then masters.
-    const writes = [...changes.frontends.values()].flatMap((c) => (c.entries === null ? [] : [c.entries]));
-    const failedMasters = this.writeFrontends(writes, result);
-
-    // 4. Masters of removed frontends, then slots beyond what each master now counts.
-    const svcMap = maps.svc4.raw;
-    const staleMasters: string[] = [];
-    const staleSlots: string[] = [];
+  /** A partial sync's stale svc4_v1 keys: masters of removed frontends, slots beyond what each master now counts. */
+  private staleServiceKeysOf(changes: EntryChanges, failedMasters: ReadonlySet<string>): { masters: string[]; slots: string[] } {
+    const masters: string[] = [];
+    const slots: string[] = [];
     for (const change of changes.frontends.values()) {
       const master = bin(change.masterKey);
       if (failedMasters.has(master)) continue;
       const counts = { all: 0, local: 0 };
       if (change.entries === null) {
-        if (this.svc.has(master)) staleMasters.push(master);
+        if (this.svc.has(master)) masters.push(master);
       } else {
         for (const slot of change.entries.slots) {
-          if (slot.key[SVC_SCOPE_OFFSET] === SvcScope.ALL) counts.all++;
+          if (slot.key[SCOPE.offset] === SvcScope.ALL) counts.all++;
           else counts.local++;
         }
       }
@@ -280,57 +276,41 @@ export class Reconciler {
         [SvcScope.LOCAL, counts.local],
       ] as const) {
         for (let slot = from + 1; ; slot++) {
-          const key = slotKey(change.masterKey, scope, slot);
+          const key = withSlot(master, scope, slot);
           if (!this.svc.has(key)) break;
-          staleSlots.push(key);
+          slots.push(key);
         }
       }
     }
-    this.remove(svcMap, 'svc4_v1', this.svc, staleMasters, result);
-    this.remove(svcMap, 'svc4_v1', this.svc, staleSlots, result);
+    return { masters, slots };
+  }
 
-    // 5. What nothing refers to any more.
-    this.remove(
-      maps.srcr4.raw,
-      'srcr4_v1',
-      this.sourceRanges,
-      absent(changes.sourceRanges)
-        .map((hex) => bin(Buffer.from(hex, 'hex')))
-        .filter((k) => this.sourceRanges.has(k)),
-      result,
-    );
-    for (const [svcId, table] of changes.maglev) {
-      if (table !== null || !this.maglev.has(svcId)) continue;
-      try {
-        this.dp.deleteMaglevTable(svcId);
-        this.maglev.delete(svcId);
-        result.deleted++;
-      } catch (e) {
-        result.failures.push(failureOf('maglev_v1', e));
-      }
+  private setMaglevTable(svcId: number, table: Uint32Array, result: ApplyResult): void {
+    if (sameTable(this.maglev.get(svcId), table)) return;
+    try {
+      this.dp.setMaglevTable(svcId, table);
+      this.maglev.set(svcId, table);
+      result.written++;
+    } catch (e) {
+      result.failures.push(failureOf(mapSpecs.maglev.name, e));
     }
-    if (changes.nodeAddresses !== null) {
-      const keep = new Set([...changes.nodeAddresses.values()].map((e) => bin(e.key)));
-      this.remove(maps.nodeaddr4.raw, 'nodeaddr4_v1', this.nodeAddresses, [...this.nodeAddresses.keys()].filter((k) => !keep.has(k)), result);
+  }
+
+  private deleteMaglevTable(svcId: number, result: ApplyResult): void {
+    try {
+      this.dp.deleteMaglevTable(svcId);
+      this.maglev.delete(svcId);
+      result.deleted++;
+    } catch (e) {
+      result.failures.push(failureOf(mapSpecs.maglev.name, e));
     }
-    let backendsDeleted = false;
-    if (failedMasters.size === 0) {
-      const gone = absent(changes.backends)
-        .map((id) => bin(u32.encode(id)))
-        .filter((k) => this.backends.has(k));
-      const deletedBefore = result.deleted;
-      this.remove(maps.backends.raw, 'be_v1', this.backends, gone, result);
-      backendsDeleted = result.deleted > deletedBefore;
-    }
-    if (readdressed || backendsDeleted) this.bumpBackendGeneration(result);
-    return result;
   }
 
   /** Whether writing these be_v1 entries gives an existing id another address (an id reused for another endpoint). */
   private readdresses(entries: readonly Entry[]): boolean {
     return entries.some((e) => {
       const held = this.backends.get(bin(e.key));
-      return held !== undefined && held.slice(0, 4) !== bin(e.value.subarray(0, 4)); // backend4.addr
+      return held !== undefined && held.slice(BACKEND_ADDR.offset, BACKEND_ADDR.offset + BACKEND_ADDR.size) !== e.value.toString('latin1', BACKEND_ADDR.offset, BACKEND_ADDR.offset + BACKEND_ADDR.size);
     });
   }
 
@@ -343,7 +323,7 @@ export class Reconciler {
     try {
       bumpBackendGeneration(this.dp);
     } catch (e) {
-      result.failures.push(failureOf('begen_v1', e));
+      result.failures.push(failureOf(mapSpecs.begen.name, e));
     }
   }
 
@@ -375,14 +355,14 @@ export class Reconciler {
       if (need > free) {
         failedMasters.add(master);
         result.failures.push({
-          map: 'svc4_v1',
+          map: mapSpecs.svc4.name,
           code: 'E2BIG',
-          message: `svc4_v1 is full: ${fe.frontend} needs ${need} more entries, ${Math.max(free, 0)} of ${capacity} are free (raise mapSizes.services)`,
+          message: `${mapSpecs.svc4.name} is full: ${fe.frontend} needs ${need} more entries, ${Math.max(free, 0)} of ${capacity} are free (raise mapSizes.services)`,
           frontend: fe.frontend,
         });
         continue;
       }
-      const failed = this.writeEntries(svcMap, 'svc4_v1', this.svc, slotsToWrite, result, fe.frontend);
+      const failed = this.writeEntries(svcMap, mapSpecs.svc4.name, this.svc, slotsToWrite, result, fe.frontend);
       if (failed) {
         failedMasters.add(master);
         // Slots this attempt created are counted by no master (a master only ever counts slots
@@ -400,7 +380,7 @@ export class Reconciler {
     for (const fe of masters) {
       const master = bin(fe.master.key);
       const wasThere = this.svc.has(master);
-      if (this.writeEntries(svcMap, 'svc4_v1', this.svc, [fe.master], result, fe.frontend)) {
+      if (this.writeEntries(svcMap, mapSpecs.svc4.name, this.svc, [fe.master], result, fe.frontend)) {
         failedMasters.add(master);
         if (!wasThere) this.rollback(svcMap, createdSlots.get(master) ?? []);
       }
@@ -419,12 +399,12 @@ export class Reconciler {
     }
   }
 
-  private upsert(map: BpfMapNative, name: string, shadow: Map<string, string>, entries: Entry[], result: ApplyResult): void {
+  private upsert(map: BpfMapNative, name: string, shadow: Map<string, string>, entries: readonly Entry[], result: ApplyResult): void {
     this.writeEntries(map, name, shadow, entries.filter((e) => shadow.get(bin(e.key)) !== bin(e.value)), result);
   }
 
   /** Writes in one batch, falling back to entry by entry to find what failed. Returns whether any failed. */
-  private writeEntries(map: BpfMapNative, name: string, shadow: Map<string, string>, entries: Entry[], result: ApplyResult, frontend?: string): boolean {
+  private writeEntries(map: BpfMapNative, name: string, shadow: Map<string, string>, entries: readonly Entry[], result: ApplyResult, frontend?: string): boolean {
     if (entries.length === 0) return false;
     try {
       map.updateBatch(Buffer.concat(entries.map((e) => e.key)), Buffer.concat(entries.map((e) => e.value)), entries.length);

@@ -19,18 +19,18 @@
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { fieldSpan } from '../abi/codec.js';
+import { monotonicNs } from '../abi/clock.js';
 import { ct4Value, ct4ValueV2Size } from '../abi/layouts.js';
 import { CtFlags, ctClosing } from '../abi/constants.js';
 import { legacyMapNames, mapSpecs } from '../abi/maps.js';
 import { native } from '../addon/index.js';
-import { monotonicNs } from './conntrack-gc.js';
-import type { DatapathMaps } from './loader.js';
+import type { DatapathMaps } from './typed-map.js';
 
 const LEGACY_CONNTRACK = [legacyMapNames.ct4V2, legacyMapNames.ct4V1] as const;
-const fieldOffset = (name: string) => ct4Value.fields.find((f) => f.name === name)!.offset;
-const FLAGS_OFFSET = fieldOffset('flags');
-const EXPIRES_OFFSET = fieldOffset('expires_ns');
-const STATE_OFFSET = fieldOffset('state');
+const FLAGS_OFFSET = fieldSpan(ct4Value, 'flags').offset;
+const EXPIRES_OFFSET = fieldSpan(ct4Value, 'expires_ns').offset;
+const STATE_OFFSET = fieldSpan(ct4Value, 'state').offset;
 
 /** What settleConntrackPins found and did, for the start's log. */
 export interface ConntrackPinsSettled {

@@ -19,7 +19,7 @@ import { aff4Key, aff4Value, ct4Key, ct4Value } from '../abi/layouts.js';
 import { CtDir, IPPROTO } from '../abi/constants.js';
 import type { DesiredService } from '../model/index.js';
 import { partnerKey } from './conntrack-gc.js';
-import type { DatapathMaps } from './loader.js';
+import type { DatapathMaps } from './typed-map.js';
 
 /** Service group id → backend ids it no longer chooses from. */
 export type StaleMemberships = ReadonlyMap<number, ReadonlySet<number>>;

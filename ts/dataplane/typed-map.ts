@@ -1,9 +1,9 @@
 /**
  * A BPF map seen through its ABI codecs. Per-CPU maps read as one value per possible CPU (the
- * kernel pads each to 8 bytes), or summed.
+ * kernel pads each to 8 bytes), or summed. DatapathMaps: every map of the datapath, typed.
  */
 import { native, type BpfMapNative } from '../addon/index.js';
-import type { MapSpec } from '../abi/maps.js';
+import type { MapKey, MapSpec, mapSpecs } from '../abi/maps.js';
 
 export class TypedMap<K, V> {
   readonly spec: MapSpec<K, V>;
@@ -56,6 +56,9 @@ export class TypedMap<K, V> {
     return out;
   }
 }
+
+/** Every map of the datapath by key, as a load (loader.ts) or a node's pins (pinned-maps.ts) give them. */
+export type DatapathMaps = { [K in MapKey]: TypedMap<ReturnType<(typeof mapSpecs)[K]['key']['decode']>, ReturnType<(typeof mapSpecs)[K]['value']['decode']>> };
 
 /** Sums numeric fields of per-CPU values. */
 export function sumPerCpu<V extends Record<string, unknown>>(values: V[] | null): V | null {

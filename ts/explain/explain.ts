@@ -9,6 +9,7 @@
 import { isIPv4 } from 'node:net';
 
 import { BackendFlags, CtDir, CtFlags, IPPROTO, SvcFlags, SvcKind, SvcScope, ctClosing, ctStateName } from '../abi/constants.js';
+import { flagNames, kindName } from '../abi/names.js';
 import type { Backend4, Ct4Value, Svc4Key, Svc4Value } from '../abi/layouts.js';
 import { flowHash4 } from '../abi/flow-hash.js';
 import { maglevChoice, randomChoice, type Candidate } from './backend-choice.js';
@@ -85,21 +86,9 @@ export interface Explanation {
   outcomes?: { backend: string; probability: number; translated: Translation; delivery: Delivery }[];
 }
 
-const KIND_NAME: Record<number, string> = {
-  [SvcKind.CLUSTER_IP]: 'ClusterIP',
-  [SvcKind.NODE_PORT]: 'NodePort',
-  [SvcKind.LOAD_BALANCER]: 'LoadBalancer',
-  [SvcKind.EXTERNAL_IP]: 'ExternalIP',
-};
 const PROTO: Record<Protocol, number> = { tcp: IPPROTO.TCP, udp: IPPROTO.UDP };
 
 export class ExplainInputError extends Error {}
-
-function flagNames(flags: number, table: Record<string, number>): string[] {
-  return Object.entries(table)
-    .filter(([, bit]) => flags & bit)
-    .map(([n]) => n);
-}
 
 const endpoint = (b: Backend4) => `${b.addr}:${b.port}`;
 const pct = (p: number) => {
@@ -107,24 +96,71 @@ const pct = (p: number) => {
   return `${Math.abs(x - Math.round(x)) < 1e-9 ? Math.round(x) : x.toFixed(1)}%`;
 };
 
+/** One walk: what every step reads, and the steps so far. */
+interface Walk {
+  readonly maps: MapReader;
+  readonly node: NodeSettings;
+  readonly input: ExplainInput;
+  readonly proto: number;
+  readonly now: bigint;
+  readonly steps: Step[];
+}
+
+/** The frontend a packet hit: the key that found it and its master. */
+interface Hit {
+  readonly frontend: Svc4Key;
+  readonly svc: Svc4Value;
+}
+
+interface Chosen {
+  backendId: number;
+  backend: Backend4;
+}
+
+const done = (w: Walk, e: Omit<Explanation, 'packet' | 'steps'>): Explanation => ({ packet: w.input, steps: w.steps, ...e });
+const ended = (x: Chosen | Explanation | null): x is Explanation => x !== null && 'verdict' in x;
+
+/** The datapath's walk for a first packet (bpf/lib/hooks.h → translate.h → lb.h), step by step. */
 export function explainPacket(maps: MapReader, node: NodeSettings, input: ExplainInput): Explanation {
+  checkInput(input);
+  const w: Walk = { maps, node, input, proto: PROTO[input.proto], now: maps.nowNs(), steps: [] };
+  if (!hookStep(w)) return done(w, { verdict: 'pass' });
+  const hit = frontendStep(w);
+  if (!hit) return explainReply(w);
+  const { svc } = hit;
+  const external = originStep(w, svc);
+  if (!sourceRangeStep(w, svc)) return done(w, { verdict: 'drop', dropReason: 'SOURCE_RANGE' });
+  const existing = conntrackStep(w);
+  if (existing) return existing;
+  const { scope, count } = scopeStep(w, svc, external);
+  if (count === 0) return noEndpoints(w, svc, scope);
+  let chosen: Chosen | Explanation | null = svc.flags & SvcFlags.AFFINITY ? affinityStep(w, svc, scope) : null;
+  if (!chosen && external && svc.flags & SvcFlags.MAGLEV) chosen = maglevStep(w, svc, scope);
+  if (!chosen) chosen = randomStep(w, hit, scope, count);
+  if (ended(chosen)) return chosen;
+  const translated = translation(w, chosen.backend, svc);
+  const hairpin = isHairpin(input, chosen.backend);
+  w.steps.push({ id: 'snat', summary: snatReason(w, chosen.backend, svc) });
+  return finish(w, hairpin ? 'bounce' : 'forward', translated, deliveryOf(w, hairpin, translated));
+}
+
+function checkInput(input: ExplainInput): void {
   for (const a of [input.src, input.dst]) if (!isIPv4(a)) throw new ExplainInputError(`'${a}' is not an IPv4 address (the datapath is IPv4 only)`);
   for (const p of [input.sport, input.dport]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new ExplainInputError(`port ${p} is not 1…65535`);
+}
 
-  const steps: Step[] = [];
-  const out = (e: Omit<Explanation, 'packet' | 'steps'>): Explanation => ({ packet: input, steps, ...e });
-  const proto = PROTO[input.proto];
-  const now = maps.nowNs();
-
+/** Which program sees the packet; false when none does (a hook that is not attached). */
+function hookStep(w: Walk): boolean {
+  const { input, node, steps } = w;
   // The node's packets to its own addresses take lo, not the service device (bpf/lib/hooks_node.h).
-  const viaLo = input.ingress === 'host' && ownsAddr(maps, node, input.dst);
+  const viaLo = input.ingress === 'host' && ownsAddr(w, input.dst);
   if (viaLo && node.hooks?.loEgress === false) {
     steps.push({ id: 'hook', summary: 'no program on lo: the node\'s own packets to its own addresses are not translated' });
-    return out({ verdict: 'pass' });
+    return false;
   }
   if (input.ingress === 'host' && !viaLo && node.hooks?.hostEgress === false) {
     steps.push({ id: 'hook', summary: 'no service device is attached (serviceInterface): the node\'s own packets to service addresses are not translated' });
-    return out({ verdict: 'pass' });
+    return false;
   }
   steps.push(
     input.ingress === 'pod'
@@ -137,8 +173,12 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
           ? { id: 'hook', summary: 'tc ingress on the uplink (tc_uplink_ingress); no XDP program is attached' }
           : { id: 'hook', summary: 'XDP on the uplink (xdp_uplink); what XDP cannot finish goes on to tc ingress (tc_uplink_ingress), same logic' },
   );
+  return true;
+}
 
-  // svc_lookup(): exact frontend, else a NodePort on one of this node's addresses.
+/** svc_lookup(): exact frontend, else a NodePort on one of this node's addresses. */
+function frontendStep(w: Walk): Hit | null {
+  const { maps, input, proto } = w;
   const exact: Svc4Key = { addr: input.dst, port: input.dport, proto, scope: SvcScope.ALL, backend_slot: 0, pad: 0 };
   let frontend = exact;
   let svc = maps.service(exact);
@@ -150,25 +190,29 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
   }
   const feText = `${frontend.addr}:${frontend.port}/${input.proto.toUpperCase()}`;
   if (!svc) {
-    steps.push({
+    w.steps.push({
       id: 'frontend',
       summary: `miss: no frontend ${input.dst}:${input.dport}/${input.proto.toUpperCase()}${maps.isNodeAddress(input.dst) ? ` and no NodePort ${input.dport} on this node address` : ''}`,
       data: { hit: false },
     });
-    return explainReply(maps, input, steps, node, now);
+    return null;
   }
   const flags = flagNames(svc.flags, SvcFlags);
-  const kind = KIND_NAME[svc.kind] ?? `kind ${svc.kind}`;
-  steps.push({
+  const kind = kindName(svc.kind);
+  w.steps.push({
     id: 'frontend',
     summary: `hit ${feText}${nodePortNote} → service id ${svc.svc_id}, ${kind}, ${svc.count} endpoint(s), ${svc.local_count} on this node${flags.length ? ` [${flags.join(',')}]` : ''}${svc.affinity_timeout ? `, affinity ${svc.affinity_timeout}s` : ''}`,
     data: { hit: true, frontend: feText, svcId: svc.svc_id, kind, count: svc.count, localCount: svc.local_count, flags, affinityTimeout: svc.affinity_timeout },
   });
+  return { frontend, svc };
+}
 
-  // svc_external()
+/** svc_external(): is the flow external traffic (externalTrafficPolicy applies)? */
+function originStep(w: Walk, svc: Svc4Value): boolean {
+  const { maps, input } = w;
   const clusterSource = input.ingress === 'uplink' && svc.kind !== SvcKind.CLUSTER_IP && (svc.flags & SvcFlags.DETECT_LOCAL) !== 0 && maps.inClusterCidrs(input.src);
   const external = input.ingress === 'uplink' && svc.kind !== SvcKind.CLUSTER_IP && !clusterSource;
-  steps.push({
+  w.steps.push({
     id: 'origin',
     summary: external
       ? 'external traffic (from the uplink to a NodePort, LoadBalancer or external IP): externalTrafficPolicy applies'
@@ -181,20 +225,27 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
           : 'from a pod of this node: internal traffic',
     data: { external },
   });
+  return external;
+}
 
-  if (svc.flags & SvcFlags.SOURCE_RANGES && svc.kind === SvcKind.LOAD_BALANCER) {
-    const ranges = maps.sourceRanges(svc.svc_id);
-    // The LB IP itself as source is always allowed (kube-proxy's KUBE-FW chain; translate.h).
-    const allowed = input.src === input.dst || maps.sourceRangeAllows(svc.svc_id, input.src);
-    steps.push({
-      id: 'source-range',
-      summary: input.src === input.dst ? `${input.src} is the load balancer IP itself: allowed whatever loadBalancerSourceRanges say` : allowed ? `${input.src} is within loadBalancerSourceRanges (${ranges.join(', ')})` : `${input.src} is not within loadBalancerSourceRanges (${ranges.join(', ') || 'none'}): dropped`,
-      data: { allowed, ranges },
-    });
-    if (!allowed) return out({ verdict: 'drop', dropReason: 'SOURCE_RANGE' });
-  }
+/** loadBalancerSourceRanges (a LoadBalancer with some): false when the source is not allowed. */
+function sourceRangeStep(w: Walk, svc: Svc4Value): boolean {
+  if (!(svc.flags & SvcFlags.SOURCE_RANGES && svc.kind === SvcKind.LOAD_BALANCER)) return true;
+  const { maps, input } = w;
+  const ranges = maps.sourceRanges(svc.svc_id);
+  // The LB IP itself as source is always allowed (kube-proxy's KUBE-FW chain; translate.h).
+  const allowed = input.src === input.dst || maps.sourceRangeAllows(svc.svc_id, input.src);
+  w.steps.push({
+    id: 'source-range',
+    summary: input.src === input.dst ? `${input.src} is the load balancer IP itself: allowed whatever loadBalancerSourceRanges say` : allowed ? `${input.src} is within loadBalancerSourceRanges (${ranges.join(', ')})` : `${input.src} is not within loadBalancerSourceRanges (${ranges.join(', ') || 'none'}): dropped`,
+    data: { allowed, ranges },
+  });
+  return allowed;
+}
 
-  // Conntrack: an existing flow keeps its translation while its backend exists.
+/** Conntrack: an existing flow keeps its translation while its backend exists (the walk ends); null: a new flow. */
+function conntrackStep(w: Walk): Explanation | null {
+  const { maps, input, proto, now, steps } = w;
   const ct = maps.conntrack({ saddr: input.src, daddr: input.dst, sport: input.sport, dport: input.dport, proto, dir: CtDir.FWD, pad: 0 });
   const live = ct && ct.expires_ns >= now;
   if (ct && live && !ctClosing(ct.state)) {
@@ -208,7 +259,7 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
         data: { existing: true, backendId: ct.backend_id, flags: flagNames(ct.flags, CtFlags), state: ctStateName(proto, ct.state), expiresInSeconds: left },
       });
       const hairpin = (ct.flags & CtFlags.HAIRPIN) !== 0;
-      return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, deliveryOf(input, hairpin, translated, maps, node), out);
+      return finish(w, hairpin ? 'bounce' : 'forward', translated, deliveryOf(w, hairpin, translated));
     }
     steps.push({
       id: 'conntrack',
@@ -222,11 +273,14 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
       data: { existing: false },
     });
   }
+  return null;
+}
 
-  // svc_new_flow()
+/** svc_new_flow(): the endpoints a new flow may go to, by traffic policy. */
+function scopeStep(w: Walk, svc: Svc4Value, external: boolean): { scope: number; count: number } {
   const scope = external && svc.flags & SvcFlags.ETP_LOCAL ? SvcScope.LOCAL : svc.kind === SvcKind.CLUSTER_IP && svc.flags & SvcFlags.ITP_LOCAL ? SvcScope.LOCAL : SvcScope.ALL;
   const count = scope === SvcScope.LOCAL ? svc.local_count : svc.count;
-  steps.push({
+  w.steps.push({
     id: 'scope',
     summary:
       scope === SvcScope.LOCAL
@@ -234,122 +288,131 @@ export function explainPacket(maps: MapReader, node: NodeSettings, input: Explai
         : `all ${count} endpoint(s) of the service`,
     data: { scope: scope === SvcScope.LOCAL ? 'local' : 'all', count },
   });
-  if (count === 0) {
-    // SVC_F_REJECT: no endpoint anywhere (kube-proxy's REJECT); else a Local policy with none here.
-    if (svc.flags & SvcFlags.REJECT) {
-      steps.push({
-        id: 'endpoints',
-        summary: `the service has no endpoints: rejected (${input.proto === 'tcp' ? 'TCP RST' : 'ICMP port unreachable'} from ${input.dst}, back ${input.ingress === 'host' ? 'in to the node' : 'out of the interface it came in on'})`,
-      });
-      return out({ verdict: 'reject', dropReason: 'NO_ENDPOINTS' });
-    }
-    const local = scope === SvcScope.LOCAL;
-    steps.push({ id: 'endpoints', summary: local ? 'no endpoint on this node under a Local policy: dropped' : 'no endpoint to choose from: dropped' });
-    return out({ verdict: 'drop', dropReason: local ? 'NO_LOCAL_ENDPOINTS' : 'NO_ENDPOINTS' });
-  }
+  return { scope, count };
+}
 
-  let chosen: { backendId: number; backend: Backend4 } | null = null;
-  if (svc.flags & SvcFlags.AFFINITY) {
-    const a = maps.affinity(input.src, svc.svc_id);
-    const be = a ? maps.backend(a.backend_id) : null;
-    const age = a ? Number((now - a.last_seen_ns) / 1_000_000_000n) : 0;
-    const fresh = a !== null && now - a.last_seen_ns <= BigInt(svc.affinity_timeout) * 1_000_000_000n;
-    const eligible = be !== null && !(be.flags & BackendFlags.TERMINATING && !(svc.flags & SvcFlags.TERM_FALLBACK)) && !(scope === SvcScope.LOCAL && !(be.flags & BackendFlags.LOCAL));
-    if (a && be && fresh && eligible) {
-      chosen = { backendId: a.backend_id, backend: be };
-      steps.push({ id: 'affinity', summary: `ClientIP affinity: ${input.src} used backend ${a.backend_id} ${endpoint(be)} ${age}s ago (timeout ${svc.affinity_timeout}s): same backend`, data: { hit: true, backendId: a.backend_id } });
-    } else {
-      steps.push({
-        id: 'affinity',
-        summary: !a
-          ? `ClientIP affinity: no recent backend for ${input.src}; the pick below is remembered for ${svc.affinity_timeout}s`
-          : !fresh
-            ? `ClientIP affinity: the last pick is ${age}s old, past the ${svc.affinity_timeout}s timeout: pick again`
-            : `ClientIP affinity: backend ${a.backend_id} may not take new flows any more: pick again`,
-        data: { hit: false },
-      });
-    }
-  }
-
-  const maglevTable = external && svc.flags & SvcFlags.MAGLEV ? maps.maglevTable(svc.svc_id) : null;
-  if (!chosen && maglevTable) {
-    const hash = flowHash4({ saddr: input.src, daddr: input.dst, sport: input.sport, dport: input.dport, proto });
-    const mc = maglevChoice(maglevTable, hash, (id) => maps.backend(id), svc, scope);
-    const shares = [...mc.shares].sort(([a], [b]) => a - b).map(([id, n]) => {
-      const be = maps.backend(id);
-      return `backend ${id} ${be ? endpoint(be) : '(missing)'}: ${n}/${mc.m} entries (${pct(n / mc.m)})`;
-    });
-    const probes = mc.probes.map((p) => `entry ${p.index} → backend ${p.backendId}${p.backend ? ` ${endpoint(p.backend)}` : ''}${p.ineligible ? ` (${p.ineligible}: next entry)` : ''}`);
+/** No endpoint to pick. SVC_F_REJECT: none anywhere (kube-proxy's REJECT); else a Local policy with none here. */
+function noEndpoints(w: Walk, svc: Svc4Value, scope: number): Explanation {
+  const { input, steps } = w;
+  if (svc.flags & SvcFlags.REJECT) {
     steps.push({
-      id: 'backend',
-      summary: mc.pick
-        ? `Maglev: flow hash 0x${hash.toString(16).padStart(8, '0')} mod M=${mc.m} = entry ${mc.probes[0]!.index} → backend ${mc.pick.backendId} ${endpoint(mc.pick.backend)} (every node picks the same)`
-        : `Maglev: flow hash 0x${hash.toString(16).padStart(8, '0')}: no eligible backend in ${mc.probes.length} entries: dropped`,
-      details: [...probes, 'table shares:', ...shares.map((s) => '  ' + s)],
-      data: { method: 'maglev', hash, m: mc.m, entry: mc.probes[0]!.index, probes: mc.probes.map((p) => ({ index: p.index, backendId: p.backendId, ineligible: p.ineligible })), backendId: mc.pick?.backendId ?? null },
+      id: 'endpoints',
+      summary: `the service has no endpoints: rejected (${input.proto === 'tcp' ? 'TCP RST' : 'ICMP port unreachable'} from ${input.dst}, back ${input.ingress === 'host' ? 'in to the node' : 'out of the interface it came in on'})`,
     });
-    if (!mc.pick) return out({ verdict: 'drop', dropReason: mc.dropReason! });
-    chosen = mc.pick;
+    return done(w, { verdict: 'reject', dropReason: 'NO_ENDPOINTS' });
   }
+  const local = scope === SvcScope.LOCAL;
+  steps.push({ id: 'endpoints', summary: local ? 'no endpoint on this node under a Local policy: dropped' : 'no endpoint to choose from: dropped' });
+  return done(w, { verdict: 'drop', dropReason: local ? 'NO_LOCAL_ENDPOINTS' : 'NO_ENDPOINTS' });
+}
 
-  if (!chosen) {
-    const slots = Array.from({ length: count }, (_, i) => {
-      const v = maps.service({ ...frontend, scope, backend_slot: i + 1 });
-      const backendId = v?.backend_id ?? 0;
-      return { slot: i + 1, backendId, backend: backendId ? maps.backend(backendId) : null };
-    });
-    const rc = randomChoice(slots, svc, scope);
-    const eligible = rc.candidates.filter((c) => c.probability > 0);
-    const outcomes = eligible.map((c) => {
-      const translated = translation(input, c.backend!, svc!, maps, node);
-      const hairpin = isHairpin(input, c.backend!);
-      return { backend: `${c.backendId} ${endpoint(c.backend!)}`, probability: c.probability, translated, delivery: deliveryOf(input, hairpin, translated, maps, node) };
-    });
+/** ClientIP affinity: the client's recent backend, if it may still take new flows. */
+function affinityStep(w: Walk, svc: Svc4Value, scope: number): Chosen | null {
+  const { maps, input, now, steps } = w;
+  const a = maps.affinity(input.src, svc.svc_id);
+  const be = a ? maps.backend(a.backend_id) : null;
+  const age = a ? Number((now - a.last_seen_ns) / 1_000_000_000n) : 0;
+  const fresh = a !== null && now - a.last_seen_ns <= BigInt(svc.affinity_timeout) * 1_000_000_000n;
+  const eligible = be !== null && !(be.flags & BackendFlags.TERMINATING && !(svc.flags & SvcFlags.TERM_FALLBACK)) && !(scope === SvcScope.LOCAL && !(be.flags & BackendFlags.LOCAL));
+  if (a && be && fresh && eligible) {
+    steps.push({ id: 'affinity', summary: `ClientIP affinity: ${input.src} used backend ${a.backend_id} ${endpoint(be)} ${age}s ago (timeout ${svc.affinity_timeout}s): same backend`, data: { hit: true, backendId: a.backend_id } });
+    return { backendId: a.backend_id, backend: be };
+  }
+  steps.push({
+    id: 'affinity',
+    summary: !a
+      ? `ClientIP affinity: no recent backend for ${input.src}; the pick below is remembered for ${svc.affinity_timeout}s`
+      : !fresh
+        ? `ClientIP affinity: the last pick is ${age}s old, past the ${svc.affinity_timeout}s timeout: pick again`
+        : `ClientIP affinity: backend ${a.backend_id} may not take new flows any more: pick again`,
+    data: { hit: false },
+  });
+  return null;
+}
+
+/** External traffic to a Maglev service: the flow hash's entry names the backend (null: the service has no table). */
+function maglevStep(w: Walk, svc: Svc4Value, scope: number): Chosen | Explanation | null {
+  const { maps, input, proto } = w;
+  const maglevTable = maps.maglevTable(svc.svc_id);
+  if (!maglevTable) return null;
+  const hash = flowHash4({ saddr: input.src, daddr: input.dst, sport: input.sport, dport: input.dport, proto });
+  const mc = maglevChoice(maglevTable, hash, (id) => maps.backend(id), svc, scope);
+  const shares = [...mc.shares].sort(([a], [b]) => a - b).map(([id, n]) => {
+    const be = maps.backend(id);
+    return `backend ${id} ${be ? endpoint(be) : '(missing)'}: ${n}/${mc.m} entries (${pct(n / mc.m)})`;
+  });
+  const probes = mc.probes.map((p) => `entry ${p.index} → backend ${p.backendId}${p.backend ? ` ${endpoint(p.backend)}` : ''}${p.ineligible ? ` (${p.ineligible}: next entry)` : ''}`);
+  w.steps.push({
+    id: 'backend',
+    summary: mc.pick
+      ? `Maglev: flow hash 0x${hash.toString(16).padStart(8, '0')} mod M=${mc.m} = entry ${mc.probes[0]!.index} → backend ${mc.pick.backendId} ${endpoint(mc.pick.backend)} (every node picks the same)`
+      : `Maglev: flow hash 0x${hash.toString(16).padStart(8, '0')}: no eligible backend in ${mc.probes.length} entries: dropped`,
+    details: [...probes, 'table shares:', ...shares.map((s) => '  ' + s)],
+    data: { method: 'maglev', hash, m: mc.m, entry: mc.probes[0]!.index, probes: mc.probes.map((p) => ({ index: p.index, backendId: p.backendId, ineligible: p.ineligible })), backendId: mc.pick?.backendId ?? null },
+  });
+  if (!mc.pick) return done(w, { verdict: 'drop', dropReason: mc.dropReason! });
+  return mc.pick;
+}
+
+/**
+ * A random slot of `count` (lb_pick): one eligible backend is certain (returned); several, or a
+ * chance of none, end the walk with every outcome and its probability.
+ */
+function randomStep(w: Walk, hit: Hit, scope: number, count: number): Chosen | Explanation {
+  const { maps, input, steps } = w;
+  const { frontend, svc } = hit;
+  const slots = Array.from({ length: count }, (_, i) => {
+    const v = maps.service({ ...frontend, scope, backend_slot: i + 1 });
+    const backendId = v?.backend_id ?? 0;
+    return { slot: i + 1, backendId, backend: backendId ? maps.backend(backendId) : null };
+  });
+  const rc = randomChoice(slots, svc, scope);
+  const eligible = rc.candidates.filter((c) => c.probability > 0);
+  const outcomes = eligible.map((c) => {
+    const translated = translation(w, c.backend!, svc);
+    const hairpin = isHairpin(input, c.backend!);
+    return { backend: `${c.backendId} ${endpoint(c.backend!)}`, probability: c.probability, translated, delivery: deliveryOf(w, hairpin, translated) };
+  });
+  steps.push({
+    id: 'backend',
+    summary:
+      eligible.length === 0
+        ? `random slot of ${count}: no eligible backend: dropped`
+        : eligible.length === 1
+          ? `random slot of ${count}: always backend ${eligible[0]!.backendId} ${endpoint(eligible[0]!.backend!)}`
+          : `random slot of ${count} (like KUBE-SVC's statistic rules): ${eligible.map((c) => `backend ${c.backendId} ${pct(c.probability)}`).join(', ')}`,
+    details: rc.candidates.map((c: Candidate) => `slot ${c.slot} → backend ${c.backendId} ${c.backend ? endpoint(c.backend) : '(missing)'}${c.backend && c.backend.flags & BackendFlags.LOCAL ? ' [local]' : ''}: ${c.ineligible ? `${c.ineligible}, skipped to the next slot` : pct(c.probability)}`),
+    data: {
+      method: 'random',
+      candidates: rc.candidates.map((c) => ({ slot: c.slot, backendId: c.backendId, ineligible: c.ineligible, probability: c.probability })),
+      dropProbability: rc.dropProbability,
+    },
+  });
+  if (eligible.length === 0) return done(w, { verdict: 'drop', dropReason: rc.dropReason ?? 'NO_ELIGIBLE_BACKEND' });
+  if (eligible.length > 1 || rc.dropProbability > 0) {
+    const snats = new Set(outcomes.map((o) => `${o.translated.src}`));
     steps.push({
-      id: 'backend',
+      id: 'snat',
       summary:
-        eligible.length === 0
-          ? `random slot of ${count}: no eligible backend: dropped`
-          : eligible.length === 1
-            ? `random slot of ${count}: always backend ${eligible[0]!.backendId} ${endpoint(eligible[0]!.backend!)}`
-            : `random slot of ${count} (like KUBE-SVC's statistic rules): ${eligible.map((c) => `backend ${c.backendId} ${pct(c.probability)}`).join(', ')}`,
-      details: rc.candidates.map((c: Candidate) => `slot ${c.slot} → backend ${c.backendId} ${c.backend ? endpoint(c.backend) : '(missing)'}${c.backend && c.backend.flags & BackendFlags.LOCAL ? ' [local]' : ''}: ${c.ineligible ? `${c.ineligible}, skipped to the next slot` : pct(c.probability)}`),
-      data: {
-        method: 'random',
-        candidates: rc.candidates.map((c) => ({ slot: c.slot, backendId: c.backendId, ineligible: c.ineligible, probability: c.probability })),
-        dropProbability: rc.dropProbability,
-      },
+        snats.size === 1 && snats.has(input.src)
+          ? 'no SNAT: the client address is kept'
+          : `source per backend: ${outcomes
+              .map((o) => `${o.backend.split(' ')[0]} → ${o.translated.src === input.src ? 'kept' : `${o.translated.src} (${o.translated.dst === input.src && input.ingress !== 'host' ? 'hairpin: the client is this backend' : 'SNAT'})`}`)
+              .join(', ')}`,
     });
-    if (eligible.length === 0) return out({ verdict: 'drop', dropReason: rc.dropReason ?? 'NO_ELIGIBLE_BACKEND' });
-    if (eligible.length > 1 || rc.dropProbability > 0) {
-      const snats = new Set(outcomes.map((o) => `${o.translated.src}`));
-      steps.push({
-        id: 'snat',
-        summary:
-          snats.size === 1 && snats.has(input.src)
-            ? 'no SNAT: the client address is kept'
-            : `source per backend: ${outcomes
-                .map((o) => `${o.backend.split(' ')[0]} → ${o.translated.src === input.src ? 'kept' : `${o.translated.src} (${o.translated.dst === input.src && input.ingress !== 'host' ? 'hairpin: the client is this backend' : 'SNAT'})`}`)
-                .join(', ')}`,
-      });
-      steps.push({ id: 'rewrite', summary: `DNAT to the chosen backend${rc.dropProbability > 0 ? `; ${pct(rc.dropProbability)} of new flows find no eligible backend (${rc.dropReason})` : ''}` });
-      const deliveries = new Set(outcomes.map((o) => o.delivery));
-      steps.push(deliveries.size === 1 ? deliverStep(outcomes[0]!.delivery) : { id: 'deliver', summary: `per backend: ${outcomes.map((o) => `${o.backend.split(' ')[0]} ${DELIVERY_TEXT[o.delivery]}`).join('; ')}` });
-      return out({ verdict: outcomes.some((o) => o.delivery === 'bounce') ? 'bounce' : 'forward', outcomes });
-    }
-    chosen = { backendId: eligible[0]!.backendId, backend: eligible[0]!.backend! };
+    steps.push({ id: 'rewrite', summary: `DNAT to the chosen backend${rc.dropProbability > 0 ? `; ${pct(rc.dropProbability)} of new flows find no eligible backend (${rc.dropReason})` : ''}` });
+    const deliveries = new Set(outcomes.map((o) => o.delivery));
+    steps.push(deliveries.size === 1 ? deliverStep(outcomes[0]!.delivery) : { id: 'deliver', summary: `per backend: ${outcomes.map((o) => `${o.backend.split(' ')[0]} ${DELIVERY_TEXT[o.delivery]}`).join('; ')}` });
+    return done(w, { verdict: outcomes.some((o) => o.delivery === 'bounce') ? 'bounce' : 'forward', outcomes });
   }
-
-  const translated = translation(input, chosen.backend, svc, maps, node);
-  const hairpin = isHairpin(input, chosen.backend);
-  steps.push({ id: 'snat', summary: snatReason(input, chosen.backend, svc, maps, node) });
-  return finish(steps, input, hairpin ? 'bounce' : 'forward', translated, deliveryOf(input, hairpin, translated, maps, node), out);
+  return { backendId: eligible[0]!.backendId, backend: eligible[0]!.backend! };
 }
 
 type SnatRule = 'hairpin' | 'other-node' | 'host' | 'masquerade-all' | 'outside-cluster';
 
 /** svc_snat_source(): which rule masquerades a new flow, in the C code's order, or null. */
-function snatRule(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): SnatRule | null {
+function snatRule(w: Walk, be: Backend4, svc: Svc4Value): SnatRule | null {
+  const { maps, node, input } = w;
   if (isHairpin(input, be)) return 'hairpin';
   if (input.ingress === 'uplink' && !(be.flags & BackendFlags.LOCAL)) return 'other-node';
   if (input.ingress === 'host') return input.src === node.nodeIp ? null : 'host';
@@ -358,18 +421,18 @@ function snatRule(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapRe
   return null;
 }
 
-function snatSource(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): string | null {
-  const rule = snatRule(input, be, svc, maps, node);
+function snatSource(w: Walk, be: Backend4, svc: Svc4Value): string | null {
+  const rule = snatRule(w, be, svc);
   if (rule === null) return null;
-  return rule === 'hairpin' ? (node.hairpinIp ?? '(hairpin address)') : (node.nodeIp ?? '(node address)');
+  return rule === 'hairpin' ? (w.node.hairpinIp ?? '(hairpin address)') : (w.node.nodeIp ?? '(node address)');
 }
 
-function snatReason(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): string {
-  const rule = snatRule(input, be, svc, maps, node);
-  const to = snatSource(input, be, svc, maps, node);
+function snatReason(w: Walk, be: Backend4, svc: Svc4Value): string {
+  const rule = snatRule(w, be, svc);
+  const to = snatSource(w, be, svc);
   switch (rule) {
     case null:
-      if (input.ingress === 'host') return 'no SNAT: the node\'s own flow from its address keeps address and port (its socket owns the port; replies are recognised there)';
+      if (w.input.ingress === 'host') return 'no SNAT: the node\'s own flow from its address keeps address and port (its socket owns the port; replies are recognised there)';
       return svc.kind === SvcKind.CLUSTER_IP && !(svc.flags & SvcFlags.DETECT_LOCAL)
         ? 'no SNAT: the client address is kept (no cluster CIDR configured: kube-proxy masquerades no ClusterIP source then)'
         : 'no SNAT: the client address is kept (the reply passes this node anyway)';
@@ -382,19 +445,19 @@ function snatReason(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: Map
     case 'masquerade-all':
       return `masqueradeAll (ClusterIP traffic): source becomes ${to}`;
     case 'outside-cluster':
-      return `a ClusterIP from outside the cluster CIDRs (${maps.clusterCidrs().join(', ')}): source becomes ${to}`;
+      return `a ClusterIP from outside the cluster CIDRs (${w.maps.clusterCidrs().join(', ')}): source becomes ${to}`;
   }
 }
 
-function translation(input: ExplainInput, be: Backend4, svc: Svc4Value, maps: MapReader, node: NodeSettings): Translation {
-  const snat = snatSource(input, be, svc, maps, node);
-  const range = `${node.snatPortMin ?? 61000}-${node.snatPortMax ?? 65535}`;
-  return { src: snat ?? input.src, sport: snat ? range : input.sport, dst: be.addr, dport: be.port };
+function translation(w: Walk, be: Backend4, svc: Svc4Value): Translation {
+  const snat = snatSource(w, be, svc);
+  const range = `${w.node.snatPortMin ?? 61000}-${w.node.snatPortMax ?? 65535}`;
+  return { src: snat ?? w.input.src, sport: snat ? range : w.input.sport, dst: be.addr, dport: be.port };
 }
 
 /** node_owns_addr(): the masquerade address, or one where NodePorts answer. */
-function ownsAddr(maps: MapReader, node: NodeSettings, addr: string): boolean {
-  return addr === node.nodeIp || maps.isNodeAddress(addr);
+function ownsAddr(w: Pick<Walk, 'maps' | 'node'>, addr: string): boolean {
+  return addr === w.node.nodeIp || w.maps.isNodeAddress(addr);
 }
 
 /** svc_snat_source's hairpin: a client that is its own backend, never the node itself (origin FROM_HOST). */
@@ -403,8 +466,9 @@ function isHairpin(input: ExplainInput, be: Backend4): boolean {
 }
 
 /** hooks.h's choice for a translated packet (fib.h's: a node-sourced packet for this node goes in through lo). */
-function deliveryOf(input: ExplainInput, hairpin: boolean, translated: Translation, maps: MapReader, node: NodeSettings): Delivery {
-  const ours = (addr: string) => ownsAddr(maps, node, addr);
+function deliveryOf(w: Walk, hairpin: boolean, translated: Translation): Delivery {
+  const { input } = w;
+  const ours = (addr: string) => ownsAddr(w, addr);
   if (hairpin) return 'bounce';
   if (ours(translated.dst)) {
     // On lo's egress the packet keeps its local route: lo delivers it (hooks_node.h).
@@ -428,41 +492,34 @@ function deliverStep(delivery: Delivery): Step {
   return { id: 'deliver', summary: DELIVERY_TEXT[delivery], data: { delivery } };
 }
 
-function finish(
-  steps: Step[],
-  input: ExplainInput,
-  verdict: 'forward' | 'bounce',
-  translated: Translation,
-  delivery: Delivery,
-  out: (e: Omit<Explanation, 'packet' | 'steps'>) => Explanation,
-): Explanation {
+function finish(w: Walk, verdict: 'forward' | 'bounce', translated: Translation, delivery: Delivery): Explanation {
+  const { input, steps } = w;
   const changes = [
     `destination ${input.dst}:${input.dport} → ${translated.dst}:${translated.dport} (DNAT)`,
     ...(translated.src !== input.src || translated.sport !== input.sport ? [`source ${input.src}:${input.sport} → ${translated.src}:${translated.sport} (SNAT)`] : []),
   ];
   steps.push({ id: 'rewrite', summary: changes.join('; '), data: { translated } });
   steps.push(deliverStep(delivery));
-  return out({ verdict, translated, delivery });
+  return done(w, { verdict, translated, delivery });
 }
 
 /** Not a frontend: maybe the reply of a translated flow (svc_reply), else untouched. */
-function explainReply(maps: MapReader, input: ExplainInput, steps: Step[], node: NodeSettings, now: bigint): Explanation {
-  const proto = PROTO[input.proto];
-  const out = (e: Omit<Explanation, 'packet' | 'steps'>): Explanation => ({ packet: input, steps, ...e });
+function explainReply(w: Walk): Explanation {
+  const { maps, node, input, proto, now, steps } = w;
   // On lo (the node to its own address) replies are looked up: a hostNetwork endpoint answering.
-  if (input.ingress === 'host' && !ownsAddr(maps, node, input.dst)) {
+  if (input.ingress === 'host' && !ownsAddr(w, input.dst)) {
     steps.push({ id: 'reply', summary: 'not a service address: passed untouched (the device drops what reaches it)' });
-    return out({ verdict: 'pass' });
+    return done(w, { verdict: 'pass' });
   }
   // On the uplink only packets to the node address are looked up as replies (masqueraded flows).
   if (input.ingress === 'uplink' && input.dst !== node.nodeIp) {
     steps.push({ id: 'reply', summary: `not to the node address${node.nodeIp ? ` ${node.nodeIp}` : ''}: not a reply of a masqueraded flow; passed untouched (routed by the stack)` });
-    return out({ verdict: 'pass' });
+    return done(w, { verdict: 'pass' });
   }
   const ct: Ct4Value | null = maps.conntrack({ saddr: input.src, daddr: input.dst, sport: input.sport, dport: input.dport, proto, dir: CtDir.REPLY, pad: 0 });
   if (!ct || ct.expires_ns < now) {
     steps.push({ id: 'reply', summary: `not the reply of a tracked flow${ct ? ' (its entry expired)' : ''}: passed untouched (no service traffic)`, data: { reply: false } });
-    return out({ verdict: 'pass' });
+    return done(w, { verdict: 'pass' });
   }
   const translated = { src: ct.nat_saddr, sport: ct.nat_sport, dst: ct.nat_daddr, dport: ct.nat_dport };
   steps.push({
@@ -471,7 +528,7 @@ function explainReply(maps: MapReader, input: ExplainInput, steps: Step[], node:
     data: { reply: true, svcId: ct.svc_id, translated },
   });
   const hairpin = (ct.flags & CtFlags.HAIRPIN) !== 0;
-  const delivery = deliveryOf(input, hairpin, translated, maps, node);
+  const delivery = deliveryOf(w, hairpin, translated);
   steps.push(deliverStep(delivery));
-  return out({ verdict: hairpin ? 'bounce' : 'forward', translated, delivery });
+  return done(w, { verdict: hairpin ? 'bounce' : 'forward', translated, delivery });
 }

@@ -3,12 +3,11 @@
  * explain.ts is pure over this interface (tests fill real maps through the reconciler; the CLI
  * opens a node's pins) and the node's load-time settings the maps do not hold.
  */
-import { aff4Key, cidr4Key, ct4Key, srcr4Key, svc4Key, type Aff4Value, type Backend4, type Ct4Key, type Ct4Value, type Svc4Key, type Svc4Value } from '../abi/layouts.js';
-import { ipv4, u32 } from '../abi/codec.js';
-import { native } from '../addon/index.js';
-import { monotonicNs } from '../dataplane/conntrack-gc.js';
+import type { DatapathConfig } from '../abi/config.js';
+import { monotonicNs } from '../abi/clock.js';
+import type { Aff4Value, Backend4, Ct4Key, Ct4Value, Svc4Key, Svc4Value } from '../abi/layouts.js';
 import { readClusterCidrs } from '../dataplane/cluster-cidrs.js';
-import type { DatapathMaps } from '../dataplane/loader.js';
+import { readMaglevTable, readSourceRanges, type MapsWith } from '../dataplane/readers.js';
 
 export interface MapReader {
   service(key: Svc4Key): Svc4Value | null;
@@ -30,60 +29,36 @@ export interface MapReader {
   nowNs(): bigint;
 }
 
-/** The load-time configuration (rodata) of the node's programs that decides translations. */
-export interface NodeSettings {
-  /** cfg_node_ip: masquerade source. */
-  nodeIp?: string;
-  /** cfg_hairpin_ip: hairpin source. */
-  hairpinIp?: string;
-  snatPortMin?: number;
-  snatPortMax?: number;
+/**
+ * The load-time configuration of the node's programs that decides translations (the rodata of
+ * DatapathConfig: masquerade and hairpin sources, SNAT ports), and which optional hooks are attached.
+ */
+export type NodeSettings = Pick<DatapathConfig, 'nodeIp' | 'hairpinIp' | 'snatPortMin' | 'snatPortMax'> & {
   /** Which optional hooks are attached (from the node's link pins); absent: taken as attached. */
   hooks?: { xdp?: boolean; hostEgress?: boolean; loEgress?: boolean };
-}
+};
 
-type MapsOf = Pick<DatapathMaps, 'svc4' | 'backends' | 'ct4' | 'aff4' | 'srcr4' | 'nodeaddr4' | 'clustercidr4' | 'maglev'>;
+type MapsOf = MapsWith<'svc4' | 'backends' | 'ct4' | 'aff4' | 'srcr4' | 'nodeaddr4' | 'clustercidr4' | 'maglev'>;
 
 /** A MapReader over typed maps: a loaded Datapath's, or a node's pins (openPinnedMaps). */
-export function mapReader(dp: { maps: MapsOf }): MapReader {
+export function mapReader(dp: MapsOf): MapReader {
   const m = dp.maps;
   return {
-    service: (key) => {
-      const b = m.svc4.raw.lookup(svc4Key.encode(key));
-      return b ? m.svc4.spec.value.decode(b) : null;
-    },
+    service: (key) => m.svc4.get(key),
     backend: (id) => m.backends.get(id),
-    conntrack: (key) => {
-      const b = m.ct4.raw.lookup(ct4Key.encode(key));
-      return b ? m.ct4.spec.value.decode(b) : null;
-    },
-    affinity: (client, svcId) => {
-      const b = m.aff4.raw.lookup(aff4Key.encode({ client, svc_id: svcId }));
-      return b ? m.aff4.spec.value.decode(b) : null;
-    },
-    sourceRangeAllows: (svcId, addr) => m.srcr4.raw.lookup(srcr4Key.encode({ prefixlen: 64, svc_id: svcId, addr })) !== null,
+    conntrack: (key) => m.ct4.get(key),
+    affinity: (client, svcId) => m.aff4.get({ client, svc_id: svcId }),
+    // The LPM key: svc_id's 32 bits, then the whole address.
+    sourceRangeAllows: (svcId, addr) => m.srcr4.get({ prefixlen: 64, svc_id: svcId, addr }) !== null,
     sourceRanges: (svcId) =>
-      m.srcr4
-        .entries()
-        .filter(([k]) => k.svc_id === svcId)
-        .map(([k]) => `${k.addr}/${k.prefixlen - 32}`)
+      readSourceRanges(dp)
+        .filter((r) => r.svcId === svcId)
+        .map((r) => r.cidr)
         .sort(),
-    isNodeAddress: (addr) => m.nodeaddr4.raw.lookup(ipv4.encode(addr)) !== null,
-    inClusterCidrs: (addr) => m.clustercidr4.raw.lookup(cidr4Key.encode({ prefixlen: 32, addr })) !== null,
+    isNodeAddress: (addr) => m.nodeaddr4.get(addr) !== null,
+    inClusterCidrs: (addr) => m.clustercidr4.get({ prefixlen: 32, addr }) !== null,
     clusterCidrs: () => readClusterCidrs(m),
-    maglevTable: (svcId) => {
-      const idBuf = m.maglev.raw.lookup(u32.encode(svcId));
-      if (!idBuf) return null;
-      const inner = native.BpfMap.fromId(idBuf.readUInt32LE(0));
-      try {
-        const { values, count } = inner.dump();
-        const table = new Uint32Array(count);
-        for (let i = 0; i < count; i++) table[i] = values.readUInt32LE(4 * i);
-        return table;
-      } finally {
-        inner.close();
-      }
-    },
+    maglevTable: (svcId) => readMaglevTable(dp, svcId),
     nowNs: monotonicNs,
   };
 }

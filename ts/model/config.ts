@@ -1,5 +1,5 @@
 import { DEFAULT_TABLE_SIZE, validateTableSize } from '../maglev/prime.js';
-import { cidrContains, compareIPv4Text, isCidr6, isLoopback, parseCidr4, parseIPv4 } from './ip.js';
+import { cidrContains, compareIPv4Text, isCidr6, isLoopback, parseCidr4, parseIPv4 } from '../util/ip.js';
 import type { Problem } from './problems.js';
 import type { AgentPort } from './refusals.js';
 

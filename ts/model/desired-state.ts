@@ -4,7 +4,7 @@ import { categorizeEndpoints, type Categorized } from './categorize.js';
 import { checkProxyConfig, selectNodePortAddresses, splitClusterCIDR, type NodeInfo, type ProxyConfig } from './config.js';
 import { collectEndpoints, compareEndpoints, portKey, serviceKey, type EndpointInfo } from './endpoints.js';
 import { IdAllocator } from './ids.js';
-import { compareIPv4Text, isIPv6, parseCidr4, parseIPv4 } from './ip.js';
+import { compareIPv4Text, isIPv6, parseCidr4, parseIPv4 } from '../util/ip.js';
 import { ProblemList, unexpectedProblem, type Problem } from './problems.js';
 import { FrontendRefusals, refusedFrontendProblem } from './refusals.js';
 import { isProxied, parseService, serviceNamespace, type ServiceInfo, type ServicePortInfo } from './service.js';

@@ -1,6 +1,6 @@
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 
-import { compareIPv4Text, parseIPv4 } from './ip.js';
+import { compareIPv4Text, parseIPv4 } from '../util/ip.js';
 import { unexpectedProblem, type ProblemList } from './problems.js';
 import { isPort } from './service.js';
 import { PROTOCOLS, type Protocol } from './types.js';

@@ -146,6 +146,25 @@ function isLocalWithoutEndpoints(s: DesiredService): boolean {
   return s.trafficPolicy === 'Local' && s.action === 'drop';
 }
 
+/** What one batch touched, step by step: the keys each later step of update() re-decides. */
+interface Batch {
+  /** Services whose slices changed: their endpoints are collected again. */
+  readonly endpointsDirty: Set<string>;
+  /** Services whose fragment is computed again. */
+  readonly servicesDirty: Set<string>;
+  /** Frontend claim keys whose winner is decided again. */
+  readonly touchedClaims: Set<string>;
+  readonly touchedBackends: Set<string>;
+  /** Health check node ports. */
+  readonly touchedPorts: Set<number>;
+  /** Addresses whose ClusterIP owners may have changed: every claim on them is re-decided. */
+  readonly touchedAddresses: Set<string>;
+  readonly dirtyGroups: Set<string>;
+  problemsChanged: boolean;
+  /** Some keys had no id before this batch (the id ranges were full). */
+  hadExhausted: boolean;
+}
+
 export class IncrementalModel {
   private readonly services = new Map<string, V1Service[]>();
   private readonly slices = new Map<string, V1EndpointSlice[]>();
@@ -223,13 +242,35 @@ export class IncrementalModel {
     return model;
   }
 
-  /** Applies one batch of changes; returns what it changed in the output. */
+  /**
+   * Applies one batch of changes; returns what it changed in the output. Step by step: record the
+   * objects, collect the endpoints and fragments of the Services they touch, re-decide the frontend
+   * conflicts and ids of what those touch, and emit the items whose outcome may have moved.
+   */
   update(changes: ModelChanges): ModelDelta {
-    const endpointsDirty = new Set<string>();
-    const servicesDirty = new Set<string>();
-    let problemsChanged = false;
+    const batch: Batch = {
+      endpointsDirty: new Set(),
+      servicesDirty: new Set(),
+      touchedClaims: new Set(),
+      touchedBackends: new Set(),
+      touchedPorts: new Set(),
+      touchedAddresses: new Set(),
+      dirtyGroups: new Set(),
+      problemsChanged: false,
+      hadExhausted: false,
+    };
+    this.recordSlices(changes.endpointSlices ?? [], batch);
+    this.recordServices(changes.services ?? [], batch);
+    this.refreshEndpoints(batch);
+    this.refreshFragments(batch);
+    this.decideFrontendWinners(batch);
+    this.allocateIds(batch);
+    return this.emitChanges(batch);
+  }
 
-    for (const { previous, current } of changes.endpointSlices ?? []) {
+  /** Slices in: which Services' endpoints to collect again. */
+  private recordSlices(changes: Iterable<ObjectChange<V1EndpointSlice>>, batch: Batch): void {
+    for (const { previous, current } of changes) {
       const obj = current ?? previous;
       if (obj === undefined) continue;
       const id = sliceId(obj);
@@ -243,29 +284,36 @@ export class IncrementalModel {
         const set = this.slicesOfService.get(ownerBefore)!;
         set.delete(id);
         if (set.size === 0) this.slicesOfService.delete(ownerBefore);
-        endpointsDirty.add(ownerBefore);
+        batch.endpointsDirty.add(ownerBefore);
       }
       if (ownerAfter !== undefined) {
         let set = this.slicesOfService.get(ownerAfter);
         if (set === undefined) this.slicesOfService.set(ownerAfter, (set = new Set()));
         set.add(id);
-        endpointsDirty.add(ownerAfter);
+        batch.endpointsDirty.add(ownerAfter);
       }
       // Problems of slices that count for no Service (duplicates, no label) live with the slice.
-      if (before.length > 0 && ownerBefore === undefined) problemsChanged = true;
-      if (after.length > 0 && ownerAfter === undefined) problemsChanged = true;
+      if (before.length > 0 && ownerBefore === undefined) batch.problemsChanged = true;
+      if (after.length > 0 && ownerAfter === undefined) batch.problemsChanged = true;
     }
-    for (const { previous, current } of changes.services ?? []) {
+  }
+
+  /** Services in: which fragments to compute again. */
+  private recordServices(changes: Iterable<ObjectChange<V1Service>>, batch: Batch): void {
+    for (const { previous, current } of changes) {
       const obj = current ?? previous;
       if (obj === undefined) continue;
       const key = serviceKeyOf(obj);
       const after = replaceCopy(this.services.get(key) ?? [], previous, current);
       if (after.length === 0) this.services.delete(key);
       else this.services.set(key, after);
-      servicesDirty.add(key);
+      batch.servicesDirty.add(key);
     }
+  }
 
-    for (const key of endpointsDirty) {
+  /** The endpoints of each Service whose slices changed, collected again (its fragment follows). */
+  private refreshEndpoints(batch: Batch): void {
+    for (const key of batch.endpointsDirty) {
       const before = this.endpoints.get(key);
       const ids = this.slicesOfService.get(key);
       if (ids === undefined) this.endpoints.delete(key);
@@ -274,30 +322,21 @@ export class IncrementalModel {
         const byService = collectEndpoints([...ids].map((id) => this.slices.get(id)![0]!), this.node.name, problems);
         const entry = { byPort: byService.get(key) ?? new Map<string, EndpointInfo[]>(), problems: problems.sorted() };
         this.endpoints.set(key, entry);
-        if (entry.problems.length > 0) problemsChanged = true;
+        if (entry.problems.length > 0) batch.problemsChanged = true;
       }
-      if (before !== undefined && before.problems.length > 0) problemsChanged = true;
-      servicesDirty.add(key);
+      if (before !== undefined && before.problems.length > 0) batch.problemsChanged = true;
+      batch.servicesDirty.add(key);
     }
+  }
 
-    const touchedClaims = new Set<string>();
-    const touchedBackends = new Set<string>();
-    const touchedPorts = new Set<number>();
-    const dirtyGroups = new Set<string>();
-    /** Addresses whose ClusterIP owners may have changed: every claim on them is re-decided. */
-    const touchedAddresses = new Set<string>();
-    const refusalsMoved = (f: FrontendDraft, by: 1 | -1): void => {
-      this.refusals.frontend(f, by);
-      const { address, claimKeys } = this.refusals.affected(f);
-      if (address !== undefined) touchedAddresses.add(address);
-      for (const k of claimKeys) touchedClaims.add(k);
-    };
-    for (const key of servicesDirty) {
+  /** Each dirty Service's fragment computed again, its claims moved in the indexes. */
+  private refreshFragments(batch: Batch): void {
+    for (const key of batch.servicesDirty) {
       const before = this.fragments.get(key) ?? EMPTY_FRAGMENT;
       const after = this.fragmentOf(key);
       if (after === EMPTY_FRAGMENT) this.fragments.delete(key);
       else this.fragments.set(key, after);
-      if (before.problems.length > 0 || after.problems.length > 0) problemsChanged = true;
+      if (before.problems.length > 0 || after.problems.length > 0) batch.problemsChanged = true;
 
       for (const f of before.frontends) {
         const claimKey = frontendClaimKey(f);
@@ -308,8 +347,8 @@ export class IncrementalModel {
           keys.delete(claimKey);
           if (keys.size === 0) this.claimKeysAt.delete(f.address);
         }
-        touchedClaims.add(claimKey);
-        refusalsMoved(f, -1);
+        batch.touchedClaims.add(claimKey);
+        this.moveRefusals(f, -1, batch);
       }
       for (const f of after.frontends) {
         const claimKey = frontendClaimKey(f);
@@ -319,46 +358,55 @@ export class IncrementalModel {
         let keys = this.claimKeysAt.get(f.address);
         if (keys === undefined) this.claimKeysAt.set(f.address, (keys = new Set()));
         keys.add(claimKey);
-        touchedClaims.add(claimKey);
-        refusalsMoved(f, 1);
+        batch.touchedClaims.add(claimKey);
+        this.moveRefusals(f, 1, batch);
       }
       for (const backend of before.backends.keys()) {
         this.dropBackendClaim(backend, key);
-        touchedBackends.add(backend);
+        batch.touchedBackends.add(backend);
       }
       for (const [backend, draft] of after.backends) {
         this.addBackendClaim(backend, key, draft);
-        touchedBackends.add(backend);
+        batch.touchedBackends.add(backend);
       }
       if (before.healthCheck !== null) {
         const claims = this.healthClaims.get(before.healthCheck.port)!;
         claims.splice(claims.indexOf(before.healthCheck), 1);
-        touchedPorts.add(before.healthCheck.port);
+        batch.touchedPorts.add(before.healthCheck.port);
         this.refusals.healthCheck(before.healthCheck, -1);
-        for (const k of this.refusals.affectedByHealthCheck(before.healthCheck.port)) touchedClaims.add(k);
+        for (const k of this.refusals.affectedByHealthCheck(before.healthCheck.port)) batch.touchedClaims.add(k);
       }
       if (after.healthCheck !== null) {
         let claims = this.healthClaims.get(after.healthCheck.port);
         if (claims === undefined) this.healthClaims.set(after.healthCheck.port, (claims = []));
         claims.push(after.healthCheck);
-        touchedPorts.add(after.healthCheck.port);
+        batch.touchedPorts.add(after.healthCheck.port);
         this.refusals.healthCheck(after.healthCheck, 1);
-        for (const k of this.refusals.affectedByHealthCheck(after.healthCheck.port)) touchedClaims.add(k);
+        for (const k of this.refusals.affectedByHealthCheck(after.healthCheck.port)) batch.touchedClaims.add(k);
       }
       for (const g of before.groups) {
         this.groupDrafts.delete(g.key);
-        dirtyGroups.add(g.key);
+        batch.dirtyGroups.add(g.key);
       }
       for (const g of after.groups) {
         this.groupDrafts.set(g.key, g);
-        dirtyGroups.add(g.key);
+        batch.dirtyGroups.add(g.key);
       }
     }
+  }
 
-    for (const address of touchedAddresses) for (const k of this.claimKeysAt.get(address) ?? []) touchedClaims.add(k);
+  /** A frontend claim came (1) or went (-1): the refusals it decides, and the claims they touch. */
+  private moveRefusals(f: FrontendDraft, by: 1 | -1, batch: Batch): void {
+    this.refusals.frontend(f, by);
+    const { address, claimKeys } = this.refusals.affected(f);
+    if (address !== undefined) batch.touchedAddresses.add(address);
+    for (const k of claimKeys) batch.touchedClaims.add(k);
+  }
 
-    // Frontend conflicts, re-decided only where a claim, or what a refusal depends on, came or went.
-    for (const claimKey of touchedClaims) {
+  /** Frontend conflicts, re-decided only where a claim, or what a refusal depends on, came or went. */
+  private decideFrontendWinners(batch: Batch): void {
+    for (const address of batch.touchedAddresses) for (const k of this.claimKeysAt.get(address) ?? []) batch.touchedClaims.add(k);
+    for (const claimKey of batch.touchedClaims) {
       const claims = this.frontendClaims.get(claimKey) ?? [];
       const oldWinner = this.winners.get(claimKey);
       const hadProblems = this.conflictProblems.has(claimKey);
@@ -375,18 +423,20 @@ export class IncrementalModel {
         if (decided.problems.length > 0) this.conflictProblems.set(claimKey, decided.problems);
         else this.conflictProblems.delete(claimKey);
       }
-      if (hadProblems || this.conflictProblems.has(claimKey)) problemsChanged = true;
+      if (hadProblems || this.conflictProblems.has(claimKey)) batch.problemsChanged = true;
       if (oldWinner === newWinner) continue;
       if (oldWinner !== undefined && oldWinner.group.scope === 'external') this.countWin(oldWinner.group.key, -1);
       if (newWinner !== undefined && newWinner.group.scope === 'external') this.countWin(newWinner.group.key, +1);
-      if (oldWinner !== undefined) dirtyGroups.add(oldWinner.group.key);
-      if (newWinner !== undefined) dirtyGroups.add(newWinner.group.key);
+      if (oldWinner !== undefined) batch.dirtyGroups.add(oldWinner.group.key);
+      if (newWinner !== undefined) batch.dirtyGroups.add(newWinner.group.key);
     }
+  }
 
-    // Which groups and backends are live now, and their ids.
+  /** Which groups and backends are live now, and their ids. */
+  private allocateIds(batch: Batch): void {
     const addedGroups: string[] = [...this.exhaustedServices];
     const removedGroups: string[] = [];
-    for (const key of dirtyGroups) {
+    for (const key of batch.dirtyGroups) {
       const draft = this.groupDrafts.get(key);
       const live = draft !== undefined && (draft.scope === 'internal' || (this.wonFrontends.get(key) ?? 0) > 0);
       if (live && !this.liveGroups.has(key)) {
@@ -399,11 +449,11 @@ export class IncrementalModel {
     }
     const addedBackends: string[] = [...this.exhaustedBackends];
     const removedBackends: string[] = [];
-    for (const key of touchedBackends) {
+    for (const key of batch.touchedBackends) {
       if (this.backendClaims.has(key)) addedBackends.push(key);
       else removedBackends.push(key);
     }
-    const hadExhausted = this.exhaustedServices.size + this.exhaustedBackends.size > 0;
+    batch.hadExhausted = this.exhaustedServices.size + this.exhaustedBackends.size > 0;
     const groupIds = this.serviceIds.update(addedGroups.filter((k) => this.liveGroups.has(k)), removedGroups);
     const backendIdsChanged = this.backendIds.update(
       addedBackends.filter((k) => this.backendClaims.has(k)),
@@ -413,20 +463,23 @@ export class IncrementalModel {
     this.exhaustedBackends.clear();
     for (const key of groupIds.exhausted) this.exhaustedServices.add(key);
     for (const key of backendIdsChanged.exhausted) this.exhaustedBackends.add(key);
-    if (hadExhausted || groupIds.exhausted.length + backendIdsChanged.exhausted.length > 0) problemsChanged = true;
+    if (batch.hadExhausted || groupIds.exhausted.length + backendIdsChanged.exhausted.length > 0) batch.problemsChanged = true;
+  }
 
-    // Outputs of everything touched.
+  /** Outputs of everything touched. */
+  private emitChanges(batch: Batch): ModelDelta {
     const backends = new Map<string, ItemChange<DesiredBackend>>();
-    for (const key of touchedBackends) backends.set(key, this.emitBackend(key));
+    for (const key of batch.touchedBackends) backends.set(key, this.emitBackend(key));
     const services = new Map<string, ItemChange<DesiredService>>();
-    for (const key of dirtyGroups) services.set(key, this.emitService(key));
+    for (const key of batch.dirtyGroups) services.set(key, this.emitService(key));
     const frontends = new Map<string, ItemChange<DesiredFrontend>>();
-    for (const claimKey of touchedClaims) this.emitFrontend(claimKey, frontends);
+    for (const claimKey of batch.touchedClaims) this.emitFrontend(claimKey, frontends);
     // Keys that only now got an id: everything that names them is written again (rare: the id
     // ranges were full). Slow, but exact.
-    if (hadExhausted) this.emitAll(frontends, services, backends);
-    const health = this.decideHealthChecks(touchedPorts);
+    if (batch.hadExhausted) this.emitAll(frontends, services, backends);
+    const health = this.decideHealthChecks(batch.touchedPorts);
     const healthChecksChanged = health.changed;
+    let problemsChanged = batch.problemsChanged;
     if (health.problemsChanged) problemsChanged = true;
 
     if (frontends.size + services.size + backends.size > 0 || healthChecksChanged || problemsChanged) this.materialized = undefined;

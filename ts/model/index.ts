@@ -18,7 +18,7 @@ export { problemReason, type Problem, type ProblemReason } from './problems.js';
 export { categorizeEndpoints, topologyModeFromHints, type Categorized, type CategorizeInput } from './categorize.js';
 export { collectEndpoints, type EndpointInfo } from './endpoints.js';
 export { isProxied, parseService, type ServiceInfo, type ServicePortInfo } from './service.js';
-export * from './ip.js';
+export * from '../util/ip.js';
 export * from './types.js';
 export { IncrementalModel, type ItemChange, type ModelChanges, type ModelDelta, type ModelSummary, type ObjectChange } from './incremental.js';
 export { FrontendRefusals, type AgentPort } from './refusals.js';

@@ -16,7 +16,7 @@
  */
 import type { NodeInfo, ProxyConfig } from './config.js';
 import { serviceKey } from './endpoints.js';
-import { parseIPv4 } from './ip.js';
+import { parseIPv4 } from '../util/ip.js';
 import type { Problem } from './problems.js';
 import type { FrontendKind, Protocol, ServicePortRef } from './types.js';
 

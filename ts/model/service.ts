@@ -1,6 +1,6 @@
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 
-import { formatCidr4, isCidr6, isIPv6, parseCidr4, parseIPv4 } from './ip.js';
+import { formatCidr4, isCidr6, isIPv6, parseCidr4, parseIPv4 } from '../util/ip.js';
 import type { ProblemList } from './problems.js';
 import { PROTOCOLS, type Protocol, type ServicePortRef, type SessionAffinity } from './types.js';
 

@@ -1,5 +1,7 @@
-// IPv4 parsing and CIDR matching on u32 numbers. Strict on purpose: a Service field that is not a
-// canonical dotted quad is reported, not guessed at (no octal "010.0.0.1", no "1.2.3").
+// IPv4 parsing and CIDR matching on u32 numbers (IPv6 only recognised, to be set aside). Strict on
+// purpose: a Service field that is not a canonical dotted quad is reported, not guessed at (no octal
+// "010.0.0.1", no "1.2.3"). A leaf: the ABI codecs, the model and the lab all parse addresses, and
+// none of them should import another for it.
 
 export interface Cidr4 {
   /** Network address with host bits cleared. */
