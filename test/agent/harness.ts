@@ -131,6 +131,12 @@ export class AgentNode {
     return this.waitForLog((l) => l.msg === 'agent ready', timeoutMs, from);
   }
 
+  /** Sends the running agent a signal without waiting (SIGSTOP: it holds its handles but runs nothing). */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.child) throw new Error('agent not running');
+    this.child.kill(signal);
+  }
+
   /** Stops the agent with a signal and waits for it to exit; resolves with the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const child = this.child;

@@ -35,6 +35,13 @@ privilegedSerial('--force detaches every link of a running agent, pinned or not;
   t.notRegex(refused.stderr, /proxyMode/);
 
   // A pin removed by hand (the old manual rollback): the agent still holds that link, attached.
+  // The agent is frozen meanwhile (SIGSTOP: it holds its handles, runs nothing), or its pin
+  // watchdog would pin it again before cleanup looks.
+  node.signal('SIGSTOP');
+  let frozen = true;
+  t.teardown(() => {
+    if (frozen) node.signal('SIGCONT');
+  });
   const unpinned = agentLinks.get('pod-a_ingress')!;
   await node.ns.exec('rm', [join(node.bpffsDir, 'links', 'pod-a_ingress')]);
   t.not((await linkAttachment(bpffsRoot, unpinned.id))?.ifindex, 0);
@@ -50,6 +57,11 @@ privilegedSerial('--force detaches every link of a running agent, pinned or not;
   t.true(links.some((l) => l.name === `link ${unpinned.id}` && /tc_pod_ingress, ingress on pod-a \(not pinned\)/.test(l.detail)), JSON.stringify(links));
   t.deepEqual(report.kept, [{ name: join(node.bpffsDir, PROBE_COUNTERS_MAP), reason: 'not a bpfproxy pin' }]);
   t.deepEqual(report.removed.filter((r) => r.kind === 'directory').map((r) => r.name), [join(node.bpffsDir, 'links')], 'the pin directory stays: it is not empty');
+
+  // Woken, the agent sees every link detached: an uninstall, not an accident; it pins nothing again.
+  node.signal('SIGCONT');
+  frozen = false;
+  await node.waitForLog((l) => l.msg.startsWith('the datapath was uninstalled under the running agent'), 20_000);
 
   // The agent still holds its links, but none is attached any more.
   const held = await linksOfPrograms(agentProgs);

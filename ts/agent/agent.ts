@@ -10,6 +10,9 @@
  * writes only what differs. Stop releases this process's handles and keeps the pins and links, so
  * traffic keeps flowing while no agent runs; nothing is ever flushed.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { collectDefaultMetrics } from 'prom-client';
 
 import { legacyMapNames, mapSpecs } from '../abi/maps.js';
@@ -140,6 +143,8 @@ export class Agent {
     return { ...(this.healthzListening ? { healthz: this.healthzListening.port } : {}), ...(this.metricsListening ? { metrics: this.metricsListening.port } : {}) };
   }
   private lock: NodeLock | undefined;
+  /** The datapath was uninstalled under us (pin-watchdog.ts): pins are left alone from then on. */
+  private uninstalled = false;
   private healthzListening: Listening | undefined;
   private metricsListening: Listening | undefined;
 
@@ -309,7 +314,13 @@ export class Agent {
   /** pin-watchdog.ts: missing pins come back from our handles, before a restart needs them. */
   private checkPins(): void {
     if (this.stopping || !this.dp || !this.attached) return;
-    const { restored, problems } = checkPins(this.dp, this.attached);
+    if (this.uninstalled) return;
+    const { restored, problems, uninstalled } = checkPins(this.dp, this.attached);
+    if (uninstalled) {
+      this.uninstalled = true;
+      this.log.error({ bpffsDir: this.config.bpffsDir }, 'the datapath was uninstalled under the running agent (every link detached: bpfproxy cleanup --force?); its pins are not restored: restart the agent to install it again');
+      return;
+    }
     if (restored.length > 0) {
       this.metrics.pinsRestored.inc(restored.length);
       this.log.warn({ restored }, 'pins were removed under the running agent: pinned again from its handles, so that a restart adopts them');
@@ -550,7 +561,8 @@ export class Agent {
 
   /** release-handover.ts: our flows in the layout an older release reads, in case one comes next. */
   private leaveDowngradeSnapshot(): void {
-    if (!this.dp || !this.lock) return;
+    // Not after an uninstall, nor where our conntrack is no longer pinned: the node is not ours to leave state on.
+    if (!this.dp || !this.lock || this.uninstalled || !existsSync(join(this.config.bpffsDir, mapSpecs.ct4.name))) return;
     const flows = writeDowngradeSnapshot(this.config.bpffsDir, this.dp.maps);
     this.log.info({ entries: flows, pin: legacyMapNames.ct4V2 }, 'conntrack left in the previous layout too, for a downgrade');
   }

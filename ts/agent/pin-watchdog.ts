@@ -5,7 +5,8 @@
  * next restart into an outage: fresh empty maps, programs that fall off the hooks with the last
  * handle. So the agent checks its pins on every sync and every few seconds, pins again what is
  * missing from the handles it holds, and says so. A pin that now names another object is reported,
- * not replaced: someone put it there.
+ * not replaced: someone put it there. Links detached, every one of them, are an uninstall (`bpfproxy
+ * cleanup --force` under a running agent), not an accident: nothing is pinned again then.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,10 +21,14 @@ export interface PinCheck {
   restored: string[];
   /** Pins that could not be restored, or name another object than ours, with the reason. */
   problems: { pin: string; reason: string }[];
+  /** Every link we hold is detached: the datapath was uninstalled on purpose; nothing restored. */
+  uninstalled?: true;
 }
 
 export function checkPins(dp: Datapath, attached: AttachedDatapath): PinCheck {
   const out: PinCheck = { restored: [], problems: [] };
+  const links = attached.links();
+  if (links.length > 0 && links.every(({ link }) => link.info.ifindex === 0)) return { ...out, uninstalled: true };
   for (const key of Object.keys(mapSpecs) as MapKey[]) {
     const pin = join(dp.pinDir, mapSpecs[key].name);
     const ours = dp.maps[key].raw;
