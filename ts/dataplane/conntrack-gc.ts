@@ -1,7 +1,8 @@
 /**
- * Garbage collection of ct4_v3 (layout: bpf/include/bpfproxy/conntrack.h). The datapath treats an
- * entry whose deadline has passed as absent but never deletes it: that is user space's job, so
- * that a table of dead flows does not push live ones out through LRU eviction.
+ * Garbage collection of ct4_v4 (layout: bpf/include/bpfproxy/conntrack.h). The datapath treats an
+ * entry whose deadline has passed as absent but never deletes it: that is user space's job. ct4_v4
+ * is a plain hash that refuses new flows when full (bpf/lib/conntrack.h), so this is what makes
+ * room: without it, dead flows would fill the table for good.
  *
  * A flow is two entries, forward and reply, each with its own deadline (each direction refreshes
  * its own). Every expired entry is deleted; a flow whose two entries have both expired goes
