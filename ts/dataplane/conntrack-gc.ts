@@ -11,13 +11,19 @@
  *
  * Deadlines are CLOCK_MONOTONIC (the datapath reads the coarse clock once per tick, so they may lag a
  * tick); process.hrtime reads the same clock, so an entry may go a few ms early, which is harmless.
+ * Under pressure (the table nearly full: the agent passes reclaimClosed) flows that are over go
+ * too before their deadline: TIME_WAIT and CLOSE, whose remaining seconds only absorb stray
+ * segments. netfilter's early drop does the same when its table is full (closing flows and
+ * unreplied ones give way; assured, established ones never), and the datapath already hands such
+ * a flow's tuple and SNAT port to a new flow that needs them (lib/conntrack.h ct_reusable).
+ *
  * An entry read as expired is looked up again just before its deletion and kept if it changed:
  * a new flow with the same tuple may have replaced it meanwhile. (A replacement between that
  * second look and the delete itself is possible, in a window of microseconds; it costs that flow
  * a fresh backend pick on its next packet, which is what an expired flow gets anyway.)
  */
 import { ct4Key, ct4Value, type Ct4Key, type Ct4Value } from '../abi/layouts.js';
-import { CtDir, CtFlags } from '../abi/constants.js';
+import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
 import { monotonicNs } from '../abi/clock.js';
 import type { BpfMapNative } from '../addon/index.js';
 
@@ -32,6 +38,8 @@ export interface ConntrackGcResult {
   flows: number;
   /** Reply entries with CT_F_SNAT deleted: SNAT ports given back. */
   snatReleased: number;
+  /** Of the deleted entries, those of closed flows (TIME_WAIT, CLOSE) not yet expired: reclaimClosed only. */
+  closed: number;
   /** Expired entries found changed on the second look, and kept. */
   raced: number;
   durationMs: number;
@@ -53,14 +61,31 @@ export function partnerKey(key: Ct4Key, value: Ct4Value): Ct4Key {
   };
 }
 
-export function collectConntrack(map: BpfMapNative, now: bigint = monotonicNs()): ConntrackGcResult {
+const FINS = CtState.FIN_FWD | CtState.FIN_REPLY;
+const CT4_KEY_PROTO = ct4Key.fields.find((f) => f.name === 'proto')!.offset;
+
+/** A TCP flow that is over: TIME_WAIT (FINs both ways) or CLOSE (an RST), and no CPU taking it over. */
+function closed(proto: number, state: bigint): boolean {
+  const s = Number(state);
+  return proto === IPPROTO.TCP && !(s & CtState.CLAIMED) && ((s & CtState.RST) !== 0 || (s & FINS) === FINS);
+}
+
+export interface ConntrackGcOptions {
+  now?: bigint;
+  /** Delete closed flows (TIME_WAIT, CLOSE) before their deadline: the table is under pressure. */
+  reclaimClosed?: boolean;
+}
+
+export function collectConntrack(map: BpfMapNative, opts: ConntrackGcOptions = {}): ConntrackGcResult {
+  const now = opts.now ?? monotonicNs();
   const started = performance.now();
   const { keys, values, count } = map.dump();
-  const result: ConntrackGcResult = { scanned: count, live: 0, deleted: 0, flows: 0, snatReleased: 0, raced: 0, durationMs: 0 };
+  const result: ConntrackGcResult = { scanned: count, live: 0, deleted: 0, flows: 0, snatReleased: 0, closed: 0, raced: 0, durationMs: 0 };
   for (let i = 0; i < count; i++) {
     const keyBuf = keys.subarray(i * ct4Key.size, (i + 1) * ct4Key.size);
     const value = ct4Value.decode(values, i * ct4Value.size);
-    if (value.expires_ns >= now) {
+    const early = value.expires_ns >= now && opts.reclaimClosed === true && closed(keyBuf[CT4_KEY_PROTO]!, value.state);
+    if (value.expires_ns >= now && !early) {
       result.live++;
       continue;
     }
@@ -72,6 +97,7 @@ export function collectConntrack(map: BpfMapNative, now: bigint = monotonicNs())
     }
     if (!map.delete(keyBuf)) continue;
     result.deleted++;
+    if (early) result.closed++;
     const key = ct4Key.decode(keyBuf);
     if (key.dir === CtDir.FWD) result.flows++;
     else if (value.flags & CtFlags.SNAT) result.snatReleased++;
