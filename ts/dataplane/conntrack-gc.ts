@@ -23,7 +23,8 @@
  * a fresh backend pick on its next packet, which is what an expired flow gets anyway.)
  */
 import { ct4Key, ct4Value, type Ct4Key, type Ct4Value } from '../abi/layouts.js';
-import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
+import { CtDir, CtFlags, CtState, IPPROTO, ctClosed } from '../abi/constants.js';
+import { fieldSpan } from '../abi/codec.js';
 import { monotonicNs } from '../abi/clock.js';
 import type { BpfMapNative } from '../addon/index.js';
 
@@ -32,7 +33,7 @@ export interface ConntrackGcResult {
   scanned: number;
   /** Of them, live. */
   live: number;
-  /** Expired entries deleted. */
+  /** Entries deleted: expired ones, and closed ones under pressure (reclaimClosed). */
   deleted: number;
   /** Expired forward entries deleted: flows that are over. */
   flows: number;
@@ -61,13 +62,11 @@ export function partnerKey(key: Ct4Key, value: Ct4Value): Ct4Key {
   };
 }
 
-const FINS = CtState.FIN_FWD | CtState.FIN_REPLY;
-const CT4_KEY_PROTO = ct4Key.fields.find((f) => f.name === 'proto')!.offset;
+const CT4_KEY_PROTO = fieldSpan(ct4Key, 'proto').offset;
 
-/** A TCP flow that is over: TIME_WAIT (FINs both ways) or CLOSE (an RST), and no CPU taking it over. */
+/** A TCP flow that is over (TIME_WAIT, CLOSE), and no CPU taking it over. */
 function closed(proto: number, state: bigint): boolean {
-  const s = Number(state);
-  return proto === IPPROTO.TCP && !(s & CtState.CLAIMED) && ((s & CtState.RST) !== 0 || (s & FINS) === FINS);
+  return proto === IPPROTO.TCP && !(Number(state) & CtState.CLAIMED) && ctClosed(state);
 }
 
 export interface ConntrackGcOptions {
