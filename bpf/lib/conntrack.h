@@ -21,13 +21,20 @@
  *     CT_S_CLAIMED into its state), and only when its flow is over (expired, TIME_WAIT, CLOSE) or
  *     being replaced on purpose (a reopening SYN, a backend gone): two CPUs never both take a port.
  * Creation inserts both entries with BPF_NOEXIST; a CPU that loses adopts the winner's flow.
- * Not covered: LRU eviction may still take one entry of a flow when the map is full. */
+ *
+ * A full table refuses new flows and keeps the ones it has, as netfilter's does ("table full,
+ * dropping packet"): ct4_v4 is a plain hash, whose insert fails with -E2BIG when no element is
+ * free (an LRU hash would evict a live flow's entry instead, silently breaking the flow, or one of
+ * its two entries). The new flow's packet is dropped as DROP_CT_FULL; room comes back as user-space
+ * GC deletes expired flows, and closed ones when the table is under pressure. */
 #ifndef BPFPROXY_LIB_CONNTRACK_H
 #define BPFPROXY_LIB_CONNTRACK_H
 
 #include "lib/config.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
+
+#define CT_E2BIG 7 /* E2BIG: a full hash map's answer to an insert (no <errno.h> for BPF) */
 
 /* The clock of every deadline (conntrack, affinity): CLOCK_MONOTONIC, as user space reads it, at
  * the resolution of a tick, which deadlines of seconds can afford. The coarse clock is the time of
@@ -327,7 +334,19 @@ enum ct_insert_result {
 	CT_INSERTED, /* the key is the new flow's */
 	CT_HELD,     /* a live flow holds the key (returned in *held) */
 	CT_BUSY,     /* another CPU is retiring or taking over the key's entry, or the map refused */
+	CT_FULL,     /* the key is free but the table is full */
 };
+
+/* An insert of an absent key (BPF_NOEXIST). A full map says -E2BIG; a taken key says -EEXIST
+ * before the kernel looks for room, so E2BIG always means "no room", never "taken". */
+static __always_inline enum ct_insert_result ct_insert_new(const struct ct4_key *key, const struct ct4_value *v)
+{
+	long err = bpf_map_update_elem(&CT4_MAP, key, v, BPF_NOEXIST);
+
+	if (!err)
+		return CT_INSERTED;
+	return err == -CT_E2BIG ? CT_FULL : CT_HELD;
+}
 
 /* Inserts a new flow's entry: BPF_NOEXIST, so that of two CPUs creating entries under one key one
  * wins and the other learns it. A key held by a flow that is over (ct_reusable) is taken over at
@@ -335,14 +354,17 @@ enum ct_insert_result {
 static __always_inline enum ct_insert_result ct_insert(const struct ct4_key *key, const struct ct4_value *v, __u64 now,
 						       struct ct4_value **held)
 {
+	enum ct_insert_result r = ct_insert_new(key, v);
 	struct ct4_value *old;
 	__u64 state;
 
-	if (!bpf_map_update_elem(&CT4_MAP, key, v, BPF_NOEXIST))
-		return CT_INSERTED;
+	if (r != CT_HELD)
+		return r;
 	old = bpf_map_lookup_elem(&CT4_MAP, key);
-	if (!old)
-		return bpf_map_update_elem(&CT4_MAP, key, v, BPF_NOEXIST) ? CT_BUSY : CT_INSERTED;
+	if (!old) {
+		r = ct_insert_new(key, v);
+		return r == CT_HELD ? CT_BUSY : r;
+	}
 	state = ct_state_of(old);
 	if (state & CT_S_CLAIMED)
 		return CT_BUSY;
@@ -353,11 +375,12 @@ static __always_inline enum ct_insert_result ct_insert(const struct ct4_key *key
 	if (!ct_claim(key, old, state))
 		return CT_BUSY;
 	/* The flow that is over goes as a whole: its other entry would still translate its stray
-	 * segments into the new flow's tuple. */
+	 * segments into the new flow's tuple. Replacing an element needs no free one. */
 	ct_retire_other(key, old);
-	if (!bpf_map_update_elem(&CT4_MAP, key, v, BPF_EXIST) || !bpf_map_update_elem(&CT4_MAP, key, v, BPF_NOEXIST))
+	if (!bpf_map_update_elem(&CT4_MAP, key, v, BPF_EXIST))
 		return CT_INSERTED;
-	return CT_BUSY;
+	r = ct_insert_new(key, v);
+	return r == CT_HELD ? CT_BUSY : r;
 }
 
 /* Takes a SNAT source port for a flow whose reply will be `reply` (its dport is chosen here) and
@@ -365,7 +388,8 @@ static __always_inline enum ct_insert_result ct_insert(const struct ct4_key *key
  * port, translate.h) if it is free; else, of SNAT_TRIES random ports, the first free one; if none
  * is, of those whose flow is over (ct_reusable), the one with the earliest deadline, taken over
  * (ct_insert): an expired one, else the one that closed longest ago. Ports of live flows never.
- * Returns the port, 0 when none was found.
+ * Returns the port, 0 when none was found; then *full tells whether a free port was found with no
+ * room in the table for it (DROP_CT_FULL: the table is what is short, not the port range).
  * Why the oldest: the backend may still hold a closed flow's tuple in TIME_WAIT (60 s on Linux, on
  * the side that closed first) and accepts a new SYN on it only if the SYN's timestamp (or sequence
  * number) is newer than the old connection's, a coin toss (Linux randomises timestamp offsets per
@@ -376,25 +400,36 @@ static __always_inline enum ct_insert_result ct_insert(const struct ct4_key *key
  * netfilter's 64k ports: 1,000 a second) meet such TIME_WAITs. */
 #define SNAT_TRIES 16
 
-static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct ct4_value *rv, __u64 now, __be16 hint)
+static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct ct4_value *rv, __u64 now, __be16 hint,
+					   bool *full)
 {
 	__u32 range = cfg_snat_port_max - cfg_snat_port_min + 1;
 	__u64 best_expires = ~0ULL;
+	enum ct_insert_result r;
 	struct ct4_value *held;
 	__be16 best = 0;
 	int i;
 
+	*full = false;
 	if (hint) {
 		reply->dport = hint;
-		if (!bpf_map_update_elem(&CT4_MAP, reply, rv, BPF_NOEXIST))
+		r = ct_insert_new(reply, rv);
+		if (r == CT_INSERTED)
 			return hint;
+		*full = r == CT_FULL;
 	}
 	for (i = 0; i < SNAT_TRIES; i++) {
 		struct ct4_value *old;
 
 		reply->dport = bpf_htons(cfg_snat_port_min + bpf_get_prandom_u32() % range);
-		if (!bpf_map_update_elem(&CT4_MAP, reply, rv, BPF_NOEXIST))
+		r = ct_insert_new(reply, rv);
+		if (r == CT_INSERTED)
 			return reply->dport;
+		if (r == CT_FULL) {
+			/* A free port, and no room for it; a closed flow's port needs none. */
+			*full = true;
+			continue;
+		}
 		old = bpf_map_lookup_elem(&CT4_MAP, reply);
 		if (!old || !ct_reusable(old, ct_state_of(old), now))
 			continue;
@@ -406,7 +441,13 @@ static __always_inline __be16 snat_reserve(struct ct4_key *reply, const struct c
 	if (!best)
 		return 0;
 	reply->dport = best;
-	return ct_insert(reply, rv, now, &held) == CT_INSERTED ? best : 0;
+	r = ct_insert(reply, rv, now, &held);
+	if (r == CT_INSERTED) {
+		*full = false;
+		return best;
+	}
+	*full = *full || r == CT_FULL;
+	return 0;
 }
 
 #endif

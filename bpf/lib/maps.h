@@ -28,8 +28,9 @@ struct {
 	__type(value, struct backend4);
 } BACKEND_MAP SEC(".maps");
 
+/* Not an LRU hash: a full table must refuse new flows, not evict live ones (lib/conntrack.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CT4_MAP_SIZE);
 	__type(key, struct ct4_key);
 	__type(value, struct ct4_value);

@@ -124,6 +124,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	struct ct4_value fwd = {}, rev = {}, *held = NULL;
 	bool own_rev = false, adopted = false;
 	struct ct4_key fwd_key, rev_key;
+	enum ct_insert_result r_fwd;
 	struct backend4 be = {};
 	__u32 backend_id = 0;
 	__be32 snat_addr;
@@ -190,14 +191,18 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	rev_key.dir = CT_DIR_REPLY;
 	rev_key.pad = 0;
 	if (snat_addr) {
-		if (!snat_reserve(&rev_key, &rev, now, snat_hint))
-			return svc_drop(ctx, DROP_SNAT_EXHAUSTED);
+		bool full;
+
+		if (!snat_reserve(&rev_key, &rev, now, snat_hint, &full))
+			return svc_drop(ctx, full ? DROP_CT_FULL : DROP_SNAT_EXHAUSTED);
 		own_rev = true;
 	} else {
 		switch (ct_insert(&rev_key, &rev, now, &held)) {
 		case CT_INSERTED:
 			own_rev = true;
 			break;
+		case CT_FULL:
+			return svc_drop(ctx, DROP_CT_FULL);
 		case CT_HELD:
 			/* Another CPU is creating this very flow (its reply tuple, its frontend): the
 			 * forward entry decides below which of us made it. Anything else holding the
@@ -223,7 +228,8 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	ct_init(&fwd, pkt, now);
 	fwd.state = rev.state;
 	ct_key_of(&fwd_key, pkt, CT_DIR_FWD);
-	switch (ct_insert(&fwd_key, &fwd, now, &held)) {
+	r_fwd = ct_insert(&fwd_key, &fwd, now, &held);
+	switch (r_fwd) {
 	case CT_INSERTED:
 		break;
 	case CT_HELD:
@@ -241,7 +247,7 @@ static __always_inline int svc_new_flow(ctx_t *ctx, struct pkt4 *pkt, const stru
 	default:
 		if (own_rev)
 			bpf_map_delete_elem(&CT4_MAP, &rev_key);
-		return svc_drop(ctx, DROP_CT_CREATE);
+		return svc_drop(ctx, r_fwd == CT_FULL ? DROP_CT_FULL : DROP_CT_CREATE);
 	}
 
 	if (nat_apply(ctx, pkt, fwd.nat_saddr, fwd.nat_sport, fwd.nat_daddr, fwd.nat_dport))

@@ -23,6 +23,7 @@ Napi::Function BpfProgram::Init(Napi::Env env) {
                          InstanceAccessor<&BpfProgram::Fd>("fd"),
                          InstanceMethod<&BpfProgram::MapIds>("mapIds"),
                          InstanceMethod<&BpfProgram::TestRun>("testRun"),
+                         InstanceMethod<&BpfProgram::RunSyscall>("runSyscall"),
                          InstanceMethod<&BpfProgram::Pin>("pin"),
                          InstanceMethod<&BpfProgram::Close>("close"),
                      });
@@ -151,6 +152,25 @@ Napi::Value BpfProgram::TestRun(const Napi::CallbackInfo& info) {
     r.Set("duration", run.duration);
     r.Set("data", CopyBuffer(env, out.data(), run.data_size_out));
     if (!ctxOut.empty()) r.Set("ctx", CopyBuffer(env, ctxOut.data(), run.ctx_size_out));
+    return Napi::Value(r);
+  });
+}
+
+// runSyscall(ctx) → { retval, ctx }: runs a BPF_PROG_TYPE_SYSCALL program once. Such a run takes
+// no packet, no repeat and no ctx_out: the kernel writes the program's changes to ctx back into
+// ctx_in, so the buffer passed in comes back as the program left it.
+Napi::Value BpfProgram::RunSyscall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "runSyscall: ctx must be a Buffer");
+  auto ctx = info[0].As<Napi::Buffer<uint8_t>>();
+  std::vector<uint8_t> buf(ctx.Data(), ctx.Data() + ctx.Length());
+  LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = buf.data(), .ctx_size_in = static_cast<uint32_t>(buf.size()));
+  return Guard(env, [&] {
+    if (fd_ < 0) ThrowSys(EBADF, "bpf_prog_test_run_opts", "program '" + name_ + "' is closed");
+    CheckRet(bpf_prog_test_run_opts(fd_, &run), "bpf_prog_test_run_opts", "running syscall program '" + name_ + "'");
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("retval", run.retval);
+    r.Set("ctx", CopyBuffer(env, buf.data(), buf.size()));
     return Napi::Value(r);
   });
 }

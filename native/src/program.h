@@ -26,6 +26,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value MapIds(const Napi::CallbackInfo& info);
   Napi::Value TestRun(const Napi::CallbackInfo& info);
+  Napi::Value RunSyscall(const Napi::CallbackInfo& info);
   void Pin(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
 

@@ -11,9 +11,9 @@ import test from 'ava';
 
 import { embeddedObject, native, type BpfObjectNative } from '../../ts/addon/index.js';
 import {
-  allStructs, cEnums, DropReason, DROP_REASON_SLOTS, FRAG_STAT_SLOTS, fieldSize, mapSpecs, rodataVariables,
+  allStructs, cEnums, DropReason, DROP_REASON_SLOTS, FRAG_STAT_SLOTS, fieldSize, mapCounts, mapSpecs, rodataVariables,
 } from '../../ts/abi/index.js';
-import { datapathObjects } from '../../ts/dataplane/loader.js';
+import { countedMaps, datapathObjects } from '../../ts/dataplane/loader.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const header = (name: string) => readFileSync(join(root, 'bpf/include/bpfproxy', name), 'utf8');
@@ -84,6 +84,22 @@ test('maps: names, types, key and value sizes match the objects', (t) => {
     t.is(have.get(mapSpecs.drops.name)?.maxEntries, DROP_REASON_SLOTS, 'drops_v1 size');
     t.is(have.get(mapSpecs.fragstat.name)?.maxEntries, FRAG_STAT_SLOTS, 'fragstat_v1 size');
   }
+});
+
+test('map_count: the counter shares every map, counts every hash map by its key in mapSpecs, and its context matches BTF', (t) => {
+  const obj = new native.BpfObject(embeddedObject('map_count'), 'map_count');
+  t.teardown(() => obj.close());
+  const have = new Map(obj.maps().filter((m) => !m.internal).map((m) => [m.name, m]));
+  for (const spec of Object.values(mapSpecs)) t.like(have.get(spec.name), { type: spec.type, keySize: spec.key.size, valueSize: spec.value.size }, spec.name);
+  const hashes = (Object.entries(mapSpecs) as [string, { type: string }][]).filter(([, s]) => /hash/.test(s.type)).map(([k]) => k);
+  t.deepEqual([...countedMaps].sort(), hashes.sort(), 'one count per hash map');
+  const layout = obj.typeLayout(mapCounts.cName);
+  t.is(layout?.size, mapCounts.size);
+  t.deepEqual(
+    mapCounts.fields.map((f) => ({ name: f.name, offset: f.offset, size: fieldSize[f.type] })),
+    layout?.members.map((m) => ({ name: m.name, offset: m.offset, size: m.size })),
+  );
+  t.deepEqual(obj.programs().map((p) => ({ name: p.name, section: p.section })), [{ name: 'map_count', section: 'syscall' }]);
 });
 
 test('rodata: the configuration variables match', (t) => {

@@ -76,8 +76,35 @@ test('an expired entry replaced between the scan and the delete (a new flow) is 
     // The datapath makes a new flow with the first tuple just as the collector looks again.
     if (k.equals(ct4Key.encode(key))) map.store.set(k.toString('hex'), ct4Value.encode({ ...old, expires_ns: now + 60_000_000_000n }));
   });
-  const r = collectConntrack(map, now);
+  const r = collectConntrack(map, { now });
   t.like(r, { scanned: 2, deleted: 1, raced: 1 });
   t.true(map.store.has(ct4Key.encode(key).toString('hex')), 'the new flow survives');
   t.false(map.store.has(ct4Key.encode(other).toString('hex')));
+});
+
+rootTest('under pressure (reclaimClosed), closed flows go before their deadline, both entries; established and half-closed ones stay', async (t) => {
+  const env = await setup(t);
+  const dp = env.dp;
+  writeBackend(dp, { id: 1, addr: NET.pod2a, port: 8080 });
+  writeService(dp, { svcId: 1, addr: NET.clusterIp, port: 80, backends: [1] });
+  // Four flows through real packets: established, TIME_WAIT, CLOSE (RST), CLOSE_WAIT (one FIN).
+  const open = (sport: number) => {
+    env.send('tcPodIngress', tcp(NET.pod1a, sport, NET.clusterIp, 80, ['SYN'], { seq: 1000 }));
+    env.send('tcPodEgress', tcp(NET.pod2a, 8080, NET.pod1a, sport, ['SYN', 'ACK'], { seq: 5000, ack: 1001 }));
+  };
+  for (const sport of [40000, 40001, 40002, 40003]) open(sport);
+  env.send('tcPodIngress', tcp(NET.pod1a, 40001, NET.clusterIp, 80, ['FIN', 'ACK'], { seq: 1001, ack: 5001 }));
+  env.send('tcPodEgress', tcp(NET.pod2a, 8080, NET.pod1a, 40001, ['FIN', 'ACK'], { seq: 5001, ack: 1002 }));
+  env.send('tcPodIngress', tcp(NET.pod1a, 40002, NET.clusterIp, 80, ['RST'], { seq: 1001 }));
+  env.send('tcPodIngress', tcp(NET.pod1a, 40003, NET.clusterIp, 80, ['FIN', 'ACK'], { seq: 1001, ack: 5001 }));
+  t.is(dp.maps.ct4.entries().length, 8);
+
+  t.like(collectConntrack(dp.maps.ct4.raw), { deleted: 0, live: 8 }, 'not under pressure: nothing has expired');
+  const r = collectConntrack(dp.maps.ct4.raw, { reclaimClosed: true });
+  t.like(r, { scanned: 8, live: 4, deleted: 4, closed: 4, flows: 2, raced: 0 });
+  t.deepEqual(flows(dp.maps.ct4.entries()).filter((f) => f.startsWith('fwd')), [
+    `fwd ${NET.pod1a}:40000→${NET.clusterIp}:80/6`,
+    `fwd ${NET.pod1a}:40003→${NET.clusterIp}:80/6`,
+  ]);
+  for (const [k, v] of dp.maps.ct4.entries()) t.truthy(dp.maps.ct4.get(partnerKey(k, v)));
 });

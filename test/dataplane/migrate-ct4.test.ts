@@ -1,6 +1,7 @@
-// Upgrading the agent keeps live flows: a ct4_v1 (value without be_gen) or ct4_v2 (without state)
-// pinned by an older agent is copied into ct4_v3 at load (ct4_v1's with be_gen = the current backend
-// generation; every flow with the state its two entries' tcp_seen tell), then unpinned.
+// Upgrading the agent keeps live flows: a ct4_v1 (value without be_gen), ct4_v2 (without state) or
+// ct4_v3 (an LRU hash) pinned by an older agent is copied into ct4_v4 at load (ct4_v1's with be_gen =
+// the current backend generation; v1 and v2 flows with the state their two entries' tcp_seen tell;
+// v3 entries as they are), then unpinned.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -61,11 +62,11 @@ rootTest('a fresh load migrates ct4_v1: live entries arrive with be_gen 0, the o
 
   const logged: string[] = [];
   dp = await loadDatapath({ pinDir, config: defaultConfig, log: (m) => logged.push(m) });
-  t.deepEqual(dp.migration, { ct4: [{ from: 'ct4_v1', copied: 2, expired: 1, present: 0, generation: 0 }] });
+  t.deepEqual(dp.migration, { ct4: [{ from: 'ct4_v1', copied: 2, expired: 1, present: 0, noRoom: 0, generation: 0 }] });
   t.is(logged.length, 1);
-  t.regex(logged[0]!, /ct4_v1 to ct4_v3: 2 entries copied/);
+  t.regex(logged[0]!, /ct4_v1 to ct4_v4: 2 entries copied/);
   t.false(existsSync(join(pinDir, 'ct4_v1')), 'ct4_v1 unpinned');
-  t.true(existsSync(join(pinDir, 'ct4_v3')));
+  t.true(existsSync(join(pinDir, 'ct4_v4')));
   const [fwd, rep] = entries.map(([, v]) => v);
   // Both entries saw ACKs: established, both ways.
   t.deepEqual(dp.maps.ct4.get(fwdKey), { ...fwd!, be_gen: 0, pad2: 0, state: BigInt(CtState.REPLIED) });
@@ -92,17 +93,17 @@ rootTest('a fresh load migrates ct4_v1: live entries arrive with be_gen 0, the o
   again.close();
 });
 
-rootTest('an upgrade over a datapath that has ct4_v3 already: the current generation, ct4_v3 entries win', async (t) => {
+rootTest('an upgrade over a datapath that has ct4_v4 already: the current generation, ct4_v4 entries win', async (t) => {
   const env = await setup(t);
   writeServiceOfFlow(env.dp);
   env.dp.maps.begen.set(0, { generation: 5 });
-  // ct4_v3 already holds the reply entry (a migration interrupted after its copy): it is kept.
+  // ct4_v4 already holds the reply entry (a migration interrupted after its copy): it is kept.
   const mine: Ct4Value = { ...v1Entries()[1]![1], svc_id: 99, be_gen: 3, pad2: 0, state: 1n };
   env.dp.maps.ct4.set(repKey, mine);
   pinCt4V1(env.dp.pinDir);
   const again = await loadDatapath({ pinDir: env.dp.pinDir, config: defaultConfig });
   t.teardown(() => again.close());
-  t.deepEqual(again.migration, { ct4: [{ from: 'ct4_v1', copied: 1, expired: 1, present: 1, generation: 5 }] });
+  t.deepEqual(again.migration, { ct4: [{ from: 'ct4_v1', copied: 1, expired: 1, present: 1, noRoom: 0, generation: 5 }] });
   t.like(again.maps.ct4.get(fwdKey), { be_gen: 5, backend_id: 1 });
   t.deepEqual(again.maps.ct4.get(repKey), mine);
   t.false(existsSync(join(env.dp.pinDir, 'ct4_v1')));
@@ -129,7 +130,7 @@ rootTest('deferred (the agent: after attach): the load leaves ct4_v1 alone; migr
   const old = native.BpfMap.fromPin(join(env.dp.pinDir, 'ct4_v1'));
   old.update(ct4Key.encode(second![0]), asV1(second![1]));
   old.close();
-  t.deepEqual(migrateLegacyMaps(upgraded.pinDir, upgraded.maps), { ct4: [{ from: 'ct4_v1', copied: 2, expired: 0, present: 0, generation: 0 }] });
+  t.deepEqual(migrateLegacyMaps(upgraded.pinDir, upgraded.maps), { ct4: [{ from: 'ct4_v1', copied: 2, expired: 0, present: 0, noRoom: 0, generation: 0 }] });
   t.like(upgraded.maps.ct4.get(repKey), { be_gen: 0, backend_id: 1 });
   t.false(existsSync(join(env.dp.pinDir, 'ct4_v1')));
   t.is(migrateLegacyMaps(upgraded.pinDir, upgraded.maps), null, 'nothing left to migrate');
@@ -154,7 +155,7 @@ rootTest('a fresh load migrates ct4_v2: each flow gets the state both its entrie
   }
   const upgraded = await loadDatapath({ pinDir: env.dp.pinDir, config: defaultConfig });
   t.teardown(() => upgraded.close());
-  t.deepEqual(upgraded.migration, { ct4: [{ from: 'ct4_v2', copied: 3, expired: 0, present: 0 }] });
+  t.deepEqual(upgraded.migration, { ct4: [{ from: 'ct4_v2', copied: 3, expired: 0, present: 0, noRoom: 0 }] });
   t.false(existsSync(join(env.dp.pinDir, 'ct4_v2')), 'ct4_v2 unpinned');
   const fwd = upgraded.maps.ct4.get(fwdKey)!;
   const rep = upgraded.maps.ct4.get(repKey)!;
@@ -189,4 +190,44 @@ rootTest('ct4_v2 flows its agent carried on as established stay established, wha
   t.teardown(() => upgraded.close());
   t.is(ctStateName(IPPROTO.TCP, upgraded.maps.ct4.get(fwdKey)!.state), 'ESTABLISHED');
   t.is(ctStateName(IPPROTO.TCP, upgraded.maps.ct4.get(repKey)!.state), 'ESTABLISHED');
+});
+
+/** ct4_v3 as the previous release pinned it: an LRU hash with ct4_v4's value. */
+function pinCt4V3(pinDir: string, entries: [Ct4Key, Ct4Value][]): void {
+  const m = native.BpfMap.create({ type: 'lru_hash', name: 'ct4_v3', keySize: ct4Key.size, valueSize: ct4Value.size, maxEntries: 4096 });
+  try {
+    for (const [k, v] of entries) m.update(ct4Key.encode(k), ct4Value.encode(v));
+    m.pin(join(pinDir, 'ct4_v3'));
+  } finally {
+    m.close();
+  }
+}
+
+rootTest('a fresh load migrates ct4_v3 (an LRU hash) into ct4_v4 (a hash): entries as they were, state and all; what does not fit is counted', async (t) => {
+  const env = await setup(t, {}, { ct4: 1024 });
+  writeServiceOfFlow(env.dp);
+  const live = monotonicNs() + 3_600_000_000_000n;
+  const state = BigInt(CtState.REPLIED | CtState.FIN_FWD);
+  const [fwd, rep, expired] = v1Entries().map(([k, v]): [Ct4Key, Ct4Value] => [k, { ...v, be_gen: 4, pad2: 0, state, expires_ns: v.expires_ns < live ? v.expires_ns : live }]);
+  rep![1].flags = CtFlags.REPLY;
+  pinCt4V3(env.dp.pinDir, [fwd!, rep!, expired!]);
+  const upgraded = await loadDatapath({ pinDir: env.dp.pinDir, config: defaultConfig, mapSizes: { ct4: 1024 } });
+  t.teardown(() => upgraded.close());
+  t.deepEqual(upgraded.migration, { ct4: [{ from: 'ct4_v3', copied: 2, expired: 1, present: 0, noRoom: 0 }] });
+  t.false(existsSync(join(env.dp.pinDir, 'ct4_v3')), 'ct4_v3 unpinned');
+  t.is(upgraded.maps.ct4.raw.info.type, 'hash');
+  t.deepEqual(upgraded.maps.ct4.get(fwdKey), fwd![1]);
+  t.deepEqual(upgraded.maps.ct4.get(repKey), rep![1]);
+  const ack = tcp(NET.pod1a, 40000, NET.clusterIp, 80, ['ACK'], { seq: 5002, ack: 78 });
+  const r = env.send('tcPodIngress', ack);
+  t.is(r.verdict, TC.OK);
+  expectPacket(t, r.out, rewrite(ack, { dst: NET.pod2a, dport: 8080 }));
+
+  // A ct4_v3 with more live entries than the new table holds: it fills, the rest is counted.
+  const many: [Ct4Key, Ct4Value][] = [];
+  for (let i = 0; i < 1100; i++) many.push([{ ...fwdKey, sport: 10000 + i }, { ...fwd![1], nat_sport: 10000 + i }]);
+  pinCt4V3(env.dp.pinDir, many);
+  const m = migrateLegacyMaps(env.dp.pinDir, upgraded.maps)!;
+  t.deepEqual(m, { ct4: [{ from: 'ct4_v3', copied: 1024 - 2, expired: 0, present: 0, noRoom: 1100 - 1022 }] });
+  t.is(upgraded.countEntries()?.ct4, 1024, 'full, and counted exactly');
 });

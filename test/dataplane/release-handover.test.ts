@@ -1,5 +1,5 @@
 // A stopping agent leaves its flows in ct4_v2's layout as well (the downgrade snapshot), for the
-// previous release to adopt as its own conntrack: the same keys, each value ct4_v3's first 40
+// previous release to adopt as its own conntrack: the same keys, each value ct4_v4's first 40
 // bytes with the flags ct4_v2 had (CLOSING for a flow that saw FIN or RST, no REPLY), live flows
 // only, in a map libbpf reuses for that release's ct4_v2 (LRU hash, same size).
 // test/lab-agent/upgrade.test.ts plays the whole handover under traffic.
@@ -40,7 +40,7 @@ rootTest('the downgrade snapshot: ct4_v2 entries of the live flows, CLOSING wher
   t.deepEqual(v2Of(entries[2]![0]), prefix(entries[2]![1], CtFlags.SNAT | CtFlags.CLOSING_V2), 'a closing flow is CLOSING in ct4_v2');
   t.is(v2Of(entries[3]![0]), null);
 
-  // A second stop replaces it (the pin is ours: ct4_v3 was live while we ran).
+  // A second stop replaces it (the pin is ours: ct4_v4 was live while we ran).
   env.dp.maps.ct4.delete(entries[2]![0]);
   t.is(writeDowngradeSnapshot(env.dp.pinDir, env.dp.maps), 2);
 });

@@ -3,7 +3,7 @@
 // checkout's agent (TERM, then the new one on the same pins), then back, then forward again, then
 // restarted — while long-lived TCP streams run through a ClusterIP and a NodePort and new
 // connections keep being made. The conntrack layouts differ (the previous release's ct4_v2, our
-// ct4_v3): flows move forward by the migration (copied before and after our programs take the
+// ct4_v4): flows move forward by the migration (copied before and after our programs take the
 // hooks) and back by the stopping agent's downgrade snapshot, which a successor of this release
 // drops (ts/dataplane/release-handover.ts). Nothing may be lost at any switch.
 import { readFileSync } from 'node:fs';
@@ -108,7 +108,7 @@ privilegedSerial('the previous release → this one → the previous → this on
 
   // The handover happened as designed, not by luck: flows moved forward and back.
   const text = readFileSync(log, 'utf8');
-  t.regex(text, /migrated ct4_v2 to ct4_v3/, 'the upgrade migrated the previous release\'s conntrack');
+  t.regex(text, /migrated ct4_v2 to ct4_v4/, 'the upgrade migrated the previous release\'s conntrack');
   t.regex(text, /conntrack left in the previous layout too/, 'the stopping agent left a downgrade snapshot');
   t.regex(text, /an older release ran since/, 'the second upgrade dropped its own stale conntrack');
   t.regex(text, /our downgrade snapshot was not taken over: unpinned/, 'the restarted agent kept its live conntrack and dropped the snapshot');

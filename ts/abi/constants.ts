@@ -52,6 +52,13 @@ export function ctStateName(proto: number, state: bigint | number): string {
 /** Has the flow seen a FIN or RST (either way)? A SYN on such a flow opens a new one. */
 export const ctClosing = (state: bigint | number): boolean => (Number(state) & (CtState.FIN_FWD | CtState.FIN_REPLY | CtState.RST)) !== 0;
 
+/** Is the flow over: TIME_WAIT (FINs both ways) or CLOSE (an RST)? lib/conntrack.h ct_reusable lets a new flow take it. */
+export function ctClosed(state: bigint | number): boolean {
+  const s = Number(state);
+  const fins = CtState.FIN_FWD | CtState.FIN_REPLY;
+  return (s & CtState.RST) !== 0 || (s & fins) === fins;
+}
+
 /** enum frag_stat: the counters of fragstat_v1 (stable numbers, append only). */
 export const FragStat = {
   /** First fragments (offset 0, MF) of TCP/UDP: ports recorded in frag4_v1. */

@@ -20,6 +20,8 @@ export enum DropReason {
   TTL_EXCEEDED = 12,
   /** A translated packet too big for the next hop: answered with ICMP fragmentation needed (DF set), else dropped. */
   MTU_EXCEEDED = 13,
+  /** A new flow while conntrack (ct4_v4) is full: refused, its established flows kept (netfilter's "table full, dropping packet"). */
+  CT_FULL = 14,
 }
 
 /** drops_v1's size: room for reasons to come without a new map (DROPS_MAP_SIZE). */

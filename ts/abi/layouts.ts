@@ -42,8 +42,9 @@ export const ct4Key = defineStruct('ct4_key', 16, [
 ]);
 
 /**
- * ct4_v3's value. ct4_v2's was its first 40 bytes (ct4ValueV2Size), ct4_v1's its first 32
- * (ct4ValueV1Size): the loader's migration copies them and fills in the rest.
+ * ct4_v3's and ct4_v4's value (v4 changed only the map's type). ct4_v2's was its first 40 bytes
+ * (ct4ValueV2Size), ct4_v1's its first 32 (ct4ValueV1Size): the loader's migration copies them and
+ * fills in the rest.
  */
 export const ct4Value = defineStruct('ct4_value', 48, [
   { name: 'nat_saddr', offset: 0, type: 'ipv4' },
@@ -144,6 +145,20 @@ export type Frag4Value = ReturnType<typeof frag4Value.decode>;
 export type FragStats = ReturnType<typeof fragStats.decode>;
 
 /** Every struct codec, for the drift test. */
+/**
+ * map_count.bpf.c's context (bpfproxy/map_count.h): each hash map's element count, by the name
+ * ts/abi/maps.ts gives the map. s64 in C, never negative: read as u64.
+ */
+export const mapCounts = defineStruct('map_counts', 56, [
+  { name: 'svc4', offset: 0, type: 'u64' },
+  { name: 'backends', offset: 8, type: 'u64' },
+  { name: 'ct4', offset: 16, type: 'u64' },
+  { name: 'aff4', offset: 24, type: 'u64' },
+  { name: 'nodeaddr4', offset: 32, type: 'u64' },
+  { name: 'maglev', offset: 40, type: 'u64' },
+  { name: 'frag4', offset: 48, type: 'u64' },
+]);
+
 export const allStructs: readonly StructCodec<unknown>[] = [
   svc4Key, svc4Value, backend4, ct4Key, ct4Value, srcr4Key, cidr4Key, nodeaddr4Value, aff4Key, aff4Value, svcStats, dropStats,
   frag4Key, frag4Value, fragStats, begenValue,

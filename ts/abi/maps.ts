@@ -24,8 +24,12 @@ function spec<K, V>(name: string, type: string, key: StructCodec<K> | ScalarCode
 export const mapSpecs = {
   svc4: spec('svc4_v1', 'hash', svc4Key, svc4Value),
   backends: spec('be_v1', 'hash', u32, backend4),
-  /** v2: the value gained be_gen; v3: state (the flow's, in both entries). Pinned ct4_v1 and ct4_v2 are migrated by the loader. */
-  ct4: spec('ct4_v3', 'lru_hash', ct4Key, ct4Value),
+  /**
+   * v2: the value gained be_gen; v3: state (the flow's, in both entries); v4: a hash, not an LRU
+   * hash (a full table refuses new flows instead of evicting live ones). Pinned ct4_v1 to ct4_v3
+   * are migrated by the loader.
+   */
+  ct4: spec('ct4_v4', 'hash', ct4Key, ct4Value),
   aff4: spec('aff4_v1', 'lru_hash', aff4Key, aff4Value),
   srcr4: spec('srcr4_v1', 'lpm_trie', srcr4Key, u8),
   nodeaddr4: spec('nodeaddr4_v1', 'hash', ipv4, nodeaddr4Value),
@@ -68,6 +72,6 @@ export function decodeMaglevTable(values: Buffer, count: number): Uint32Array {
 }
 
 /** Kernel names of maps an older agent pinned that the loader converts and unpins. */
-export const legacyMapNames = { ct4V1: 'ct4_v1', ct4V2: 'ct4_v2' } as const;
+export const legacyMapNames = { ct4V1: 'ct4_v1', ct4V2: 'ct4_v2', ct4V3: 'ct4_v3' } as const;
 
 export type MapKey = keyof typeof mapSpecs;

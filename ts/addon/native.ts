@@ -96,6 +96,8 @@ export interface BpfProgramNative {
   /** The ids of the maps the program uses, fixed at load. */
   mapIds(): number[];
   testRun(options: TestRunOptions): TestRunResult;
+  /** Runs a syscall program (SEC("syscall")) once on ctx; returns ctx as the program left it. */
+  runSyscall(ctx: Buffer): { retval: number; ctx: Buffer };
   pin(path: string): void;
   close(): void;
 }

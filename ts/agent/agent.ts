@@ -19,6 +19,7 @@ import { legacyMapNames, mapSpecs } from '../abi/maps.js';
 import { attachDatapath, LOOPBACK, type AttachedDatapath } from '../dataplane/attach.js';
 import { collectConntrack } from '../dataplane/conntrack-gc.js';
 import { describeMigration, loadDatapath, migrateLegacyMaps, type Datapath } from '../dataplane/loader.js';
+import { readOccupancy } from '../dataplane/occupancy.js';
 import { Reconciler } from '../dataplane/reconciler.js';
 import { settleConntrackPins, writeDowngradeSnapshot } from '../dataplane/release-handover.js';
 import { ensureBpffs } from '../lab/bpffs.js';
@@ -32,6 +33,7 @@ import { healthServer, listen, metricsServer, ProxierHealth, type Listening } fr
 import { HealthCheckNodePorts, type HealthCheck } from './healthcheck-nodeports.js';
 import { defaultRouteInterface, interfaceAddresses, LinkMonitor } from './host-network.js';
 import { createLogger, type Logger } from './logger.js';
+import { MapPressure, PRESSURE_THRESHOLD } from './map-pressure.js';
 import { NodeLock } from './node-lock.js';
 import { checkPins } from './pin-watchdog.js';
 import { AgentMetrics } from './metrics.js';
@@ -55,6 +57,8 @@ export interface AgentDeps {
   interfaceRescanMs?: number;
   /** How often pins are checked (pin-watchdog.ts), beside every sync (default 5 s). */
   pinCheckIntervalMs?: number;
+  /** How often map occupancy is checked for pressure warnings (default 5 s). */
+  mapPressureIntervalMs?: number;
 }
 
 /** A socket the agent bound, as the model's refusals know it ('0.0.0.0': every node address). */
@@ -94,6 +98,7 @@ export class Agent {
   private healthChecks!: HealthCheckNodePorts;
   private servers: Listening[] = [];
   private timers: NodeJS.Timeout[] = [];
+  private readonly mapPressure = new MapPressure();
   private problems = new Set<string>();
   /** Problems as Kubernetes Events (a source with an API only). */
   private recorder: ProblemRecorder | undefined;
@@ -274,8 +279,11 @@ export class Agent {
     registerDataplaneMetrics(this.metrics.registry, {
       dp: this.dp,
       services: () => this.syncer.serviceList(),
-      entryCounts: () => this.reconciler.entryCounts(),
+      occupancy: () => readOccupancy(this.dp, this.reconciler.entryCounts()),
     });
+    if (this.dp.countProblem) {
+      this.log.warn({ err: this.dp.countProblem }, 'this kernel cannot count map entries (map_count.bpf.c needs BTF and Linux 6.6): occupancy of conntrack, affinity and fragment maps is not reported');
+    }
     this.metrics.sourceHealthy.set(1);
     this.healthChecks = new HealthCheckNodePorts(
       () => this.health.status(true).healthy,
@@ -301,8 +309,33 @@ export class Agent {
     this.log.info({ source: this.source.description, node: c.hostnameOverride }, 'starting source');
     await this.source.start(this.events());
 
-    // 8. Conntrack garbage collection.
+    // 8. Conntrack garbage collection, and map pressure (which hastens it when conntrack fills).
     this.every(this.deps.conntrackGcIntervalMs ?? 60_000, () => this.collectConntrack());
+    this.every(this.deps.mapPressureIntervalMs ?? 5_000, () => this.checkMapPressure());
+  }
+
+  /**
+   * Warns as a map passes 80 % or fills, once per crossing (map-pressure.ts). Conntrack past 80 %
+   * is collected at once, closed flows included (conntrack-gc.ts reclaimClosed), instead of at the
+   * next period: a full table drops new flows until room is made.
+   */
+  private checkMapPressure(): void {
+    if (this.stopping || !this.dp || !this.reconciler) return;
+    try {
+      const occupancy = readOccupancy(this.dp, this.reconciler.entryCounts());
+      for (const c of this.mapPressure.update(occupancy)) {
+        const fields = { map: c.map, entries: c.entries, capacity: c.capacity, level: c.level };
+        if (c.level === 'ok') this.log.info(fields, c.message);
+        else {
+          this.metrics.mapPressureWarnings.inc({ map: c.map, level: c.level });
+          this.log.warn(fields, c.message);
+        }
+      }
+      const ct = occupancy.find((o) => o.key === 'ct4');
+      if (ct && ct.entries >= PRESSURE_THRESHOLD * ct.capacity) this.collectConntrack(true);
+    } catch (e) {
+      this.log.error({ err: e }, 'cannot read map occupancy');
+    }
   }
 
   private every(ms: number, fn: () => void): void {
@@ -532,11 +565,11 @@ export class Agent {
     for (const [kind, n] of byKind) this.metrics.serviceProblems.set({ kind }, n);
   }
 
-  private collectConntrack(): void {
+  private collectConntrack(underPressure = false): void {
     if (this.stopping || !this.dp) return;
     const end = this.metrics.conntrackGcDuration.startTimer();
     try {
-      const r = collectConntrack(this.dp.maps.ct4.raw);
+      const r = collectConntrack(this.dp.maps.ct4.raw, { reclaimClosed: underPressure });
       end();
       const m = this.metrics;
       m.conntrackGcRuns.inc({ result: 'ok' });
@@ -545,7 +578,9 @@ export class Agent {
       m.conntrackGcDeleted.inc({ direction: 'reply' }, r.deleted - r.flows);
       m.conntrackGcSnatReleased.inc(r.snatReleased);
       m.conntrackEntries.set(r.live);
-      if (r.deleted > 0) this.log.debug({ ...r, durationMs: Math.round(r.durationMs) }, 'conntrack garbage collected');
+      m.conntrackGcClosed.inc(r.closed);
+      if (r.closed > 0) this.log.info({ ...r, durationMs: Math.round(r.durationMs) }, 'conntrack under pressure: closed flows reclaimed before their deadline');
+      else if (r.deleted > 0) this.log.debug({ ...r, durationMs: Math.round(r.durationMs) }, 'conntrack garbage collected');
     } catch (e) {
       end();
       this.metrics.conntrackGcRuns.inc({ result: 'error' });

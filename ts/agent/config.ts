@@ -53,7 +53,7 @@ export interface MapSizes {
   readonly services: number;
   /** be_v1. */
   readonly backends: number;
-  /** ct4_v3: two entries per flow; SNAT port reservations are its reply entries. */
+  /** ct4_v4: two entries per flow; SNAT port reservations are its reply entries. */
   readonly conntrack: number;
   /** aff4_v1. */
   readonly affinity: number;

@@ -42,3 +42,11 @@ export function datapathConfigFor(config: AgentConfig, nodeIp: string | undefine
 export function loaderMapSizes(sizes: MapSizes): Partial<Record<MapKey, number>> {
   return { svc4: sizes.services, backends: sizes.backends, ct4: sizes.conntrack, aff4: sizes.affinity };
 }
+
+/** The configuration field that sizes each map (the others have fixed sizes). */
+export const MAP_SIZE_FIELDS: Partial<Record<MapKey, string>> = {
+  svc4: 'mapSizes.services',
+  backends: 'mapSizes.backends',
+  ct4: 'mapSizes.conntrack',
+  aff4: 'mapSizes.affinity',
+};

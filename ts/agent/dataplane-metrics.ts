@@ -2,7 +2,8 @@
  * The datapath's own counters as Prometheus metrics, read from the maps when /metrics is scraped
  * (collect callbacks), never copied on a timer: per service group (svcstat_v1, by svc_id:
  * packets, bytes and new flows in the forward direction), per drop reason (drops_v1, named as
- * the shared DropReason enum), what became of IPv4 fragments (fragstat_v1), plus how full each map is.
+ * the shared DropReason enum), what became of IPv4 fragments (fragstat_v1), plus how full each map is
+ * (exact: dataplane/occupancy.ts).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -10,14 +11,16 @@ import { FragStat } from '../abi/constants.js';
 import { sumPerCpu } from '../dataplane/typed-map.js';
 import type { Datapath } from '../dataplane/loader.js';
 import { DROP_REASONS } from '../abi/drop-reason.js';
+import type { MapOccupancy } from '../dataplane/occupancy.js';
 import type { DesiredService } from '../model/index.js';
+import { PRESSURE_THRESHOLD } from './map-pressure.js';
 
 export interface DataplaneMetricsSource {
   dp: Datapath;
   /** The service groups of the last sync: which svc_ids to read and how to label them. */
   services(): readonly DesiredService[];
-  /** Entries the agent wrote, by map name. */
-  entryCounts(): Record<string, number>;
+  /** How full each map that can fill is, now (readOccupancy). */
+  occupancy(): readonly MapOccupancy[];
 }
 
 const SERVICE_LABELS = ['namespace', 'service', 'port', 'protocol', 'scope'] as const;
@@ -78,14 +81,32 @@ export function registerDataplaneMetrics(registry: Registry, src: DataplaneMetri
     },
   });
 
+  // One read of the counts per scrape, shared by the two gauges that need it (prom-client collects
+  // the metrics of a scrape one after the other, within one tick).
+  let occupancy: { at: number; value: readonly MapOccupancy[] } | undefined;
+  const occupancyNow = () => {
+    const at = performance.now();
+    if (!occupancy || at - occupancy.at > 100) occupancy = { at, value: src.occupancy() };
+    return occupancy.value;
+  };
   new Gauge({
     name: 'bpfproxy_map_entries',
-    help: 'Entries the agent has written, per BPF map',
+    help: 'Entries in each BPF map that can fill, exact: hash maps as the kernel counts them (conntrack, affinity and fragments included), LPM tries as the agent wrote them; arrays are left out (never short of room)',
     labelNames: ['map'] as const,
     registers: [registry],
     collect() {
       this.reset();
-      for (const [map, n] of Object.entries(src.entryCounts())) this.set({ map }, n);
+      for (const o of occupancyNow()) this.set({ map: o.map }, o.entries);
+    },
+  });
+  new Gauge({
+    name: 'bpfproxy_map_pressure',
+    help: `1 while a BPF map holds ${Math.round(PRESSURE_THRESHOLD * 100)} % of its capacity or more (a warning is logged as it passes), else 0`,
+    labelNames: ['map'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const o of occupancyNow()) this.set({ map: o.map }, o.entries >= PRESSURE_THRESHOLD * o.capacity ? 1 : 0);
     },
   });
   new Gauge({

@@ -144,6 +144,11 @@ export class AgentMetrics {
     help: 'SNAT port reservations (reply entries) released by garbage collection',
     registers: [this.registry],
   });
+  readonly conntrackGcClosed = new Counter({
+    name: 'bpfproxy_conntrack_gc_closed_total',
+    help: 'Entries of closed flows (TIME_WAIT, CLOSE) deleted before their deadline because conntrack was past 80 % full',
+    registers: [this.registry],
+  });
   readonly conntrackEntries = new Gauge({
     name: 'bpfproxy_conntrack_entries',
     help: 'Live conntrack entries at the last garbage collection',
@@ -153,6 +158,12 @@ export class AgentMetrics {
     name: 'bpfproxy_conntrack_gc_duration_seconds',
     help: 'Duration of one conntrack garbage collection',
     buckets: syncBuckets,
+    registers: [this.registry],
+  });
+  readonly mapPressureWarnings = new Counter({
+    name: 'bpfproxy_map_pressure_warnings_total',
+    help: 'Warnings that a BPF map passed 80 % of its capacity (level high) or filled (level full), by map',
+    labelNames: ['map', 'level'] as const,
     registers: [this.registry],
   });
   readonly pinsRestored = new Counter({

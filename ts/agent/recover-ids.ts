@@ -8,7 +8,7 @@
  *   - service groups: svc4_v1 masters hold frontend → svc_id, and a desired state computed
  *     without service ids tells which group each frontend belongs to; a group whose frontends in
  *     the maps all carry one id takes it back (first group by key if two claim one id);
- *   - `next` lies beyond every id seen anywhere: svc4_v1, be_v1, maglev_v1, ct4_v3, aff4_v1.
+ *   - `next` lies beyond every id seen anywhere: svc4_v1, be_v1, maglev_v1, ct4_v4, aff4_v1.
  * Ids freed before the restart that no map names any more are forgotten, which is harmless.
  */
 import type { Datapath } from '../dataplane/loader.js';

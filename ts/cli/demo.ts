@@ -93,7 +93,7 @@ const STEPS: Step[] = [
     title: 'ClusterIP: a pod on another node reaches the Service',
     explain: [
       "tc ingress on the client pod's veth (node-2) finds the ClusterIP:80 in svc4_v1, picks a backend slot,",
-      'DNATs to hostnames-1 on node-1 and records the flow in ct4_v3; node-2 routes the packet to node-1.',
+      'DNATs to hostnames-1 on node-1 and records the flow in ct4_v4; node-2 routes the packet to node-1.',
       "The reply is translated back on tc egress of the same veth: the client only ever sees the ClusterIP.",
     ],
     async run(c) {

@@ -114,7 +114,7 @@ function ourProgramName(name: string): string | undefined {
 function isOurProgramName(name: string): boolean {
   return ourProgramName(name) !== undefined;
 }
-/** Ours too: the pins of older layouts an agent that never ran this version may have left (ct4_v1, ct4_v2). */
+/** Ours too: the pins of older layouts an agent that never ran this version may have left (ct4_v1 to ct4_v3). */
 const MAP_PIN_NAMES: readonly string[] = [...Object.values(mapSpecs).map((s) => s.name), ...Object.values(legacyMapNames)];
 const LINK_PIN = /^(.+)_(ingress|egress|xdp)$/;
 /** bpffs refuses names with a dot; a temporary pin to inspect an unpinned link. */

@@ -12,7 +12,7 @@ import { BPF_F_INNER_MAP, MAGLEV_M_DEFAULT } from '../abi/constants.js';
 import { rodataOf, type DatapathConfig } from '../abi/config.js';
 import { encodeMaglevTable, legacyMapNames, maglevInner, mapSpecs, type MapKey } from '../abi/maps.js';
 import { fieldSpan, u32 } from '../abi/codec.js';
-import { ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size } from '../abi/layouts.js';
+import { ct4Key, ct4Value, ct4ValueV1Size, ct4ValueV2Size, mapCounts } from '../abi/layouts.js';
 import { CtDir, CtFlags, CtState, IPPROTO } from '../abi/constants.js';
 import { monotonicNs } from '../abi/clock.js';
 import { backendGeneration } from './backend-generation.js';
@@ -33,6 +33,11 @@ export const datapathPrograms = {
 } as const;
 export type DatapathProgramKey = keyof typeof datapathPrograms;
 
+/** The object whose syscall program counts the hash maps' elements (bpf/map_count.bpf.c). */
+const MAP_COUNT_OBJECT = 'map_count';
+/** The maps map_count.bpf.c counts: every hash map (bpfproxy/map_count.h). */
+export const countedMaps = mapCounts.fields.map((f) => f.name) as readonly MapKey[];
+
 export interface LoadDatapathOptions {
   /** A directory on a bpffs mount; maps are pinned here by name. */
   pinDir: string;
@@ -51,19 +56,21 @@ export interface LoadDatapathOptions {
 
 /** What a load carried over from maps an older agent pinned (null: nothing to migrate). */
 export interface DatapathMigration {
-  /** Older conntrack maps (ct4_v2, ct4_v1) → ct4_v3, newest first. */
+  /** Older conntrack maps (ct4_v3, ct4_v2, ct4_v1) → ct4_v4, newest first. */
   ct4: Ct4Migration[];
 }
 
 export interface Ct4Migration {
   /** The old map's kernel name. */
   from: string;
-  /** Live entries copied into ct4_v3. */
+  /** Live entries copied into ct4_v4. */
   copied: number;
   /** Entries left behind because they had expired (GC would delete them). */
   expired: number;
-  /** Entries left behind because ct4_v3 holds their key already (an interrupted earlier migration, a newer map). */
+  /** Entries left behind because ct4_v4 holds their key already (an interrupted earlier migration, a newer map). */
   present: number;
+  /** Live entries left behind because ct4_v4 had no room for them (a smaller mapSizes.conntrack than the old map's). */
+  noRoom: number;
   /** ct4_v1 only: the be_gen its entries got, begen_v1's value at load (0 in a fresh begen_v1: "known good now"). */
   generation?: number;
   /** The old map was left pinned (a copy before the attach; the one after removes it). */
@@ -79,6 +86,13 @@ export interface Datapath {
   readonly objects: Record<DatapathObjectName, BpfObjectNative>;
   /** What this load migrated from an older agent's pinned maps, or null. */
   readonly migration: DatapathMigration | null;
+  /**
+   * Elements in each hash map (countedMaps), exact, as the kernel counts them
+   * (bpf_map_sum_elem_count); null when this kernel cannot run the counter (countProblem says why).
+   */
+  countEntries(): Partial<Record<MapKey, number>> | null;
+  /** Why countEntries() is null: the counter's load failed (a kernel without BTF or older than 6.6). */
+  readonly countProblem: string | null;
   /** Creates (or replaces) the Maglev table of a service from the backend ids of its M entries. */
   setMaglevTable(svcId: number, table: ArrayLike<number>): void;
   deleteMaglevTable(svcId: number): void;
@@ -116,6 +130,20 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
     programs[key] = objects[p.object].program(p.name);
   }
 
+  // The counter is optional: a kernel that cannot load it loses the exact counts, not the datapath.
+  let counter: { object: BpfObjectNative; program: BpfProgramNative } | null = null;
+  let countProblem: string | null = null;
+  {
+    const obj = new native.BpfObject(embeddedObject(MAP_COUNT_OBJECT), MAP_COUNT_OBJECT, { maps: mapOptions });
+    try {
+      await obj.load();
+      counter = { object: obj, program: obj.program('map_count') };
+    } catch (e) {
+      obj.close();
+      countProblem = (e as Error).message.split('\n')[0]!;
+    }
+  }
+
   let migration: DatapathMigration | null = null;
   try {
     writeClusterCidrs(maps as unknown as DatapathMaps, opts.config.clusterCidrs ?? []);
@@ -124,6 +152,8 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
     for (const m of Object.values(maps)) m.raw.close();
     for (const p of Object.values(programs)) p.close();
     for (const o of Object.values(objects)) o.close();
+    counter?.program.close();
+    counter?.object.close();
     throw e;
   }
   if (migration) opts.log?.(describeMigration(migration));
@@ -136,6 +166,13 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
     programs,
     objects,
     migration,
+    countProblem,
+    countEntries() {
+      if (!counter) return null;
+      const { ctx } = counter.program.runSyscall(Buffer.alloc(mapCounts.size));
+      const c = mapCounts.decode(ctx) as Record<string, bigint>;
+      return Object.fromEntries(countedMaps.map((k) => [k, Number(c[k])]));
+    },
     setMaglevTable(svcId, table) {
       if (table.length !== maglevM) throw new RangeError(`a Maglev table has ${maglevM} entries, got ${table.length}`);
       const inner = native.BpfMap.create({
@@ -162,6 +199,8 @@ export async function loadDatapath(opts: LoadDatapathOptions): Promise<Datapath>
       for (const m of Object.values(maps)) m.raw.close();
       for (const p of Object.values(programs)) p.close();
       for (const o of Object.values(objects)) o.close();
+      counter?.program.close();
+      counter?.object.close();
     },
   };
 }
@@ -178,7 +217,8 @@ export function describeMigration(m: DatapathMigration): string {
   return m.ct4
     .map((c) =>
       `migrated ${c.from} to ${mapSpecs.ct4.name}: ${c.copied} entries copied${c.generation !== undefined ? ` (be_gen ${c.generation})` : ''}, ` +
-      `${c.expired} expired and ${c.present} already present left behind${c.kept ? '' : `; ${c.from} unpinned`}`)
+      `${c.expired} expired and ${c.present} already present left behind` +
+      `${c.noRoom > 0 ? `, ${c.noRoom} live ones for want of room (mapSizes.conntrack)` : ''}${c.kept ? '' : `; ${c.from} unpinned`}`)
     .join('; ');
 }
 
@@ -205,11 +245,13 @@ function migratedState(proto: number, fwdSeen: number, replySeen: number, closin
 }
 
 /**
- * Conntrack survives an upgrade: a ct4_v2 or ct4_v1 pinned by an older agent is copied into ct4_v3
- * and unpinned. ct4_v1 values get be_gen = the current backend generation (0 in a fresh begen_v1:
- * the backend is taken as known good now; the next bump makes every copied flow check it); every
+ * Conntrack survives an upgrade: a ct4_v3, ct4_v2 or ct4_v1 pinned by an older agent is copied into
+ * ct4_v4 and unpinned. ct4_v3 entries are copied as they are (v4 changed only the map's type: a
+ * hash, which refuses inserts when full, where v3's LRU hash evicted); ct4_v1 values get be_gen =
+ * the current backend generation (0 in a fresh begen_v1: the backend is taken as known good now;
+ * the next bump makes every copied flow check it); every
  * value gets its flow's state (from both entries' tcp_seen) and CT_F_REPLY on reply entries.
- * Expired entries are left (GC would delete them), and so are keys ct4_v3 already holds (a
+ * Expired entries are left (GC would delete them), and so are keys ct4_v4 already holds (a
  * migration interrupted after some copies, a flow the new programs made meanwhile, or a newer old
  * map: the newer entry wins). Run before the new programs are attached (the load's default), flows
  * the old programs create until then are not carried over; run after (deferMigration), they are,
@@ -221,15 +263,18 @@ function migratedState(proto: number, fwdSeen: number, replySeen: number, closin
  */
 export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps, opts: { keepSource?: boolean } = {}): DatapathMigration | null {
   const sources = [
+    { name: legacyMapNames.ct4V3, valueSize: ct4Value.size },
     { name: legacyMapNames.ct4V2, valueSize: ct4ValueV2Size },
     { name: legacyMapNames.ct4V1, valueSize: ct4ValueV1Size },
   ].filter((src) => existsSync(join(pinDir, src.name)));
   if (sources.length === 0) return null;
   const keySize = ct4Key.size;
   const present = new Set<string>();
+  let stored = 0;
   {
     const { keys, count } = maps.ct4.raw.keys();
     for (let i = 0; i < count; i++) present.add(keys.toString('hex', i * keySize, (i + 1) * keySize));
+    stored = count;
   }
   const out: Ct4Migration[] = [];
   for (const src of sources) {
@@ -269,25 +314,31 @@ export function migrateLegacyMaps(pinDir: string, maps: DatapathMaps, opts: { ke
           continue;
         }
         present.add(hex);
+        key.copy(outKeys, copied * keySize);
+        const at = copied * ct4Value.size;
+        v.copy(outValues, at);
+        copied++;
+        if (src.valueSize === ct4Value.size) continue; // ct4_v3: the same value
         const k = ct4Key.decode(key);
         const value = ct4Value.decode(Buffer.concat([v, Buffer.alloc(ct4Value.size - src.valueSize)]));
         const otherKey = ct4Key.encode({ saddr: value.nat_daddr, daddr: value.nat_saddr, sport: value.nat_dport, dport: value.nat_sport, proto: k.proto, dir: k.dir ^ 1, pad: 0 });
         const mine = v[CT4_TCP_SEEN_OFFSET]!;
         const theirs = seen.get(otherKey.toString('hex')) ?? 0;
         const reply = k.dir === CtDir.REPLY;
-        key.copy(outKeys, copied * keySize);
-        const at = copied * ct4Value.size;
-        v.copy(outValues, at);
         if (generation !== undefined) outValues.writeUInt32LE(generation, at + CT4_BE_GEN_OFFSET);
         const flags = (value.flags & ~CtFlags.CLOSING_V2) | (reply ? CtFlags.REPLY : 0);
         outValues.writeUInt16LE(flags, at + CT4_FLAGS_OFFSET);
         const closing = (value.flags & CtFlags.CLOSING_V2) !== 0 || closingOf.has(otherKey.toString('hex'));
         outValues.writeBigUInt64LE(migratedState(k.proto, reply ? theirs : mine, reply ? mine : theirs, closing), at + CT4_STATE_OFFSET);
-        copied++;
       }
+      // ct4_v4 refuses inserts beyond its size (an LRU hash evicted): copy what fits.
+      const room = Math.max(0, maps.ct4.raw.info.maxEntries - stored);
+      const noRoom = Math.max(0, copied - room);
+      copied -= noRoom;
       if (copied > 0) maps.ct4.raw.updateBatch(outKeys.subarray(0, copied * keySize), outValues.subarray(0, copied * ct4Value.size), copied);
+      stored += copied;
       if (!opts.keepSource) unlinkSync(pin);
-      out.push({ from: src.name, copied, expired, present: already, ...(generation !== undefined ? { generation } : {}), ...(opts.keepSource ? { kept: true } : {}) });
+      out.push({ from: src.name, copied, expired, present: already, noRoom, ...(generation !== undefined ? { generation } : {}), ...(opts.keepSource ? { kept: true } : {}) });
     } finally {
       old.close();
     }

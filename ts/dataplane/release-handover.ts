@@ -1,10 +1,11 @@
 /**
  * Handing a node from one release to another under traffic, when their conntrack layouts differ.
  *
- * Upgrade: an older release's conntrack (ct4_v1, ct4_v2) is copied into ours once our programs are
- * attached (loader.ts migrateLegacyMaps). Downgrade: an older release cannot read ours, so a
- * stopping agent also leaves its flows in ct4_v2's layout (the downgrade snapshot), pinned where
- * the releases of ct4_v2 adopt it as their own conntrack. Flows that begin after the snapshot and
+ * Upgrade: an older release's conntrack (ct4_v1, ct4_v2, ct4_v3) is copied into ours once our
+ * programs are attached (loader.ts migrateLegacyMaps). Downgrade: an older release cannot read
+ * ours, so a stopping agent also leaves its flows in ct4_v2's layout (the downgrade snapshot),
+ * pinned where the releases of ct4_v2 adopt it as their own conntrack (and a ct4_v3 build
+ * migrates it as an upgrade from ct4_v2). Flows that begin after the snapshot and
  * are still open when the older programs take the hooks (the older agent's start, seconds) are not
  * in it; a release older than ct4_v2 migrates nothing from it. Only a graceful stop (SIGTERM, as a
  * DaemonSet rollout sends) leaves a snapshot.
@@ -27,7 +28,7 @@ import { legacyMapNames, mapSpecs } from '../abi/maps.js';
 import { native } from '../addon/index.js';
 import type { DatapathMaps } from './typed-map.js';
 
-const LEGACY_CONNTRACK = [legacyMapNames.ct4V2, legacyMapNames.ct4V1] as const;
+const LEGACY_CONNTRACK = [legacyMapNames.ct4V3, legacyMapNames.ct4V2, legacyMapNames.ct4V1] as const;
 const FLAGS_OFFSET = fieldSpan(ct4Value, 'flags').offset;
 const EXPIRES_OFFSET = fieldSpan(ct4Value, 'expires_ns').offset;
 const STATE_OFFSET = fieldSpan(ct4Value, 'state').offset;
@@ -111,7 +112,7 @@ export function settleConntrackPins(pinDir: string): ConntrackPinsSettled {
  */
 export function writeDowngradeSnapshot(pinDir: string, maps: DatapathMaps): number {
   const path = join(pinDir, legacyMapNames.ct4V2);
-  if (existsSync(path)) unlinkSync(path); // a stale one of ours: ct4_v3 is live (we are stopping it)
+  if (existsSync(path)) unlinkSync(path); // a stale one of ours: ct4_v4 is live (we are stopping it)
   const live = maps.ct4.raw;
   const { keys, values, count } = live.dump();
   const keySize = live.info.keySize;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Connection tracking of service flows. A flow has two entries in ct4_v3:
+/* Connection tracking of service flows. A flow has two entries in ct4_v4 (a hash: lib/conntrack.h):
  *   CT_DIR_FWD   keyed by the tuple as the client sent it (client -> frontend); holds the backend;
  *   CT_DIR_REPLY keyed by the tuple as the reply arrives (backend -> client or SNAT address); holds
  *                what the reply must become. The reply entries double as the SNAT port table: a
@@ -30,7 +30,7 @@ enum ct_flags {
 	CT_F_SNAT = 1 << 0,     /* source rewritten too (masquerade, ETP Cluster, hairpin) */
 	CT_F_HAIRPIN = 1 << 1,  /* the client is its own backend: replies go back out its interface */
 	CT_F_EXTERNAL = 1 << 2, /* entered through the uplink */
-	CT_F_CLOSING_V2 = 1 << 3, /* ct4_v2 only ("FIN or RST seen"): ct4_v3 keeps it in state */
+	CT_F_CLOSING_V2 = 1 << 3, /* ct4_v2 only ("FIN or RST seen"): ct4_v3 on keep it in state */
 	CT_F_REPLY = 1 << 4,    /* the flow's reply entry (its key's dir is CT_DIR_REPLY) */
 };
 

@@ -13,13 +13,14 @@ enum drop_reason {
 	DROP_SOURCE_RANGE = 4,         /* source outside loadBalancerSourceRanges */
 	DROP_CT_INVALID = 5,           /* TCP segment that opens nothing and belongs to no tracked flow */
 	DROP_SNAT_EXHAUSTED = 6,       /* no free SNAT port after the bounded retries */
-	DROP_CT_CREATE = 7,            /* conntrack insert failed */
+	DROP_CT_CREATE = 7,            /* conntrack insert failed: another CPU held the key (a full table is DROP_CT_FULL) */
 	DROP_BACKEND_MISSING = 8,      /* a service slot names a backend that does not exist */
 	DROP_FRAGMENT = 9,             /* later IPv4 fragment of a service flow whose first fragment made no flow (dropped or rejected) */
 	DROP_REJECT_FAILED = 10,       /* a reject reply could not be built; the packet is dropped instead */
 	DROP_NO_ELIGIBLE_BACKEND = 11, /* every probed backend is terminating */
 	DROP_TTL_EXCEEDED = 12,        /* a translated packet with no TTL left to forward: answered with ICMP time exceeded */
 	DROP_MTU_EXCEEDED = 13,        /* a translated packet too big for the next hop: answered with ICMP fragmentation needed (DF), else dropped */
+	DROP_CT_FULL = 14,             /* a new flow while conntrack (ct4_v4) is full: refused, established flows kept */
 	DROP_REASON_MAX                /* not a reason: the size of drops_v1 */
 };
 

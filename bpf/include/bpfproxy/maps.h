@@ -10,7 +10,7 @@
 
 #define SVC4_MAP       svc4_v1
 #define BACKEND_MAP    be_v1
-#define CT4_MAP        ct4_v3 /* v2: ct4_value.be_gen; v3: ct4_value.state (v1 and v2 are migrated by the loader) */
+#define CT4_MAP        ct4_v4 /* v2: ct4_value.be_gen; v3: ct4_value.state; v4: a hash, not an LRU hash (v1-v3 are migrated by the loader) */
 #define AFF4_MAP       aff4_v1
 #define SRCR4_MAP      srcr4_v1
 #define NODEADDR4_MAP  nodeaddr4_v1
