@@ -2,7 +2,7 @@
 // scratch namespace (root needed). Prints figures; the benchmark harness does the real comparison.
 // Run: npx tsx test/baselines/apply-time.bench.ts [--budget-s S] [N…]   (default 1000 10000 30000;
 // a tool still running after S seconds, default 600, is stopped and reported as "> S s").
-import { Cleanup } from '../../ts/lab/cleanup.js';
+import { UndoStack } from '../../ts/util/undo-stack.js';
 import { Netns, runId } from '../../ts/lab/netns.js';
 import {
   applyIptables,
@@ -17,7 +17,7 @@ const args = process.argv.slice(2);
 const budgetAt = args.indexOf('--budget-s');
 const budgetS = budgetAt >= 0 ? Number(args.splice(budgetAt, 2)[1]) : 600;
 const sizes = args.map(Number);
-const cleanup = new Cleanup();
+const cleanup = new UndoStack();
 process.on('SIGINT', () => void cleanup.run().finally(() => process.exit(130)));
 
 async function measure(load: (opts: { timeoutMs: number }) => Promise<{ ms: number }>): Promise<string> {

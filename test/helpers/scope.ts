@@ -3,13 +3,13 @@ import type { ExecutionContext } from 'ava';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { mountPrivateBpffs } from '../../ts/lab/bpffs.js';
-import { Cleanup } from '../../ts/lab/cleanup.js';
+import { mountPrivateBpffs } from '../../ts/dataplane/bpffs.js';
+import { UndoStack } from '../../ts/util/undo-stack.js';
 import { Netns, runId } from '../../ts/lab/netns.js';
 
 export interface Scope {
   id: string;
-  cleanup: Cleanup;
+  cleanup: UndoStack;
   /** A namespace named bpt-<id>-<suffix>, deleted after the test. */
   netns(suffix: string): Promise<Netns>;
   /** A private bpffs mount, unmounted after the test. */
@@ -18,7 +18,7 @@ export interface Scope {
 
 export function scope(t: ExecutionContext): Scope {
   const id = runId();
-  const cleanup = new Cleanup();
+  const cleanup = new UndoStack();
   t.teardown(() => cleanup.run());
   return {
     id,

@@ -8,7 +8,7 @@ import { isProcessRunning } from '../lab/fixture.js';
 import { eventually } from './fixture.js';
 
 import type { LabStatus } from '../../ts/cli/lab.js';
-import { isBpffsMountPoint } from '../../ts/lab/bpffs.js';
+import { isBpffsMountPoint } from '../../ts/dataplane/bpffs.js';
 import { runId } from '../../ts/lab/netns.js';
 import { labNetns } from '../../ts/lab/teardown.js';
 import { Lab } from '../../ts/lab/topology.js';

@@ -14,8 +14,8 @@ import { attachDatapath, type AttachedDatapath, type UplinkXdpMode } from '../da
 import { computeEntries, type DesiredEntries } from '../dataplane/entries.js';
 import { loadDatapath, type Datapath } from '../dataplane/loader.js';
 import { Reconciler, type WriteFailure } from '../dataplane/reconciler.js';
-import { Cleanup } from '../lab/cleanup.js';
-import { mountPrivateBpffs } from '../lab/bpffs.js';
+import { UndoStack } from '../util/undo-stack.js';
+import { mountPrivateBpffs } from '../dataplane/bpffs.js';
 import { runId } from '../lab/netns.js';
 import { whileRunning } from './interrupt.js';
 import { EntryTracker } from '../dataplane/entry-changes.js';
@@ -74,7 +74,7 @@ export class BpfproxyPath {
   private constructor(
     readonly dp: Datapath,
     private readonly reconciler: Reconciler,
-    private readonly cleanup: Cleanup,
+    private readonly cleanup: UndoStack,
     readonly pinDir: string,
     readonly mapSizes: Partial<Record<MapKey, number>>,
     /** The first sync, into empty maps. */
@@ -90,7 +90,7 @@ export class BpfproxyPath {
    * the maps), and timed with the writes as the first sync.
    */
   static async load(opts: BpfproxyOptions): Promise<BpfproxyPath> {
-    const cleanup = new Cleanup();
+    const cleanup = new UndoStack();
     const forget = whileRunning('bpfproxy datapath and its bpffs', () => cleanup.run());
     cleanup.add('interrupt registration', forget);
     try {

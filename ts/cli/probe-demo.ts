@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
 import { native } from '../addon/index.js';
-import { mountPrivateBpffs } from '../lab/bpffs.js';
-import { Cleanup } from '../lab/cleanup.js';
+import { mountPrivateBpffs } from '../dataplane/bpffs.js';
+import { UndoStack } from '../util/undo-stack.js';
 import { Netns, runId, vethPair } from '../lab/netns.js';
 import { PROBE_COUNTERS_MAP, Probe, ProbeHook, readProbeCounts } from '../probe/probe.js';
 
@@ -17,7 +17,7 @@ const PROTO_NAMES: Record<number, string> = { 0: 'non-IP', 1: 'ICMP', 6: 'TCP', 
 
 export async function runProbeDemo(): Promise<void> {
   const id = runId();
-  const cleanup = new Cleanup();
+  const cleanup = new UndoStack();
   const onSignal = () => {
     void cleanup.run().finally(() => process.exit(130));
   };

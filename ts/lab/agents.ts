@@ -21,7 +21,7 @@ import { parse, stringify } from 'yaml';
 
 import { run } from '../util/exec.js';
 import { CLUSTER_CIDR, SERVICE_CIDR } from './address-plan.js';
-import { mountLabBpffs } from './bpffs.js';
+import { mountLabBpffs } from './lab-bpffs.js';
 import { isServerAlive, isZombie, processStartTime, stopProcess } from './hostname-process.js';
 import type { AgentState, ClusterApi, LabState, NodeState } from './lab-state.js';
 import { SERVICE_DEVICE, VXLAN_DEVICE } from './node-network.js';

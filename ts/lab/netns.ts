@@ -1,6 +1,6 @@
 /**
  * Network namespaces and veth links for the lab, tests and benchmarks. Everything made here is
- * recorded in a Cleanup so that it is removed in reverse order even when the caller fails.
+ * recorded in an UndoStack so that it is removed in reverse order even when the caller fails.
  * Nothing here touches the root namespace: veth pairs are created directly inside their
  * namespaces (`ip link add … netns A peer … netns B`).
  */
@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
 import { run, runSync } from '../util/exec.js';
-import type { Cleanup } from './cleanup.js';
+import type { UndoStack } from '../util/undo-stack.js';
 
 /** A short id, unique enough that parallel runs never collide (namespace and link names are short). */
 export function runId(): string {
@@ -24,7 +24,7 @@ export class Netns {
   }
 
   /** Creates the namespace with loopback up; `cleanup` deletes it. */
-  static async create(name: string, cleanup: Cleanup): Promise<Netns> {
+  static async create(name: string, cleanup: UndoStack): Promise<Netns> {
     if (name.length > 32) throw new Error(`namespace name '${name}' is too long`);
     await run('ip', ['netns', 'add', name]);
     const ns = new Netns(name);

@@ -6,7 +6,7 @@
  * run id, then forget the state. Every step runs even when an earlier one fails.
  */
 import { run } from '../util/exec.js';
-import { removeLabBpffs } from './bpffs.js';
+import { removeLabBpffs } from './lab-bpffs.js';
 import { processStartTime, stopProcess } from './hostname-process.js';
 import type { LabState } from './lab-state.js';
 import { removeLabState } from './lab-state.js';

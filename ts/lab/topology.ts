@@ -26,7 +26,7 @@ import {
   secondClientAddress,
   secondNodeAddress,
 } from './address-plan.js';
-import { Cleanup } from './cleanup.js';
+import { UndoStack } from '../util/undo-stack.js';
 import { isServerAlive, startHostnameServer, stopProcess } from './hostname-process.js';
 import {
   DEFAULT_LAB_NAME,
@@ -173,7 +173,7 @@ export class Lab {
     mkdirSync(state.runDir, { recursive: true });
     writeLabState(state);
     const lab = new Lab(state);
-    const building = new Cleanup();
+    const building = new UndoStack();
     const checkAbort = () => opts.signal?.throwIfAborted();
     try {
       checkAbort();
@@ -322,7 +322,7 @@ export class Lab {
     const netnsName = realNetnsName(this.id, spec.name);
     const hostInterface = podHostInterface(spec.name);
     const address = podAddress(node.index, host);
-    const building = new Cleanup();
+    const building = new UndoStack();
     try {
       const nodeNs = Netns.existing(node.netns);
       const podNs = await Netns.create(netnsName, building);

@@ -24,8 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { mountPrivateBpffs } from '../../lab/bpffs.js';
-import { Cleanup } from '../../lab/cleanup.js';
+import { mountPrivateBpffs } from '../../dataplane/bpffs.js';
+import { UndoStack } from '../../util/undo-stack.js';
 import { generateScale } from '../../baselines/index.js';
 import { Netns, runId } from '../../lab/netns.js';
 import { run } from '../../util/exec.js';
@@ -110,7 +110,7 @@ async function stopChild(child: ReturnType<typeof spawn>, how: () => void): Prom
 
 /** The real agent at this scale, in a scratch namespace. */
 async function measureAgent(services: number, endpoints: number, timeoutMs: number, command: AgentCommand): Promise<MemoryPoint> {
-  const cleanup = new Cleanup();
+  const cleanup = new UndoStack();
   cleanup.add('interrupt registration', whileRunning('agent, its namespace and bpffs', () => cleanup.run()));
   try {
     const id = runId();
@@ -185,7 +185,7 @@ async function pinnedMaps(dir: string): Promise<MemoryPoint['maps']> {
 }
 
 async function measure(services: number, endpoints: number, timeoutMs: number): Promise<MemoryPoint> {
-  const cleanup = new Cleanup();
+  const cleanup = new UndoStack();
   cleanup.add('interrupt registration', whileRunning('memory child and its bpffs', () => cleanup.run()));
   try {
     const pinDir = await mountPrivateBpffs(mkdtempSync(join(tmpdir(), `bpfproxy-bench-mem-${runId()}-`)), cleanup);

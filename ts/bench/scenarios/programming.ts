@@ -13,7 +13,7 @@
  */
 import type { BaselineInput } from '../../baselines/index.js';
 import { applyIptables, applyNftables, generateScale, iptablesRestoreInput, nftablesScript } from '../../baselines/index.js';
-import { Cleanup } from '../../lab/cleanup.js';
+import { UndoStack } from '../../util/undo-stack.js';
 import { Netns, runId } from '../../lab/netns.js';
 import { CLUSTER_CIDR } from '../../lab/address-plan.js';
 import { BpfproxyPath } from '../bpfproxy.js';
@@ -64,7 +64,7 @@ async function measureTool(tool: Tool, input: BaselineInput, changed: BaselineIn
       await bp.close();
     }
   }
-  const cleanup = new Cleanup();
+  const cleanup = new UndoStack();
   cleanup.add('interrupt registration', whileRunning('scratch namespace', () => cleanup.run()));
   try {
     const ns = await Netns.create(`bpb-${runId()}-prog`, cleanup);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { privileged } from '../helpers/env.js';
 import { scope } from '../helpers/scope.js';
 
-import { ensureBpffs } from '../../ts/lab/bpffs.js';
+import { ensureBpffs } from '../../ts/dataplane/bpffs.js';
 
 privileged('bpffsDir: made 0700; one owned by another user, or group- or world-writable, is refused with the reason', async (t) => {
   const root = await scope(t).bpffs();

@@ -3,11 +3,10 @@
  * host's /sys/fs/bpf; tests and the lab mount a private bpffs instance of their own so that
  * their pins never mix with anything else and vanish with the mount.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 
 import { run, runSync } from '../util/exec.js';
-import type { Cleanup } from './cleanup.js';
+import type { UndoStack } from '../util/undo-stack.js';
 
 const BPF_FS_MAGIC = 'bpf';
 
@@ -27,7 +26,7 @@ export function isOnBpffs(dir: string): boolean {
 }
 
 /** Mounts a fresh bpffs at `dir` (created if needed); `cleanup` unmounts and removes it. */
-export async function mountPrivateBpffs(dir: string, cleanup: Cleanup): Promise<string> {
+export async function mountPrivateBpffs(dir: string, cleanup: UndoStack): Promise<string> {
   mkdirSync(dir, { recursive: true });
   await run('mount', ['-t', 'bpf', 'bpf', dir]);
   cleanup.add(`bpffs ${dir}`, () => {
@@ -69,33 +68,4 @@ export function isBpffsMountPoint(dir: string): boolean {
     .split('\n')
     .map((l) => l.split(' '))
     .some(([, mountPoint, fsType]) => mountPoint === dir && fsType === BPF_FS_MAGIC);
-}
-
-/**
- * A lab's own bpffs instance (a fresh mount is a fresh, empty bpffs), with a directory per node under
- * it. The lab lives in the root mount namespace, so this is where its agents — which `ip netns exec`
- * starts in mount namespaces copied from it — all find their pins.
- */
-export async function mountLabBpffs(dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  if (!isBpffsMountPoint(dir)) await run('mount', ['-t', 'bpf', 'bpf', dir]);
-}
-
-/**
- * Unpins everything under a lab's bpffs — which releases links (detaching their programs) and maps
- * no process holds any more — then unmounts and removes it. Unpinning comes first because copies of
- * the mount live on in the mount namespaces of processes `ip netns exec` started, which an unmount
- * here does not reach (the root mount is private in containers).
- */
-export function removeLabBpffs(dir: string): void {
-  if (!existsSync(dir)) return;
-  if (isBpffsMountPoint(dir)) {
-    for (const entry of readdirSync(dir)) {
-      // maps.debug and progs.debug are the kernel's own (bpf_preload), not pins.
-      if (entry.endsWith('.debug')) continue;
-      rmSync(join(dir, entry), { recursive: true, force: true });
-    }
-    runSync('umount', [dir]);
-  }
-  rmSync(dir, { recursive: true, force: true });
 }

@@ -1,8 +1,9 @@
 /**
- * Undo steps recorded as resources are made, run in reverse order. Every step runs even when an
- * earlier one fails; failures are collected and reported together.
+ * An undo stack: steps recorded as resources are made, run in reverse order. Every step runs even
+ * when an earlier one fails; failures are collected and reported together. (Not node cleanup: that is
+ * `bpfproxy cleanup`.)
  */
-export class Cleanup {
+export class UndoStack {
   private readonly steps: { what: string; undo: () => void | Promise<void> }[] = [];
   private closed = false;
 
