@@ -10,9 +10,8 @@ import { parse } from 'yaml';
 
 import { checkProxyConfig, resolveProxyConfig, type ProxyConfig, type ProxyConfigInput } from '../model/config.js';
 import { configShapeProblems, MAP_SIZE_FLOORS } from './config-shape.js';
+import type { SourceConfig } from '../sources/from-config.js';
 import { isCidr6, parseCidr4 } from '../util/ip.js';
-
-export type SourceConfig = { kind: 'kubernetes'; kubeconfig?: string; apiServer?: string } | { kind: 'file'; dir: string };
 
 export interface AgentConfig {
   readonly proxy: ProxyConfig;

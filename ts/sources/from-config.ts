@@ -7,9 +7,11 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-import type { SourceConfig } from '../agent/config.js';
 import { FileSource } from './file-source.js';
 import type { ClusterSource } from './source.js';
+
+/** Which source an agent's configuration names (agent/config.ts resolves it from the file and flags). */
+export type SourceConfig = { kind: 'kubernetes'; kubeconfig?: string; apiServer?: string } | { kind: 'file'; dir: string };
 
 export interface SourceOptions {
   /** This node's name: the Kubernetes source watches its Node object. */
