@@ -19,7 +19,7 @@ import { scope, type Scope } from '../helpers/scope.js';
 
 import { canonicalServiceDump, dumpServiceMaps } from '../../ts/dataplane/dump.js';
 import { openPinnedMaps, type PinnedMaps } from '../../ts/dataplane/pinned-maps.js';
-import type { Netns } from '../../ts/lab/netns.js';
+import type { Netns } from '../../ts/lab/net/netns.js';
 import { run } from '../../ts/util/exec.js';
 
 export const NODE_IP = '198.18.0.11';

@@ -3,7 +3,7 @@
 // Run: npx tsx test/baselines/apply-time.bench.ts [--budget-s S] [N…]   (default 1000 10000 30000;
 // a tool still running after S seconds, default 600, is stopped and reported as "> S s").
 import { UndoStack } from '../../ts/util/undo-stack.js';
-import { Netns, runId } from '../../ts/lab/netns.js';
+import { Netns, runId } from '../../ts/lab/net/netns.js';
 import {
   applyIptables,
   applyNftables,

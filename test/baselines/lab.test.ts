@@ -17,10 +17,10 @@ import {
   type BaselineInput,
   type IptablesVariant,
 } from '../../ts/baselines/index.js';
-import { CLUSTER_CIDR } from '../../ts/lab/address-plan.js';
+import { CLUSTER_CIDR } from '../../ts/lab/net/address-plan.js';
 import type { PodState } from '../../ts/lab/lab-state.js';
 import { Lab } from '../../ts/lab/topology.js';
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { resolveProxyConfig } from '../../ts/model/index.js';
 
 const CLUSTER_IP = '198.19.0.10';

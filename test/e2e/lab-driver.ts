@@ -7,8 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { resolveAssets } from '../../ts/kube/binaries.js';
-import { KubeLab } from '../../ts/lab/kube-mode.js';
-import { runId } from '../../ts/lab/netns.js';
+import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
 import type { Answer, ClusterDriver, From, Place, RequestSpec } from './driver.js';
 

@@ -6,7 +6,7 @@ import { privileged } from '../helpers/env.js';
 import { scope } from '../helpers/scope.js';
 
 import { native } from '../../ts/addon/index.js';
-import { vethPair } from '../../ts/lab/netns.js';
+import { vethPair } from '../../ts/lab/net/netns.js';
 import { PROBE_COUNTERS_MAP, Probe, ProbeHook, readProbeCounts } from '../../ts/probe/probe.js';
 
 const ICMP = 1;

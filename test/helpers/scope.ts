@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { mountPrivateBpffs } from '../../ts/dataplane/bpffs.js';
 import { UndoStack } from '../../ts/util/undo-stack.js';
-import { Netns, runId } from '../../ts/lab/netns.js';
+import { Netns, runId } from '../../ts/lab/net/netns.js';
 
 export interface Scope {
   id: string;

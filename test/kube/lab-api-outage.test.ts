@@ -15,10 +15,10 @@ import { resolveAssets } from '../../ts/kube/binaries.js';
 import { dumpServiceMaps } from '../../ts/dataplane/dump.js';
 import { openPinnedMaps, type PinnedMaps } from '../../ts/dataplane/pinned-maps.js';
 import { httpGet, METRICS_PORT } from '../../ts/lab/agents.js';
-import { KubeLab } from '../../ts/lab/kube-mode.js';
-import { runId } from '../../ts/lab/netns.js';
+import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
-import { tally, type Answer } from '../../ts/lab/traffic.js';
+import { tally, type Answer } from '../../ts/lab/net/traffic.js';
 import { labKubeAfterAlways, labKubeBefore, labKubeTest, waitFor } from './support.js';
 
 const OUTAGE_MS = 60_000;

@@ -5,8 +5,8 @@
  * stays one Event through later syncs, and its series count rises when the problem comes back.
  */
 import { resolveAssets } from '../../ts/kube/binaries.js';
-import { KubeLab } from '../../ts/lab/kube-mode.js';
-import { runId } from '../../ts/lab/netns.js';
+import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
 import { labKubeAfterAlways, labKubeBefore, labKubeTest, waitFor } from './support.js';
 

@@ -9,11 +9,11 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import { isServerAlive } from '../../ts/lab/hostname-process.js';
-import { readKubeLabState, type KubeLabState } from '../../ts/lab/kube-mode.js';
-import { runId } from '../../ts/lab/netns.js';
+import { readKubeLabState, type KubeLabState } from '../../ts/lab/kube-api/kube-mode.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { labNetns } from '../../ts/lab/teardown.js';
 import { Lab } from '../../ts/lab/topology.js';
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { labKubeTest, waitFor } from './support.js';
 
 const bin = new URL('../../bin/bpfproxy.js', import.meta.url).pathname;

@@ -6,8 +6,8 @@
 import type { ExecutionContext } from 'ava';
 
 import { resolveAssets } from '../../ts/kube/binaries.js';
-import { KubeLab } from '../../ts/lab/kube-mode.js';
-import { runId } from '../../ts/lab/netns.js';
+import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
 import { labKubeAfterAlways, labKubeBefore, labKubeTest, waitFor } from './support.js';
 

@@ -9,10 +9,10 @@ import { eventually } from './fixture.js';
 
 import type { LabStatus } from '../../ts/cli/lab.js';
 import { isBpffsMountPoint } from '../../ts/dataplane/bpffs.js';
-import { runId } from '../../ts/lab/netns.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { labNetns } from '../../ts/lab/teardown.js';
 import { Lab } from '../../ts/lab/topology.js';
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 
 const bin = new URL('../../bin/bpfproxy.js', import.meta.url).pathname;
 

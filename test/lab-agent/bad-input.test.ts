@@ -11,9 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { privilegedSerial } from '../helpers/env.js';
 import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
 
-import { applyManifests } from '../../ts/lab/apply.js';
-import { clusterDirOf } from '../../ts/lab/file-cluster.js';
-import { tally, type Answer } from '../../ts/lab/traffic.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import { clusterDirOf } from '../../ts/lab/file-api/file-cluster.js';
+import { tally, type Answer } from '../../ts/lab/net/traffic.js';
 
 const badService = (ports: string) => `apiVersion: v1
 kind: Service

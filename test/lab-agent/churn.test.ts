@@ -14,9 +14,9 @@ import { ctStateName, CtDir, CtFlags, DROP_REASON_SLOTS, IPPROTO, dropReasonName
 import { monotonicNs } from '../../ts/abi/clock.js';
 import { openPinnedMaps } from '../../ts/dataplane/pinned-maps.js';
 import { sumPerCpu } from '../../ts/dataplane/typed-map.js';
-import { applyManifests } from '../../ts/lab/apply.js';
-import type { Manifest } from '../../ts/lab/manifests.js';
-import { tally, type Answer } from '../../ts/lab/traffic.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import type { Manifest } from '../../ts/lab/file-api/manifests.js';
+import { tally, type Answer } from '../../ts/lab/net/traffic.js';
 
 const CLIENTS = 4;
 const TCP_PER_BATCH = Number(process.env.CHURN_TCP ?? 20_000);

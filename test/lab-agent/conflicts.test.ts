@@ -11,8 +11,8 @@ import { privilegedSerial } from '../helpers/env.js';
 import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
 
 import { httpGet } from '../../ts/lab/agents.js';
-import { applyManifests } from '../../ts/lab/apply.js';
-import { tally } from '../../ts/lab/traffic.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 
 const HEALTHZ_PORT = 10256;
 

@@ -3,10 +3,10 @@ import type { ExecutionContext } from 'ava';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 
 import type { NodeAgents, NodeAgentsOptions } from '../../ts/lab/agents.js';
-import { clusterStoreOf } from '../../ts/lab/apply.js';
-import { startFileCluster } from '../../ts/lab/file-cluster.js';
-import type { Manifest } from '../../ts/lab/manifests.js';
-import { runId } from '../../ts/lab/netns.js';
+import { clusterStoreOf } from '../../ts/lab/file-api/apply.js';
+import { startFileCluster } from '../../ts/lab/file-api/file-cluster.js';
+import type { Manifest } from '../../ts/lab/file-api/manifests.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { Lab, type LabOptions } from '../../ts/lab/topology.js';
 
 export async function agentLabFor(t: ExecutionContext, opts: Omit<LabOptions, 'name'> = {}, agentOpts: NodeAgentsOptions = {}): Promise<{ lab: Lab; agents: NodeAgents }> {

@@ -16,9 +16,9 @@ import { MAP_SIZE_FLOORS } from '../../ts/agent/config-shape.js';
 import { mapSpecs } from '../../ts/abi/index.js';
 import { openPinnedMaps } from '../../ts/dataplane/pinned-maps.js';
 import { httpGet, METRICS_PORT } from '../../ts/lab/agents.js';
-import { applyManifests } from '../../ts/lab/apply.js';
-import { startFileCluster } from '../../ts/lab/file-cluster.js';
-import { runId } from '../../ts/lab/netns.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import { startFileCluster } from '../../ts/lab/file-api/file-cluster.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
 
 const CAPACITY = MAP_SIZE_FLOORS.conntrack!;

@@ -19,10 +19,10 @@ import { agentLabFor, liveService } from './fixture.js';
 
 import { readConfigFile, resolveAgentConfig } from '../../ts/agent/config.js';
 import { datapathConfigFor } from '../../ts/agent/datapath-config.js';
-import { applyManifests } from '../../ts/lab/apply.js';
-import type { Manifest } from '../../ts/lab/manifests.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import type { Manifest } from '../../ts/lab/file-api/manifests.js';
 import type { Lab } from '../../ts/lab/topology.js';
-import { tally, type TransferResult } from '../../ts/lab/traffic.js';
+import { tally, type TransferResult } from '../../ts/lab/net/traffic.js';
 
 const POD_PORT = 9376;
 const HOST_PORT = 9400; // the hostNetwork endpoints' port, in the nodes' own namespaces

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { privilegedSerial } from '../helpers/env.js';
 import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
 
-import { applyManifests } from '../../ts/lab/apply.js';
-import { tally, type Answer } from '../../ts/lab/traffic.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import { tally, type Answer } from '../../ts/lab/net/traffic.js';
 
 privilegedSerial('pins removed under a running agent are pinned again and reported; the restart after loses no connection', async (t) => {
   t.timeout(300_000);

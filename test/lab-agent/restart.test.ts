@@ -9,8 +9,8 @@ import { privilegedSerial } from '../helpers/env.js';
 import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
 
 import { native } from '../../ts/addon/index.js';
-import { applyManifests } from '../../ts/lab/apply.js';
-import { tally, type Answer } from '../../ts/lab/traffic.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import { tally, type Answer } from '../../ts/lab/net/traffic.js';
 
 const WATCHED_MAPS = ['svc4_v1', 'be_v1', 'maglev_v1', 'nodeaddr4_v1'];
 

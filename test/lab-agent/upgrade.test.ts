@@ -13,8 +13,8 @@ import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveSer
 import { previousRelease } from './previous-release.js';
 
 import type { AgentRelease } from '../../ts/lab/agents.js';
-import { applyManifests } from '../../ts/lab/apply.js';
-import { tally, type Answer } from '../../ts/lab/traffic.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import { tally, type Answer } from '../../ts/lab/net/traffic.js';
 
 privilegedSerial('the previous release → this one → the previous → this one → restarted, under streams and new connections: nothing lost', async (t) => {
   t.timeout(900_000);

@@ -3,7 +3,7 @@
 // been quiet for longer, its next connection is a fresh uniform pick.
 import { privilegedSerial } from '../helpers/env.js';
 
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, service, sleep } from './harness.js';
 
 privilegedSerial('session affinity: a client sticks to one backend, until it is quiet for longer than the timeout', async (t) => {

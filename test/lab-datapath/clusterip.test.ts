@@ -2,7 +2,7 @@
 // the other; a Service with no endpoints refuses at once.
 import { privilegedSerial } from '../helpers/env.js';
 
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, checkWhoami, hostnamesSlice, service } from './harness.js';
 
 privilegedSerial('ClusterIP: a pod on node-2 reaches a backend on node-1 over TCP and UDP', async (t) => {

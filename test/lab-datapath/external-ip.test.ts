@@ -2,7 +2,7 @@
 // over TCP and UDP by backends on both nodes.
 import { privilegedSerial } from '../helpers/env.js';
 
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { DatapathLab, EXTERNAL_IP, SERVICE_PORT, backendPort, hostnamesSlice, service } from './harness.js';
 
 privilegedSerial('externalIP: an outside client reaches the service over TCP and UDP', async (t) => {

@@ -3,7 +3,7 @@
 // directly and the connection would never complete.
 import { privilegedSerial } from '../helpers/env.js';
 
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, checkWhoami, labAgentSettings, service } from './harness.js';
 
 privilegedSerial('hairpin: a pod reaches itself through its ClusterIP, TCP and UDP', async (t) => {

@@ -3,7 +3,7 @@
 // come back to the node. Backends on both nodes: local and remote alike.
 import { privilegedSerial } from '../helpers/env.js';
 
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, service } from './harness.js';
 
 privilegedSerial('the node itself reaches a ClusterIP, TCP and UDP; with no endpoints it is refused at once', async (t) => {

@@ -5,7 +5,7 @@
 // outside (masqueraded: the error comes back to the node's uplink).
 import { privilegedSerial } from '../helpers/env.js';
 
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { CLUSTER_IP, DatapathLab, NODE_PORT, SERVICE_PORT, backendPort, hostnamesSlice, service } from './harness.js';
 
 const CLOSED_PORT = 9999;

@@ -4,7 +4,7 @@
 import { privilegedSerial } from '../helpers/env.js';
 
 import { DropReason } from '../../ts/abi/drop-reason.js';
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { DatapathLab, LB_IP, NODE_PORT, SERVICE_PORT, backendPort, hostnamesSlice, service } from './harness.js';
 
 privilegedSerial('LoadBalancer IP: a listed source reaches it (TCP, UDP); an unlisted one is dropped and counted', async (t) => {

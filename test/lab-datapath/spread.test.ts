@@ -5,7 +5,7 @@ import type { ExecutionContext } from 'ava';
 
 import { privilegedSerial } from '../helpers/env.js';
 
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, chiSquareUniform, hostnamesSlice, service } from './harness.js';
 
 // χ² quantiles at 0.1% for 1 and 2 degrees of freedom.

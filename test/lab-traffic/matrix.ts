@@ -15,8 +15,8 @@ import type { V1Service } from '@kubernetes/client-node';
 
 import { agentLabFor, eventually, hostnamesService, liveService } from '../lab-agent/fixture.js';
 
-import { applyManifests } from '../../ts/lab/apply.js';
-import type { Manifest } from '../../ts/lab/manifests.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
+import type { Manifest } from '../../ts/lab/file-api/manifests.js';
 import type { Lab } from '../../ts/lab/topology.js';
 
 export const MiB = 1024 * 1024;

@@ -1,8 +1,8 @@
 // The address plan and naming rules, as lab.md states them.
 import test from 'ava';
 
-import { clientAddress, nodeAddress, podAddress, podCidr, secondClientAddress, secondNodeAddress, vtepAddress, vtepMac } from '../../ts/lab/address-plan.js';
-import { checkPodName, podHostInterface, realNetnsName } from '../../ts/lab/naming.js';
+import { clientAddress, nodeAddress, podAddress, podCidr, secondClientAddress, secondNodeAddress, vtepAddress, vtepMac } from '../../ts/lab/net/address-plan.js';
+import { checkPodName, podHostInterface, realNetnsName } from '../../ts/lab/net/naming.js';
 
 test('node, client and pod addresses follow lab.md', (t) => {
   t.is(nodeAddress(1), '198.18.0.11');

@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 
-import { InvalidObjectError, allocateService } from '../../ts/lab/allocate.js';
+import { InvalidObjectError, allocateService } from '../../ts/lab/file-api/allocate.js';
 
 function service(name: string, spec: V1Service['spec'] = {}, ports: V1ServicePort[] = [{ port: 80, targetPort: 9376 as never }]): V1Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { selector: { app: name }, ports, ...spec } };

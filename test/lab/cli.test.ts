@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { privileged } from '../helpers/env.js';
 import { mountsOf } from './fixture.js';
 
-import { runId } from '../../ts/lab/netns.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import type { LabState } from '../../ts/lab/lab-state.js';
 import { labNetns } from '../../ts/lab/teardown.js';
 

@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { InvalidObjectError } from '../../ts/lab/allocate.js';
-import { ClusterStore } from '../../ts/lab/cluster-store.js';
+import { InvalidObjectError } from '../../ts/lab/file-api/allocate.js';
+import { ClusterStore } from '../../ts/lab/file-api/cluster-store.js';
 
 test('a namespace or name that is not a DNS subdomain is refused before any path is made: no write or delete outside the directory', (t) => {
   const root = mkdtempSync(join(tmpdir(), 'bpfproxy-store-'));

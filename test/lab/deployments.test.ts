@@ -2,8 +2,8 @@
 import test from 'ava';
 import type { V1Deployment } from '@kubernetes/client-node';
 
-import { ownerOf, parseDeployment, planDeletion, planDeployment, type ExistingPod } from '../../ts/lab/deployments.js';
-import { parseManifests } from '../../ts/lab/manifests.js';
+import { ownerOf, parseDeployment, planDeletion, planDeployment, type ExistingPod } from '../../ts/lab/file-api/deployments.js';
+import { parseManifests } from '../../ts/lab/file-api/manifests.js';
 
 function deployment(replicas: number, ports = [{ containerPort: 9376 }]): V1Deployment {
   return {

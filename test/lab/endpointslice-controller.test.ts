@@ -2,7 +2,7 @@
 import test from 'ava';
 import type { V1Service } from '@kubernetes/client-node';
 
-import { endpointSlicesFor, type SelectablePod } from '../../ts/lab/endpointslice-controller.js';
+import { endpointSlicesFor, type SelectablePod } from '../../ts/lab/file-api/endpointslice-controller.js';
 
 const zones = new Map([
   ['node-1', 'zone-a'],

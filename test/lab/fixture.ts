@@ -2,7 +2,7 @@
 import type { ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 
-import { runId } from '../../ts/lab/netns.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { Lab, type LabOptions } from '../../ts/lab/topology.js';
 
 export async function labFor(t: ExecutionContext, opts: Omit<LabOptions, 'name'> = {}): Promise<Lab> {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { privileged } from '../helpers/env.js';
 import { isProcessRunning, labFor, mountsOf } from './fixture.js';
 
-import { runId } from '../../ts/lab/netns.js';
+import { runId } from '../../ts/lab/net/netns.js';
 import { labNetns } from '../../ts/lab/teardown.js';
 import { Lab } from '../../ts/lab/topology.js';
 import type { LabState } from '../../ts/lab/lab-state.js';

@@ -2,7 +2,7 @@
 import { privileged } from '../helpers/env.js';
 import { labFor } from './fixture.js';
 
-import { tally } from '../../ts/lab/traffic.js';
+import { tally } from '../../ts/lab/net/traffic.js';
 
 privileged('a pod on node 1 reaches a pod on node 2 by pod IP over TCP and UDP and gets its name', async (t) => {
   const lab = await labFor(t);

@@ -16,7 +16,7 @@ import {
 
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { mapReader } from '../../ts/explain/map-reader.js';
-import { applyManifests } from '../../ts/lab/apply.js';
+import { applyManifests } from '../../ts/lab/file-api/apply.js';
 import type { Lab } from '../../ts/lab/topology.js';
 
 const SCENARIO_FROM = 'iptables TestInternalExternalMasquerade/base';

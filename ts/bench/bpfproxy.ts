@@ -16,7 +16,7 @@ import { loadDatapath, type Datapath } from '../dataplane/loader.js';
 import { Reconciler, type WriteFailure } from '../dataplane/reconciler.js';
 import { UndoStack } from '../util/undo-stack.js';
 import { mountPrivateBpffs } from '../dataplane/bpffs.js';
-import { runId } from '../lab/netns.js';
+import { runId } from '../lab/net/netns.js';
 import { whileRunning } from './interrupt.js';
 import { EntryTracker } from '../dataplane/entry-changes.js';
 import { IncrementalModel, type NodeInfo, type ObjectChange, type ProxyConfig } from '../model/index.js';

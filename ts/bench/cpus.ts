@@ -12,7 +12,7 @@
  */
 import { availableParallelism } from 'node:os';
 
-import { Netns } from '../lab/netns.js';
+import { Netns } from '../lab/net/netns.js';
 
 export interface CpuPlan {
   cpus: number;

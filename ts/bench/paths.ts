@@ -4,7 +4,7 @@
  * or with XDP on the uplink). Each returns how long programming took and how to undo it.
  */
 import { applyIptables, applyNftables, iptablesRestoreInput, nftablesScript, type BaselineInput } from '../baselines/index.js';
-import { CLUSTER_CIDR } from '../lab/address-plan.js';
+import { CLUSTER_CIDR } from '../lab/net/address-plan.js';
 import { BpfproxyPath } from './bpfproxy.js';
 import { retryOnXtablesLock, withinBudget } from './deadline.js';
 import type { PathName } from './results.js';

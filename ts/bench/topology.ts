@@ -17,10 +17,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-import { CLUSTER_CIDR } from '../lab/address-plan.js';
+import { CLUSTER_CIDR } from '../lab/net/address-plan.js';
 import type { ClientState, NodeState, PodState } from '../lab/lab-state.js';
 import { Lab } from '../lab/topology.js';
-import { runId } from '../lab/netns.js';
+import { runId } from '../lab/net/netns.js';
 import { run } from '../util/exec.js';
 import { pinned, steerSoftirq, type CpuPlan } from './cpus.js';
 import { whileRunning } from './interrupt.js';

@@ -7,12 +7,12 @@
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 
 import { cliCommand, httpGet, type NodeAgents } from '../lab/agents.js';
-import { applyManifests, clusterStoreOf } from '../lab/apply.js';
-import { startFileCluster } from '../lab/file-cluster.js';
-import type { Manifest } from '../lab/manifests.js';
-import { runId } from '../lab/netns.js';
+import { applyManifests, clusterStoreOf } from '../lab/file-api/apply.js';
+import { startFileCluster } from '../lab/file-api/file-cluster.js';
+import type { Manifest } from '../lab/file-api/manifests.js';
+import { runId } from '../lab/net/netns.js';
 import { Lab } from '../lab/topology.js';
-import { tally, type Answer, type RequestOptions } from '../lab/traffic.js';
+import { tally, type Answer, type RequestOptions } from '../lab/net/traffic.js';
 import { run } from '../util/exec.js';
 
 const PORT = 80;

@@ -1,5 +1,5 @@
 /**
- * The CLI side of `--api kube` (ts/lab/kube-mode.ts does the work):
+ * The CLI side of `--api kube` (ts/lab/kube-api/kube-mode.ts does the work):
  *
  * - `lab up --api kube`: the lab is built by the CLI, then a detached supervisor process
  *   (`bpfproxy lab kube-supervisor`, hidden) starts and owns the control plane, the lab kubelet, the
@@ -19,7 +19,7 @@ import { Option } from 'commander';
 
 import { resolveAssets } from '../kube/binaries.js';
 import { DEFAULT_LAB_NAME } from '../lab/lab-state.js';
-import { KubeLab, readKubeLabState, stopKubeLab } from '../lab/kube-mode.js';
+import { KubeLab, readKubeLabState, stopKubeLab } from '../lab/kube-api/kube-mode.js';
 import { Lab } from '../lab/topology.js';
 
 const SUPERVISOR_READY_TIMEOUT_MS = 5 * 60_000;

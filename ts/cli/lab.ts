@@ -7,15 +7,15 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { NodeAgents, type AgentHealth } from '../lab/agents.js';
-import { applyManifests, clusterStoreOf, deleteManifests, describeService, syncEndpointSlices } from '../lab/apply.js';
-import { ClusterStore } from '../lab/cluster-store.js';
-import { startFileCluster } from '../lab/file-cluster.js';
-import { stopKubeLab, type KubeLab } from '../lab/kube-mode.js';
+import { applyManifests, clusterStoreOf, deleteManifests, describeService, syncEndpointSlices } from '../lab/file-api/apply.js';
+import { ClusterStore } from '../lab/file-api/cluster-store.js';
+import { startFileCluster } from '../lab/file-api/file-cluster.js';
+import { stopKubeLab, type KubeLab } from '../lab/kube-api/kube-mode.js';
 import { DEFAULT_LAB_NAME, type AgentState, type LabState, type LbRoute, type PodNetwork, type PodPort, type Protocol } from '../lab/lab-state.js';
 import { isServerAlive } from '../lab/hostname-process.js';
-import { parseManifests } from '../lab/manifests.js';
+import { parseManifests } from '../lab/file-api/manifests.js';
 import { Lab } from '../lab/topology.js';
-import { tally } from '../lab/traffic.js';
+import { tally } from '../lab/net/traffic.js';
 import { printKubeMode, registerLabKubeCommands, startKubeMode } from './lab-kube.js';
 
 const nameOption = () => new Option('--name <name>', 'which lab (one lab per name)').default(DEFAULT_LAB_NAME);

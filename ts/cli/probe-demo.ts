@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { native } from '../addon/index.js';
 import { mountPrivateBpffs } from '../dataplane/bpffs.js';
 import { UndoStack } from '../util/undo-stack.js';
-import { Netns, runId, vethPair } from '../lab/netns.js';
+import { Netns, runId, vethPair } from '../lab/net/netns.js';
 import { PROBE_COUNTERS_MAP, Probe, ProbeHook, readProbeCounts } from '../probe/probe.js';
 
 const PROTO_NAMES: Record<number, string> = { 0: 'non-IP', 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };

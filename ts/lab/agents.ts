@@ -20,11 +20,11 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 
 import { run } from '../util/exec.js';
-import { CLUSTER_CIDR, SERVICE_CIDR } from './address-plan.js';
-import { mountLabBpffs } from './lab-bpffs.js';
+import { CLUSTER_CIDR, SERVICE_CIDR } from './net/address-plan.js';
+import { mountLabBpffs } from './net/lab-bpffs.js';
 import { isServerAlive, isZombie, processStartTime, stopProcess } from './hostname-process.js';
 import type { AgentState, ClusterApi, LabState, NodeState } from './lab-state.js';
-import { SERVICE_DEVICE, VXLAN_DEVICE } from './node-network.js';
+import { SERVICE_DEVICE, VXLAN_DEVICE } from './net/node-network.js';
 import type { Lab } from './topology.js';
 
 /** Where the agents read Services and EndpointSlices: the lab's directory, or an API server. */

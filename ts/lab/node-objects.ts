@@ -25,13 +25,18 @@ export function nodeObject(node: NodeState): V1Node {
     },
     spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] },
     status: {
-      addresses: [
-        { type: 'InternalIP', address: node.address },
-        // A node with a second uplink reports both addresses, as cloud nodes with two NICs do.
-        ...(node.secondUplink ? [{ type: 'InternalIP', address: node.secondUplink.address }] : []),
-        { type: 'Hostname', address: node.name },
-      ],
+      addresses: nodeAddresses(node),
       conditions: [{ type: 'Ready', status: 'True' }],
     },
   };
+}
+
+/** A Node's status.addresses: its InternalIP(s) and Hostname, as both modes register them. */
+export function nodeAddresses(node: NodeState): { type: string; address: string }[] {
+  return [
+    { type: 'InternalIP', address: node.address },
+    // A node with a second uplink reports both addresses, as cloud nodes with two NICs do.
+    ...(node.secondUplink ? [{ type: 'InternalIP', address: node.secondUplink.address }] : []),
+    { type: 'Hostname', address: node.name },
+  ];
 }

@@ -6,11 +6,11 @@
  * run id, then forget the state. Every step runs even when an earlier one fails.
  */
 import { run } from '../util/exec.js';
-import { removeLabBpffs } from './lab-bpffs.js';
+import { removeLabBpffs } from './net/lab-bpffs.js';
 import { processStartTime, stopProcess } from './hostname-process.js';
 import type { LabState } from './lab-state.js';
 import { removeLabState } from './lab-state.js';
-import { netnsPrefix } from './naming.js';
+import { netnsPrefix } from './net/naming.js';
 
 export async function listNetns(): Promise<string[]> {
   const out = await run('ip', ['netns', 'list']);

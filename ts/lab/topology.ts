@@ -25,7 +25,7 @@ import {
   podCidr,
   secondClientAddress,
   secondNodeAddress,
-} from './address-plan.js';
+} from './net/address-plan.js';
 import { UndoStack } from '../util/undo-stack.js';
 import { isServerAlive, startHostnameServer, stopProcess } from './hostname-process.js';
 import {
@@ -45,8 +45,8 @@ import {
   withStateLock,
   writeLabState,
 } from './lab-state.js';
-import { FABRIC, checkLabName, checkPodName, clientShortName, nodeShortName, podHostInterface, realNetnsName } from './naming.js';
-import { Netns, runId } from './netns.js';
+import { FABRIC, checkLabName, checkPodName, clientShortName, nodeShortName, podHostInterface, realNetnsName } from './net/naming.js';
+import { Netns, runId } from './net/netns.js';
 import {
   CLIENT_INTERFACE,
   FABRIC_BRIDGE,
@@ -63,8 +63,8 @@ import {
   wireNode,
   wireSecondUplink,
   wireVxlan,
-} from './node-network.js';
-import { wirePod } from './pod-network.js';
+} from './net/node-network.js';
+import { wirePod } from './net/pod-network.js';
 import { labNetns, teardownLab } from './teardown.js';
 import {
   StreamConnection,
@@ -75,7 +75,7 @@ import {
   type StreamOptions,
   type TransferOptions,
   type TransferResult,
-} from './traffic.js';
+} from './net/traffic.js';
 
 export interface LabOptions {
   /** The lab's name: its state file and the `--name` of the CLI (default "default"). */

@@ -27,7 +27,7 @@ import { createInterface } from 'node:readline';
 import { mountPrivateBpffs } from '../../dataplane/bpffs.js';
 import { UndoStack } from '../../util/undo-stack.js';
 import { generateScale } from '../../baselines/index.js';
-import { Netns, runId } from '../../lab/netns.js';
+import { Netns, runId } from '../../lab/net/netns.js';
 import { run } from '../../util/exec.js';
 import type { Progress } from '../progress.js';
 import type { Profile } from '../profile.js';

@@ -14,8 +14,8 @@
 import type { BaselineInput } from '../../baselines/index.js';
 import { applyIptables, applyNftables, generateScale, iptablesRestoreInput, nftablesScript } from '../../baselines/index.js';
 import { UndoStack } from '../../util/undo-stack.js';
-import { Netns, runId } from '../../lab/netns.js';
-import { CLUSTER_CIDR } from '../../lab/address-plan.js';
+import { Netns, runId } from '../../lab/net/netns.js';
+import { CLUSTER_CIDR } from '../../lab/net/address-plan.js';
 import { BpfproxyPath } from '../bpfproxy.js';
 import { BudgetExceeded, retryOnXtablesLock, withinBudget } from '../deadline.js';
 import { whileRunning } from '../interrupt.js';

@@ -17,7 +17,7 @@ import type { DatapathConfig } from '../../abi/index.js';
 import { native, type BpfProgramNative } from '../../addon/index.js';
 import { loadDatapath, type Datapath, type DatapathProgramKey } from '../../dataplane/loader.js';
 import { fillClusterIpServices } from '../fill-services.js';
-import { runId } from '../../lab/netns.js';
+import { runId } from '../../lab/net/netns.js';
 import { buildPacket, type PacketSpec, type TcpFlagName } from '../../packet/index.js';
 import type { Progress } from '../progress.js';
 import type { Profile } from '../profile.js';

@@ -8,9 +8,9 @@
  */
 import { release } from 'node:os';
 
-import { KubeApiError, kubeTime, microTime, type KubeRest } from '../kube/rest.js';
-import type { NodeState } from './lab-state.js';
-import { ZONE_LABEL, zoneOf } from './node-objects.js';
+import { KubeApiError, kubeTime, microTime, type KubeRest } from '../../kube/rest.js';
+import type { NodeState } from '../lab-state.js';
+import { nodeAddresses, ZONE_LABEL, zoneOf } from '../node-objects.js';
 
 export const LEASE_DURATION_S = 40;
 const LEASE_RENEW_MS = 10_000;
@@ -65,12 +65,7 @@ export function nodeObject(node: NodeState): Record<string, unknown> {
     },
     spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] },
     status: {
-      addresses: [
-        { type: 'InternalIP', address: node.address },
-        // A node with a second uplink reports both addresses, as cloud nodes with two NICs do.
-        ...(node.secondUplink ? [{ type: 'InternalIP', address: node.secondUplink.address }] : []),
-        { type: 'Hostname', address: node.name },
-      ],
+      addresses: nodeAddresses(node),
       capacity: { cpu: '4', memory: '8Gi', pods: '250' },
       allocatable: { cpu: '4', memory: '8Gi', pods: '250' },
       conditions: readyConditions(now),

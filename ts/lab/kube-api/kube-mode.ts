@@ -16,17 +16,17 @@ import { join } from 'node:path';
 
 import { stringify } from 'yaml';
 
-import { ControlPlane } from '../kube/control-plane.js';
-import { agentRbac } from '../kube/deploy-rbac.js';
-import { KubeRest } from '../kube/rest.js';
-import { NodeAgents, type NodeAgentsOptions } from './agents.js';
+import { ControlPlane } from '../../kube/control-plane.js';
+import { agentRbac } from '../../kube/deploy-rbac.js';
+import { KubeRest } from '../../kube/rest.js';
+import { NodeAgents, type NodeAgentsOptions } from '../agents.js';
 import { NODE_API_ADDRESS, NODE_API_PORT, UnixToTcpRelay, startNodeRelay } from './api-relay.js';
-import { isServerAlive, processStartTime, stopProcess } from './hostname-process.js';
+import { isServerAlive, processStartTime, stopProcess } from '../hostname-process.js';
 import { LabNodeHeartbeat } from './kube-nodes.js';
 import { LabKubelet, labPodName } from './kubelet.js';
 import { LabCloud } from './lab-cloud.js';
-import type { LabState, ServerProcess } from './lab-state.js';
-import type { Lab } from './topology.js';
+import type { LabState, ServerProcess } from '../lab-state.js';
+import type { Lab } from '../topology.js';
 
 /** The node lifecycle controller must not take nodes for dead during a one-minute API outage test. */
 export const NODE_MONITOR_GRACE = '120s';

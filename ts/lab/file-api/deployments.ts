@@ -8,7 +8,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 
 import { InvalidObjectError } from './allocate.js';
-import type { PodPort, Protocol } from './lab-state.js';
+import type { PodPort, Protocol } from '../lab-state.js';
 
 /** Kubernetes waits 30 s by default; the lab's pods stop at once when asked, so 1 s shows the state. */
 export const DEFAULT_GRACE_SECONDS = 1;

@@ -5,10 +5,10 @@
  */
 import { join } from 'node:path';
 
-import { NodeAgents, type NodeAgentsOptions } from './agents.js';
+import { NodeAgents, type NodeAgentsOptions } from '../agents.js';
 import { ClusterStore } from './cluster-store.js';
-import { nodeObject } from './node-objects.js';
-import type { Lab } from './topology.js';
+import { nodeObject } from '../node-objects.js';
+import type { Lab } from '../topology.js';
 
 export function clusterDirOf(lab: Lab): string {
   return join(lab.status().runDir, 'cluster');

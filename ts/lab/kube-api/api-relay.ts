@@ -15,8 +15,8 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-import { processStartTime } from './hostname-process.js';
-import type { ServerProcess } from './lab-state.js';
+import { processStartTime } from '../hostname-process.js';
+import type { ServerProcess } from '../lab-state.js';
 
 export const NODE_API_ADDRESS = '127.0.0.1';
 export const NODE_API_PORT = 6443;

@@ -3,7 +3,7 @@
  * outside clients on the same bridge. Veth pairs are created directly in their two namespaces, so
  * nothing ever appears in the root namespace.
  */
-import { run } from '../util/exec.js';
+import { run } from '../../util/exec.js';
 import {
   EXTERNAL_CIDR,
   FABRIC_GATEWAY,
@@ -13,7 +13,7 @@ import {
   vtepAddress,
   vtepMac,
 } from './address-plan.js';
-import type { LbRoute, PodNetwork, VtepState } from './lab-state.js';
+import type { LbRoute, PodNetwork, VtepState } from '../lab-state.js';
 import type { Netns } from './netns.js';
 
 export const FABRIC_BRIDGE = 'br0';

@@ -15,10 +15,10 @@ import { InvalidObjectError, allocateService } from './allocate.js';
 import { ClusterStore } from './cluster-store.js';
 import { ownerOf, parseDeployment, planDeletion, planDeployment, type DeploymentSpec, type PodPlan } from './deployments.js';
 import { CONTROLLER_NAME, LABEL_MANAGED_BY, endpointSlicesFor, type SelectablePod } from './endpointslice-controller.js';
-import type { LabState } from './lab-state.js';
+import type { LabState } from '../lab-state.js';
 import { describe, type Manifest } from './manifests.js';
-import { zoneOf } from './node-objects.js';
-import type { Lab } from './topology.js';
+import { zoneOf } from '../node-objects.js';
+import type { Lab } from '../topology.js';
 
 export interface ApplyOptions {
   /** Progress lines as things happen (kubectl-like "service/hostnames created"). */

@@ -10,8 +10,8 @@
  * - A Service that stops being a LoadBalancer loses its ingress (the service controller does that).
  * Level-triggered over a list-watch of Services, like the kubelet.
  */
-import { ListWatch } from '../kube/list-watch.js';
-import type { KubeApiError, KubeRest } from '../kube/rest.js';
+import { ListWatch } from '../../kube/list-watch.js';
+import type { KubeApiError, KubeRest } from '../../kube/rest.js';
 
 /** 198.19.255.1 … .254 (the range's network and broadcast addresses are left out). */
 const RANGE_PREFIX = '198.19.255.';

@@ -4,8 +4,8 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { isBpffsMountPoint } from '../dataplane/bpffs.js';
-import { run, runSync } from '../util/exec.js';
+import { isBpffsMountPoint } from '../../dataplane/bpffs.js';
+import { run, runSync } from '../../util/exec.js';
 
 /**
  * A lab's own bpffs instance (a fresh mount is a fresh, empty bpffs), with a directory per node under

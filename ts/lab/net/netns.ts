@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
-import { run, runSync } from '../util/exec.js';
-import type { UndoStack } from '../util/undo-stack.js';
+import { run, runSync } from '../../util/exec.js';
+import type { UndoStack } from '../../util/undo-stack.js';
 
 /** A short id, unique enough that parallel runs never collide (namespace and link names are short). */
 export function runId(): string {

@@ -21,13 +21,13 @@
  */
 import { readFileSync } from 'node:fs';
 
-import { ListWatch } from '../kube/list-watch.js';
-import { KubeApiError, kubeTime, type KubeRest } from '../kube/rest.js';
-import { isServerAlive } from './hostname-process.js';
+import { ListWatch } from '../../kube/list-watch.js';
+import { KubeApiError, kubeTime, type KubeRest } from '../../kube/rest.js';
+import { isServerAlive } from '../hostname-process.js';
 import { nodeObject } from './kube-nodes.js';
-import type { PodPort, PodState, Protocol } from './lab-state.js';
+import type { PodPort, PodState, Protocol } from '../lab-state.js';
 import { pickNode } from './pod-placement.js';
-import type { Lab } from './topology.js';
+import type { Lab } from '../topology.js';
 
 /** serve_hostname's port: what a pod that declares no port listens on. */
 export const DEFAULT_POD_PORT = 9376;

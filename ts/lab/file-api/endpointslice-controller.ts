@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 
 import type { DiscoveryV1EndpointPort, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 
-import type { PodPort } from './lab-state.js';
+import type { PodPort } from '../lab-state.js';
 
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
 export const LABEL_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { run } from '../util/exec.js';
-import type { Protocol } from './lab-state.js';
+import { run } from '../../util/exec.js';
+import type { Protocol } from '../lab-state.js';
 
 export const HOSTNAME_CLIENT = fileURLToPath(new URL('./hostname-client.mjs', import.meta.url));
 

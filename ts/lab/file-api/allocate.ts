@@ -14,8 +14,8 @@
  */
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 
-import { cidrContains, formatIPv4, maskOf, parseCidr4, parseIPv4, type Cidr4 } from '../util/ip.js';
-import { EXTERNAL_CIDR, SERVICE_CIDR } from './address-plan.js';
+import { cidrContains, formatIPv4, maskOf, parseCidr4, parseIPv4, type Cidr4 } from '../../util/ip.js';
+import { EXTERNAL_CIDR, SERVICE_CIDR } from '../net/address-plan.js';
 
 export interface AllocationRanges {
   serviceCidr: string;
