@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { AgentNode } from '../agent/harness.js';
 
 import { native } from '../../ts/addon/index.js';
-import type { CleanupReport } from '../../ts/dataplane/cleanup.js';
+import type { CleanupReport } from '../../ts/cleanup/remove.js';
 import { run } from '../../ts/util/exec.js';
 
 const BIN = resolve('bin/bpfproxy.js');

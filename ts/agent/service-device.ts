@@ -22,14 +22,14 @@ import { isIPv4 } from 'node:net';
 import type { V1Service } from '@kubernetes/client-node';
 
 import { cidrContains, formatCidr4, parseCidr4, parseIPv4, type Cidr4 } from '../model/index.js';
-import { LO_ACCEPT_LOCAL } from '../dataplane/cleanup.js';
 import { CommandError, run } from '../util/exec.js';
 
 /** Our routes' protocol (rtnetlink rtm_protocol): not one of iproute2's rt_protos names. */
 export const ROUTE_PROTOCOL = 0xbf;
 /** The sysctl, and where the kernel shows it (for the process's own network namespace). */
 export const ACCEPT_LOCAL_SYSCTL = 'net.ipv4.conf.lo.accept_local';
-export { LO_ACCEPT_LOCAL };
+/** lo's accept_local in this network namespace (bpf/lib/local.h needs it; `bpfproxy cleanup` resets it). */
+export const LO_ACCEPT_LOCAL = '/proc/sys/net/ipv4/conf/lo/accept_local';
 
 /** Where: the process's own network namespace, or a named one (`ip -n`: the lab's harnesses). */
 export interface Where {

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 
 import { ConfigError, readConfigFile, resolveAgentConfig } from '../agent/config.js';
-import { AgentRunningError, cleanupNode, type CleanupReport, type CleanupTarget } from '../dataplane/cleanup.js';
+import { AgentRunningError, cleanupNode, type CleanupReport, type CleanupTarget } from '../cleanup/remove.js';
 
 interface CleanupFlags {
   config?: string;

@@ -24,19 +24,30 @@
  * A running agent is refused (unless forced): it would re-attach to new pods and keep serving from
  * maps no longer pinned. See findLiveAgent for how one is recognised.
  */
-import { readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, existsSync, lstatSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { legacyMapNames, mapSpecs } from '../abi/maps.js';
+import { LO_ACCEPT_LOCAL } from '../agent/service-device.js';
 import { native, type BpfLinkNative } from '../addon/index.js';
-import { CommandError, run } from '../util/exec.js';
-import { datapathPrograms } from './loader.js';
+import { run } from '../util/exec.js';
+import { AgentRunningError, findLiveAgent, type AgentEvidence } from './holders.js';
+import {
+  bpftoolJson,
+  findOurPrograms,
+  INSPECT_PIN_PREFIX,
+  ipLinks,
+  programName,
+  takeInventory,
+  XDP_MODE_FLAG,
+  type BpftoolLink,
+  type IpLinkJson,
+  type Kept,
+  type TcFilterJson,
+} from './inventory.js';
 
-/** lo's accept_local in this network namespace (the agent sets it: ts/agent/service-device.ts). */
-export const LO_ACCEPT_LOCAL = '/proc/sys/net/ipv4/conf/lo/accept_local';
+export { AgentRunningError, type AgentEvidence, type Kept };
+export type { Holder } from './holders.js';
 
-/** Where the agent's objects are: the agent's own configuration (ts/agent/config.ts) decides. */
 export interface CleanupTarget {
   /** The agent's bpffsDir. */
   pinDir: string;
@@ -64,27 +75,6 @@ export interface Removed {
   detail: string;
 }
 
-export interface Kept {
-  name: string;
-  reason: string;
-}
-
-export interface Holder {
-  pid: number;
-  command: string;
-  maps: number;
-  links: number;
-  programs: number;
-}
-
-export interface AgentEvidence {
-  running: boolean;
-  /** Why we think an agent runs (empty when none does). */
-  reasons: string[];
-  /** Processes holding this datapath's maps, links or programs. */
-  holders: Holder[];
-}
-
 export interface CleanupReport {
   pinDir: string;
   dryRun: boolean;
@@ -93,270 +83,6 @@ export interface CleanupReport {
   removed: Removed[];
   kept: Kept[];
   warnings: string[];
-}
-
-export class AgentRunningError extends Error {
-  constructor(
-    readonly evidence: AgentEvidence,
-    pinDir: string,
-  ) {
-    super(`a bpfproxy agent is running for ${pinDir}: ${evidence.reasons.join('; ')}. Stop it first (or pass --force)`);
-    this.name = 'AgentRunningError';
-  }
-}
-
-const OUR_PROGRAM_NAMES = new Set<string>(Object.values(datapathPrograms).map((p) => p.name));
-/** The kernel keeps 15 characters of a program's name (BPF_OBJ_NAME_LEN); BTF-aware tools show it whole. */
-function ourProgramName(name: string): string | undefined {
-  for (const n of OUR_PROGRAM_NAMES) if (name === n || name === n.slice(0, 15)) return n;
-  return undefined;
-}
-function isOurProgramName(name: string): boolean {
-  return ourProgramName(name) !== undefined;
-}
-/** Ours too: the pins of older layouts an agent that never ran this version may have left (ct4_v1 to ct4_v3). */
-const MAP_PIN_NAMES: readonly string[] = [...Object.values(mapSpecs).map((s) => s.name), ...Object.values(legacyMapNames)];
-const LINK_PIN = /^(.+)_(ingress|egress|xdp)$/;
-/** bpffs refuses names with a dot; a temporary pin to inspect an unpinned link. */
-const INSPECT_PIN_PREFIX = 'cleanup_inspect_';
-
-// ─── what is there ──────────────────────────────────────────────────────────────────────────────
-
-interface PinnedLink {
-  pin: string;
-  ifname: string;
-  hook: string;
-  link: BpfLinkNative;
-  programName: string;
-}
-
-interface Inventory {
-  /** Map ids of the pinned maps, by pin name. */
-  mapIds: Map<string, number>;
-  links: PinnedLink[];
-  /** Entries of the pin dir and links dir that are not ours. */
-  foreign: Kept[];
-  /** Ids of the programs of this datapath. */
-  programIds: Set<number>;
-  /** bpftool's view, when it is there. */
-  bpftool: boolean;
-  warnings: string[];
-}
-
-interface BpftoolProg {
-  id: number;
-  name?: string;
-  map_ids?: number[];
-}
-interface BpftoolLink {
-  id: number;
-  prog_id: number;
-}
-
-async function bpftoolJson<T>(args: string[]): Promise<T | undefined> {
-  try {
-    return JSON.parse(await run('bpftool', ['-j', ...args])) as T;
-  } catch (e) {
-    if (e instanceof CommandError && /ENOENT|not found/i.test(e.message)) return undefined;
-    throw e;
-  }
-}
-
-/** A program's name, whole when it is one of ours (the kernel keeps 15 characters). */
-function programName(id: number): string {
-  try {
-    const p = native.BpfProgram.fromId(id);
-    const name = p.info.name;
-    p.close();
-    return ourProgramName(name) ?? name;
-  } catch {
-    return '';
-  }
-}
-
-function takeInventory(pinDir: string): Inventory {
-  const inv: Inventory = { mapIds: new Map(), links: [], foreign: [], programIds: new Set(), bpftool: false, warnings: [] };
-  if (!existsSync(pinDir)) return inv;
-  for (const entry of readdirSync(pinDir)) {
-    const path = join(pinDir, entry);
-    if (entry === 'links' || entry.endsWith('.debug')) continue; // *.debug: the kernel's own (bpf_preload)
-    if (!MAP_PIN_NAMES.includes(entry)) {
-      inv.foreign.push({ name: path, reason: 'not a bpfproxy pin' });
-      continue;
-    }
-    try {
-      const m = native.BpfMap.fromPin(path);
-      inv.mapIds.set(entry, m.info.id);
-      m.close();
-    } catch (e) {
-      inv.foreign.push({ name: path, reason: `named like a bpfproxy map but not one: ${(e as Error).message}` });
-    }
-  }
-  const linksDir = join(pinDir, 'links');
-  if (existsSync(linksDir)) {
-    for (const entry of readdirSync(linksDir)) {
-      const pin = join(linksDir, entry);
-      const m = LINK_PIN.exec(entry);
-      if (entry.startsWith(INSPECT_PIN_PREFIX)) {
-        // A previous cleanup's temporary pin (it died in between): a link of ours, or gone.
-      } else if (!m) {
-        inv.foreign.push({ name: pin, reason: 'not a bpfproxy link pin' });
-        continue;
-      }
-      let link: BpfLinkNative;
-      try {
-        link = native.BpfLink.fromPin(pin);
-      } catch (e) {
-        inv.foreign.push({ name: pin, reason: `not a BPF link: ${(e as Error).message}` });
-        continue;
-      }
-      const name = programName(link.info.progId);
-      if (!isOurProgramName(name)) {
-        link.close();
-        inv.foreign.push({ name: pin, reason: `a link of program '${name}', not bpfproxy's` });
-        continue;
-      }
-      inv.links.push({ pin, ifname: m?.[1] ?? '', hook: m?.[2] ?? link.info.attachType ?? '', link, programName: name });
-      inv.programIds.add(link.info.progId);
-    }
-  }
-  return inv;
-}
-
-/**
- * Adds the programs that use this pin dir's maps (bpftool knows which maps a program uses). With
- * no map pinned nothing ties a program to this node any more: a program of our name elsewhere is
- * another bpfproxy's (another node's namespace, another pin dir), so it is left alone.
- */
-async function findOurPrograms(inv: Inventory): Promise<void> {
-  const progs = await bpftoolJson<BpftoolProg[]>(['prog', 'show']);
-  if (!progs) {
-    inv.warnings.push('bpftool is not installed: only pinned links were looked at (not unpinned links nor tc filters)');
-    return;
-  }
-  inv.bpftool = true;
-  const ourMaps = new Set(inv.mapIds.values());
-  for (const p of progs) {
-    if (p.name && isOurProgramName(p.name) && (p.map_ids ?? []).some((id) => ourMaps.has(id))) inv.programIds.add(p.id);
-  }
-}
-
-// ─── is an agent running? ───────────────────────────────────────────────────────────────────────
-
-function fdinfoId(text: string, key: string): number | undefined {
-  const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
-/** Processes (of this PID namespace, but ourselves) holding fds of these maps, links or programs. */
-function findHolders(mapIds: Set<number>, linkIds: Set<number>, progIds: Set<number>): Holder[] {
-  const holders: Holder[] = [];
-  if (mapIds.size + linkIds.size + progIds.size === 0) return holders;
-  for (const pidName of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pidName) || Number(pidName) === process.pid) continue;
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pidName}/fd`);
-    } catch {
-      continue; // gone, or a kernel thread
-    }
-    const h: Holder = { pid: Number(pidName), command: '', maps: 0, links: 0, programs: 0 };
-    for (const fd of fds) {
-      let target: string;
-      try {
-        target = readlinkSync(`/proc/${pidName}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (!target.startsWith('anon_inode:bpf')) continue;
-      let info: string;
-      try {
-        info = readFileSync(`/proc/${pidName}/fdinfo/${fd}`, 'utf8');
-      } catch {
-        continue;
-      }
-      if (target === 'anon_inode:bpf-map' && mapIds.has(fdinfoId(info, 'map_id') ?? -1)) h.maps++;
-      // The kernel names link files bpf_link (maps and programs: bpf-map, bpf-prog).
-      else if ((target === 'anon_inode:bpf_link' || target === 'anon_inode:bpf-link') && (linkIds.has(fdinfoId(info, 'link_id') ?? -1) || progIds.has(fdinfoId(info, 'prog_id') ?? -1))) h.links++;
-      else if (target === 'anon_inode:bpf-prog' && progIds.has(fdinfoId(info, 'prog_id') ?? -1)) h.programs++;
-    }
-    if (h.maps + h.links + h.programs === 0) continue;
-    try {
-      h.command = readFileSync(`/proc/${pidName}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-    } catch {
-      h.command = '?';
-    }
-    holders.push(h);
-  }
-  return holders;
-}
-
-/** GET /proxyMode on the agent's metrics address: bpfproxy answers 'bpfproxy', kube-proxy its mode. */
-function askProxyMode(bindAddress: string): Promise<string | undefined> {
-  const i = bindAddress.lastIndexOf(':');
-  const port = Number(bindAddress.slice(i + 1));
-  if (!bindAddress || i < 0 || !Number.isInteger(port) || port <= 0) return Promise.resolve(undefined);
-  let host = bindAddress.slice(0, i).replace(/^\[|\]$/g, '');
-  if (host === '' || host === '0.0.0.0') host = '127.0.0.1';
-  if (host === '::') host = '::1';
-  return new Promise((resolve) => {
-    const req = request({ host, port, path: '/proxyMode', timeout: 1000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : undefined));
-      res.on('error', () => resolve(undefined));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
-}
-
-/**
- * Is an agent using this datapath? Two signs, either is enough:
- *
- *   1. A process holds one of its links or programs (found through /proc/PID/fdinfo, matched by
- *      kernel object id). Only a process that attaches holds those — the agent — while `bpfproxy
- *      services`/`explain` or bpftool hold maps only (reported, not refused). This is the reliable
- *      sign: it names this very datapath whatever ports, namespaces or config the agent runs with,
- *      and it cannot be stale the way a pid or lock file can. Its limit: processes of other PID
- *      namespaces are not in our /proc (run cleanup with the host's PID namespace).
- *   2. The metrics address of the configuration answers /proxyMode with 'bpfproxy': an agent in
- *      another PID namespace (a container), in this network namespace. The healthz port would not
- *      do: kube-proxy answers it the same way, and it may already be back on the node.
- */
-export async function findLiveAgent(target: CleanupTarget, inv: { mapIds: Map<string, number>; linkIds: Set<number>; programIds: Set<number> }): Promise<AgentEvidence> {
-  const holders = findHolders(new Set(inv.mapIds.values()), inv.linkIds, inv.programIds);
-  const reasons: string[] = [];
-  for (const h of holders.filter((x) => x.links + x.programs > 0)) {
-    reasons.push(`pid ${h.pid} (${h.command.slice(0, 120)}) holds ${h.links} of its links and ${h.programs} of its programs`);
-  }
-  const mode = await askProxyMode(target.metricsBindAddress);
-  if (mode === 'bpfproxy') reasons.push(`${target.metricsBindAddress} answers /proxyMode with '${mode}'`);
-  return { running: reasons.length > 0, reasons, holders };
-}
-
-// ─── this namespace's interfaces ────────────────────────────────────────────────────────────────
-
-interface IpLinkJson {
-  ifname: string;
-  ifindex: number;
-  linkinfo?: { info_kind?: string };
-  xdp?: { mode?: number; prog?: { id: number; name?: string }; attached?: { mode: number; prog?: { id: number; name?: string } }[] };
-}
-
-async function ipLinks(): Promise<IpLinkJson[]> {
-  return JSON.parse(await run('ip', ['-j', '-d', 'link', 'show'])) as IpLinkJson[];
-}
-
-const XDP_MODE_FLAG: Record<number, string> = { 1: 'xdpdrv', 2: 'xdpgeneric', 3: 'xdpoffload' };
-
-interface TcFilterJson {
-  kind?: string;
-  pref?: number;
-  chain?: number;
-  options?: { handle?: string; prog?: { id: number; name?: string } };
 }
 
 // ─── cleanup ────────────────────────────────────────────────────────────────────────────────────
