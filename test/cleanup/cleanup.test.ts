@@ -26,7 +26,7 @@ import { native } from '../../ts/addon/index.js';
 import { legacyMapNames, mapSpecs } from '../../ts/abi/maps.js';
 import { attachDatapath } from '../../ts/dataplane/attach.js';
 import { loadDatapath } from '../../ts/dataplane/loader.js';
-import { Probe } from '../../ts/probe/probe.js';
+import { Probe } from '../fixtures/probe.js';
 
 const SMALL_MAPS = { svc4: 1024, backends: 1024, ct4: 4096, aff4: 1024 };
 const AGENT_LINKS = ['eth0_egress', 'eth0_ingress', 'eth0_xdp', 'lo_egress', 'pod-a_egress', 'pod-a_ingress', 'pod-b_egress', 'pod-b_ingress', 'svc0_egress'];

@@ -18,7 +18,7 @@ import {
   xdpProgram,
 } from './fixture.js';
 
-import { PROBE_COUNTERS_MAP, Probe } from '../../ts/probe/probe.js';
+import { PROBE_COUNTERS_MAP, Probe } from '../fixtures/probe.js';
 
 privilegedSerial('--force detaches every link of a running agent, pinned or not; foreign pins are kept', async (t) => {
   const node = await nodeWithServiceDevice(t, ['pod-a'], { metricsBindAddress: '' });

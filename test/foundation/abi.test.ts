@@ -2,7 +2,7 @@
 import test from 'ava';
 
 import { embeddedObject, native } from '../../ts/addon/index.js';
-import { probeKeyLayout, probeValueLayout } from '../../ts/probe/probe.js';
+import { probeKeyLayout, probeValueLayout } from '../fixtures/probe.js';
 
 test('probe_key and probe_value layouts have not drifted from bpf/include/bpfproxy/probe.h', (t) => {
   const obj = new native.BpfObject(embeddedObject('probe'), 'probe');

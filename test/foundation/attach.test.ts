@@ -7,7 +7,7 @@ import { scope } from '../helpers/scope.js';
 
 import { native } from '../../ts/addon/index.js';
 import { vethPair } from '../../ts/lab/net/netns.js';
-import { PROBE_COUNTERS_MAP, Probe, ProbeHook, readProbeCounts } from '../../ts/probe/probe.js';
+import { PROBE_COUNTERS_MAP, Probe, ProbeHook, readProbeCounts } from '../fixtures/probe.js';
 
 const ICMP = 1;
 

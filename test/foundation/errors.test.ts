@@ -7,7 +7,7 @@ import { privileged } from '../helpers/env.js';
 import { scope } from '../helpers/scope.js';
 
 import { BpfError, native } from '../../ts/addon/index.js';
-import { PROBE_COUNTERS_MAP, Probe } from '../../ts/probe/probe.js';
+import { PROBE_COUNTERS_MAP, Probe } from '../fixtures/probe.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 

@@ -1,7 +1,7 @@
 // BPF_PROG_TEST_RUN: a crafted packet goes in, the expected verdict and packet come out.
 import { privileged } from '../helpers/env.js';
 
-import { Probe, ProbeHook } from '../../ts/probe/probe.js';
+import { Probe, ProbeHook } from '../fixtures/probe.js';
 
 const XDP_DROP = 1;
 const XDP_PASS = 2;

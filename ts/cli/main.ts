@@ -8,7 +8,6 @@ import { registerExplainCommand } from './explain.js';
 import { registerBenchCommand } from './bench.js';
 import { runDemo } from './demo.js';
 import { registerLabCommands } from './lab.js';
-import { runProbeDemo } from './probe-demo.js';
 import { registerServicesCommand } from './services.js';
 
 const program = new Command('bpfproxy')
@@ -28,10 +27,8 @@ program
 program
   .command('demo')
   .description('a throw-away lab with one agent per node, the Services tutorial step by step, each step explained and checked')
-  .option('--probe', 'instead: two namespaces, packets counted on XDP and tc (the foundation demo)')
-  .action(async (opts: { probe?: boolean }) => {
-    if (opts.probe) await runProbeDemo();
-    else await runDemo();
+  .action(async () => {
+    await runDemo();
   });
 
 registerAgentCommand(program);
