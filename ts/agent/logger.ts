@@ -79,8 +79,3 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     destination,
   );
 }
-
-/** A logger that drops everything (library use, tests that do not look at logs). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}
