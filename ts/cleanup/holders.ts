@@ -6,7 +6,16 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 
 import { splitBindAddress } from '../agent/config.js';
-import type { CleanupTarget } from './remove.js';
+
+/** Where the agent's objects are: the agent's own configuration (ts/agent/config.ts) decides. */
+export interface CleanupTarget {
+  /** The agent's bpffsDir. */
+  pinDir: string;
+  /** The agent's serviceInterface ('' = none). */
+  serviceInterface: string;
+  /** The agent's metricsBindAddress ('' = off): asked for /proxyMode to spot a live agent. */
+  metricsBindAddress: string;
+}
 
 export interface Holder {
   pid: number;

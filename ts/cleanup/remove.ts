@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { LO_ACCEPT_LOCAL } from '../agent/service-device.js';
 import { native, type BpfLinkNative } from '../addon/index.js';
 import { run } from '../util/exec.js';
-import { AgentRunningError, findLiveAgent, type AgentEvidence } from './holders.js';
+import { AgentRunningError, findLiveAgent, type AgentEvidence, type CleanupTarget } from './holders.js';
 import {
   bpftoolJson,
   findOurPrograms,
@@ -45,17 +45,8 @@ import {
   type TcFilterJson,
 } from './inventory.js';
 
-export { AgentRunningError, type AgentEvidence, type Kept };
+export { AgentRunningError, type AgentEvidence, type CleanupTarget, type Kept };
 export type { Holder } from './holders.js';
-
-export interface CleanupTarget {
-  /** The agent's bpffsDir. */
-  pinDir: string;
-  /** The agent's serviceInterface ('' = none). */
-  serviceInterface: string;
-  /** The agent's metricsBindAddress ('' = off): asked for /proxyMode to spot a live agent. */
-  metricsBindAddress: string;
-}
 
 export interface CleanupOptions {
   /** Report what would be removed; change nothing. */
