@@ -1,7 +1,15 @@
 import { DEFAULT_TABLE_SIZE, validateTableSize } from '../maglev/prime.js';
 import { cidrContains, compareIPv4Text, isCidr6, isLoopback, parseCidr4, parseIPv4 } from '../util/ip.js';
 import type { Problem } from './problems.js';
-import type { AgentPort } from './refusals.js';
+
+/** A TCP socket the agent serves on the node (ProxyConfig.agentPorts). */
+export interface AgentPort {
+  /** '0.0.0.0': every node address. */
+  readonly address: string;
+  readonly port: number;
+  /** What is served there, for the message ("healthz", "metrics"). */
+  readonly what: string;
+}
 
 /**
  * Proxy configuration. Option names follow kube-proxy's KubeProxyConfiguration where one exists;

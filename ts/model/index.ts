@@ -6,6 +6,7 @@ export {
   resolveProxyConfig,
   selectNodePortAddresses,
   splitClusterCIDR,
+  type AgentPort,
   type ConntrackConfig,
   type NodeInfo,
   type PortRange,
@@ -21,4 +22,4 @@ export { isProxied, parseService, type ServiceInfo, type ServicePortInfo } from 
 export * from '../util/ip.js';
 export * from './types.js';
 export { IncrementalModel, type ItemChange, type ModelChanges, type ModelDelta, type ModelSummary, type ObjectChange } from './incremental.js';
-export { FrontendRefusals, type AgentPort } from './refusals.js';
+export { FrontendRefusals } from './refusals.js';

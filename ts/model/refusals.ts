@@ -14,20 +14,11 @@
  * Node addresses as externalIPs on any other port stay valid, as with kube-proxy. A refused
  * frontend is reported and left out; the rest of its Service is served.
  */
-import type { NodeInfo, ProxyConfig } from './config.js';
+import type { AgentPort, NodeInfo, ProxyConfig } from './config.js';
 import { serviceKey } from './endpoints.js';
 import { parseIPv4 } from '../util/ip.js';
 import type { Problem } from './problems.js';
 import type { FrontendKind, Protocol, ServicePortRef } from './types.js';
-
-/** A TCP socket the agent serves on the node (ProxyConfig.agentPorts). */
-export interface AgentPort {
-  /** '0.0.0.0': every node address. */
-  readonly address: string;
-  readonly port: number;
-  /** What is served there, for the message ("healthz", "metrics"). */
-  readonly what: string;
-}
 
 /** What a refusal needs to know of a frontend (a FrontendDraft is one). */
 export interface FrontendClaim {
