@@ -12,7 +12,6 @@ import {
   SERVICE_ROUTE,
   cleanupCli,
   cleanupJson,
-  eventually,
   existingPrograms,
   linkAttachment,
   linksOfPrograms,
@@ -21,6 +20,7 @@ import {
   tcFilters,
   xdpProgram,
 } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { native } from '../../ts/addon/index.js';
 import { legacyMapNames, mapSpecs } from '../../ts/abi/maps.js';

@@ -117,13 +117,3 @@ export async function existingPrograms(ids: Set<number>): Promise<number[]> {
   return all.filter((p) => ids.has(p.id)).map((p) => p.id);
 }
 
-/** Polls (bounded) until `check` holds; the kernel releases objects after an RCU grace period. */
-export async function eventually<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (check(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -9,7 +9,6 @@ import { privilegedSerial } from '../helpers/env.js';
 import {
   cleanupCli,
   cleanupJson,
-  eventually,
   existingPrograms,
   linkAttachment,
   linksOfPrograms,
@@ -17,6 +16,7 @@ import {
   pinnedLinks,
   xdpProgram,
 } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { PROBE_COUNTERS_MAP, Probe } from '../fixtures/probe.js';
 

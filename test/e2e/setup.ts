@@ -5,7 +5,6 @@
  * binaries if missing), elsewhere they skip, saying why, when either is missing.
  */
 import test, { type ExecutionContext } from 'ava';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { findAssets } from '../../ts/kube/binaries.js';
 import { isCI, isRoot } from '../helpers/env.js';
@@ -25,19 +24,6 @@ export async function startDriver(t: ExecutionContext): Promise<ClusterDriver> {
   if (kubeconfig) return KubeconfigDriver.start(kubeconfig);
   t.timeout(findAssets() ? 5 * 60_000 : 45 * 60_000, 'lab, control plane and agents (and maybe building the Kubernetes binaries)');
   return LabDriver.start((l) => t.log(l));
-}
-
-/** Polls `check` until it returns true (or a string: the reason it is not there yet) or time is up. */
-export async function eventually(what: string, check: () => Promise<true | string>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const r = await check();
-    if (r === true) return;
-    last = r;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last: ${last}`);
-    await sleep(250);
-  }
 }
 
 export function tally(answers: Answer[]): { byAnswer: Record<string, number>; byError: Record<string, number> } {

@@ -11,7 +11,8 @@ import type { Problem } from '../../ts/model/index.js';
 import type { ControlPlane } from '../../ts/kube/control-plane.js';
 import type { KubeEventRecorderOptions } from '../../ts/sources/kube-events.js';
 import { KubeSource } from '../../ts/sources/kube-source.js';
-import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, startPlane, waitFor } from './support.js';
+import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, startPlane } from './support.js';
+import { eventually } from '../helpers/wait.js';
 
 let cp: ControlPlane | undefined;
 
@@ -84,7 +85,7 @@ kubeTest('each problem is one events.k8s.io Event on its object; the same proble
   const started = performance.now();
   for (let sync = 0; sync < 20; sync++) rec.observe([conflict, rejected, sctp, config]);
   t.true(performance.now() - started < 50, 'observe() only records');
-  await waitFor('4 Events created', () => count('created') === 4);
+  await eventually('4 Events created', () => count('created') === 4);
   await new Promise((r) => setTimeout(r, 500));
   t.is(count('created'), 4);
   t.is(count('patched'), 0, 'nothing new to say: no PATCH');
@@ -112,14 +113,14 @@ kubeTest('a problem that comes back, or lasts, raises the series count of its on
   await cleanEvents();
   const { rec, count } = recorder(t, { heartbeatMs: 1500, seriesWindowMs: 60_000 });
   rec.observe([conflict]);
-  await waitFor('created', () => count('created') === 1);
+  await eventually('created', () => count('created') === 1);
   rec.observe([]);
   rec.observe([conflict]);
-  await waitFor('patched once', () => count('patched') >= 1);
+  await eventually('patched once', () => count('patched') >= 1);
   let [event] = await events('default');
   t.is(event?.series?.count, 2, 'gone and back: count 2');
   // It lasts: the heartbeat raises the count (every 1.5 s here, 30 min by default).
-  await waitFor('a heartbeat', () => count('patched') >= 2, 10_000);
+  await eventually('a heartbeat', () => count('patched') >= 2, 10_000);
   const list = await events('default');
   t.is(list.length, 1, 'still one Event');
   [event] = list;
@@ -135,7 +136,7 @@ kubeTest('posting is rate-limited (a burst, then one per interval) and a flood b
   rec.observe(flood);
   t.is(count('dropped'), 4, '12 problems, 8 may wait');
   t.is(logs.filter((l) => l.startsWith('too many problems')).length, 1);
-  await waitFor('8 created', () => count('created') === 8, 15_000);
+  await eventually('8 created', () => count('created') === 8, 15_000);
   const times = results.filter((r) => r.result === 'created').map((r) => r.at - started);
   t.log(`creation times (ms): ${times.join(' ')}`);
   t.true(times.slice(0, 3).every((ms) => ms < 400), 'the burst at once');
@@ -154,25 +155,25 @@ kubeTest('failures to post are logged once and never thrown: an identity without
   });
   const forbidden = recorder(t, { kubeConfig: c.kubeConfig(tok, 'no-events'), retryMs: 100, giveUpMs: 1000 });
   forbidden.rec.observe([conflict, sctp]);
-  await waitFor('failures', () => forbidden.count('failed') >= 4);
+  await eventually('failures', () => forbidden.count('failed') >= 4);
   t.is(forbidden.count('created'), 0);
   t.is(forbidden.logs.length, 1, `one log line for the run of failures: ${forbidden.logs.join('\n')}`);
   t.regex(forbidden.logs[0]!, /cannot post an Event.*HTTP 403/);
 
   // Given up after 3 tries; once the identity may post, a later try succeeds and says so.
-  await waitFor('given up', () => forbidden.count('failed') === 6);
+  await eventually('given up', () => forbidden.count('failed') === 6);
   await apply(c, {
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'no-events-fixed' },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'bpfproxy-events' },
     subjects: [{ kind: 'ServiceAccount', name: 'no-events', namespace: 'kube-system' }],
   });
-  await waitFor('posted after all', () => forbidden.count('created') === 2, 15_000);
+  await eventually('posted after all', () => forbidden.count('created') === 2, 15_000);
   t.regex(forbidden.logs.at(-1)!, /posting Events works again/);
 
   const gone = c.kubeConfig();
   gone.clusters = gone.clusters.map((cl) => ({ ...cl, server: 'https://127.0.0.1:1' }));
   const offline = recorder(t, { kubeConfig: gone, retryMs: 100 });
   offline.rec.observe([conflict]);
-  await waitFor('a failure', () => offline.count('failed') >= 1);
+  await eventually('a failure', () => offline.count('failed') >= 1);
   t.regex(offline.logs[0] ?? '', /cannot post an Event.*ECONNREFUSED/);
 });

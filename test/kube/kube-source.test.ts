@@ -22,8 +22,8 @@ import {
   service,
   slice,
   startPlane,
-  waitFor,
 } from './support.js';
+import { eventually } from '../helpers/wait.js';
 
 let cp: ControlPlane | undefined;
 
@@ -71,7 +71,7 @@ kubeTest('existing Services, EndpointSlices and the own Node are listed before s
   await apply(c, service('ks', 'web'), service('ks', 'db', 5432), slice('ks', 'web-1', 'web', ['198.18.129.1', '198.18.129.2']));
   const r = recorder();
   startSource(t, r);
-  await waitFor('synced', () => r.synced);
+  await eventually('synced', () => r.synced);
   const before = r.beforeSynced();
   t.true(before.includes('service add ks/web'), before.join('\n'));
   t.true(before.includes('service add ks/db'));
@@ -88,7 +88,7 @@ kubeTest('existing Services, EndpointSlices and the own Node are listed before s
   await c.kubectl(['delete', 'service', '-n', 'ks', 'db']);
   await c.kubectl(['label', 'node', 'node-1', 'bpfproxy.test/changed=yes']);
   await c.kubectl(['label', 'node', 'node-2', 'bpfproxy.test/changed=yes']);
-  await waitFor('the changes', () =>
+  await eventually('the changes', () =>
     ['service update ks/web', 'service add ks/cache', 'slice update ks/web-1', 'service delete ks/db', 'node update /node-1'].every((l) =>
       r.log.includes(l),
     ),
@@ -113,13 +113,13 @@ kubeTest('a 410 Gone relist turns objects deleted while the watch was down into 
   kc.clusters[0] = { ...kc.clusters[0]!, server: `https://127.0.0.1:${proxy.port}` };
   const r = recorder();
   const src = startSource(t, r, { kubeConfig: kc });
-  await waitFor('synced', () => r.synced);
+  await eventually('synced', () => r.synced);
   t.true(r.services.has('ks/doomed'));
 
   // The source is cut off; meanwhile objects go and come, etcd's history is compacted and the
   // apiserver restarts (an empty watch cache): the old resourceVersion can only get 410.
   proxy.setCut(true);
-  await waitFor('the source to notice the cut', () => !r.healthy);
+  await eventually('the source to notice the cut', () => !r.healthy);
   await c.kubectl(['delete', 'service', '-n', 'ks', 'doomed']);
   await c.kubectl(['delete', 'endpointslice', '-n', 'ks', 'doomed-1']);
   await apply(c, service('ks', 'newcomer'));
@@ -129,12 +129,12 @@ kubeTest('a 410 Gone relist turns objects deleted while the watch was down into 
   const goneBefore = src.stats.relists.Service.gone + src.stats.relists.EndpointSlice.gone;
   proxy.setCut(false);
 
-  await waitFor('the deletions and the addition', () =>
+  await eventually('the deletions and the addition', () =>
     ['service delete ks/doomed', 'slice delete ks/doomed-1', 'service add ks/newcomer'].every((l) => r.log.includes(l)),
   30_000);
   t.true(src.stats.relists.Service.gone + src.stats.relists.EndpointSlice.gone > goneBefore, 'relisted because of 410 Gone');
   t.true(r.services.has('ks/keeper'));
-  await waitFor('healthy again', () => r.healthy);
+  await eventually('healthy again', () => r.healthy);
   t.true(await converged(r));
   t.false(r.log.some((l) => l.includes('previous mismatch')));
 });
@@ -144,10 +144,10 @@ kubeTest('while the apiserver is stopped the source is unhealthy; after it retur
   const c = plane();
   const r = recorder();
   startSource(t, r);
-  await waitFor('synced', () => r.synced);
+  await eventually('synced', () => r.synced);
 
   await c.stopApiServer();
-  await waitFor('health(false)', () => !r.healthy, 10_000);
+  await eventually('health(false)', () => !r.healthy, 10_000);
   const down = r.health[r.health.length - 1]!;
   t.regex(down.reason ?? '', /ECONNREFUSED|ECONNRESET|socket hang up/, 'the reason says the apiserver is unreachable');
   await sleep(6000);
@@ -157,8 +157,8 @@ kubeTest('while the apiserver is stopped the source is unhealthy; after it retur
   // Changes right away, racing the source's reconnection (it may still be in backoff).
   await c.kubectl(['delete', 'service', '-n', 'ks', 'keeper']);
   await apply(c, service('ks', 'after-outage'), slice('ks', 'after-outage-1', 'after-outage', ['198.18.131.1']));
-  await waitFor('health(true)', () => r.healthy, 15_000);
-  await waitFor('convergence', () => converged(r), 15_000);
+  await eventually('health(true)', () => r.healthy, 15_000);
+  await eventually('convergence', () => converged(r), 15_000);
   t.true(r.services.has('ks/after-outage'));
   t.false(r.services.has('ks/keeper'));
   t.true(r.slices.has('ks/after-outage-1'));
@@ -169,14 +169,14 @@ kubeTest('a silently stalled watch (apiserver frozen, connection open) is detect
   const c = plane();
   const r = recorder();
   const src = startSource(t, r, { stallMs: 3000, requestTimeoutMs: 3000 });
-  await waitFor('synced', () => r.synced);
+  await eventually('synced', () => r.synced);
   t.teardown(() => c.pauseApiServer(false));
 
   c.pauseApiServer(true);
-  await waitFor('a stall to be detected', () => src.stats.stalls.Service > 0 && !r.healthy, 15_000);
+  await eventually('a stall to be detected', () => src.stats.stalls.Service > 0 && !r.healthy, 15_000);
   t.regex(r.health[r.health.length - 1]!.reason ?? '', /stalled|timed out/);
   c.pauseApiServer(false);
   await apply(c, service('ks', 'after-stall'));
-  await waitFor('recovery', () => r.healthy && r.services.has('ks/after-stall'), 20_000);
+  await eventually('recovery', () => r.healthy && r.services.has('ks/after-stall'), 20_000);
   t.true(await converged(r));
 });

@@ -19,7 +19,8 @@ import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
 import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
 import { tally, type Answer } from '../../ts/lab/net/traffic.js';
-import { labKubeAfterAlways, labKubeBefore, labKubeTest, waitFor } from './support.js';
+import { labKubeAfterAlways, labKubeBefore, labKubeTest } from './support.js';
+import { eventually } from '../helpers/wait.js';
 
 const OUTAGE_MS = 60_000;
 let lab: Lab | undefined;
@@ -61,9 +62,9 @@ labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degr
   const fromClient = { address: L.node(1).address, port: nodePort, count: 4, timeoutMs: 2000 };
   const fromPod = { address: main.spec.clusterIP, port: 80, count: 4, timeoutMs: 2000 };
   const answered = (as: Answer[]) => as.length > 0 && as.every((a) => a.ok);
-  await waitFor('the pods run', () => L.pods.some((p) => p.name === 'probe') && L.pods.filter((p) => p.name.startsWith('hostnames-')).length === 2, 60_000);
-  await waitFor('the Service answers', async () => (await L.request('client-1', fromClient).then(answered)) && (await L.request('probe', fromPod).then(answered)), 60_000);
-  await waitFor('doomed answers', async () => answered(await L.request('probe', { ...fromPod, address: doomed.spec.clusterIP })), 30_000);
+  await eventually('the pods run', () => L.pods.some((p) => p.name === 'probe') && L.pods.filter((p) => p.name.startsWith('hostnames-')).length === 2, 60_000);
+  await eventually('the Service answers', async () => (await L.request('client-1', fromClient).then(answered)) && (await L.request('probe', fromPod).then(answered)), 60_000);
+  await eventually('doomed answers', async () => answered(await L.request('probe', { ...fromPod, address: doomed.spec.clusterIP })), 30_000);
 
   // Traffic all along: an outside client through the NodePort, a pod through the ClusterIP.
   const log: Array<{ at: number; from: string; answers: Answer[] }> = [];
@@ -101,7 +102,7 @@ labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degr
 
   // The outage starts once both nodes hold both backends (an agent may still be writing the
   // second one when the Service first answers); from then on the maps must never lose them.
-  await waitFor('both backends in both nodes\' maps', async () => L.nodes.every((n) => samples.filter((x) => x.node === n.name).at(-1)?.backends === 2), 30_000);
+  await eventually('both backends in both nodes\' maps', async () => L.nodes.every((n) => samples.filter((x) => x.node === n.name).at(-1)?.backends === 2), 30_000);
   const convergedAt = Date.now();
   await sleep(2000);
   // A crash: gone at once, not a 15 s graceful drain during which it still answers.
@@ -111,7 +112,7 @@ labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degr
 
   // Degraded, on every node, in /healthz and in the metrics.
   for (const n of L.nodes) {
-    await waitFor(`${n.name} reports the source degraded`, async () => {
+    await eventually(`${n.name} reports the source degraded`, async () => {
       const h = await agents.health(n.name);
       return typeof (h.body as { degraded?: string } | undefined)?.degraded === 'string';
     }, 30_000);
@@ -154,7 +155,7 @@ labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degr
 
   const converged = async (what: string, cond: () => Promise<boolean>, boundMs: number) => {
     try {
-      await waitFor(what, cond, boundMs);
+      await eventually(what, cond, boundMs);
     } catch (e) {
       for (const n of L.nodes) t.log(`agent log of ${n.name}:\n${agents.logTail(n.name, 25)}`);
       throw e;
@@ -179,7 +180,7 @@ labKubeTest('API server stopped for 60 s: traffic keeps flowing, agents say degr
     return last.every((s) => s && s.at > upAt && s.backends === 3);
   }, 150_000);
   for (const n of L.nodes) {
-    await waitFor(`${n.name} healthy again`, async () => {
+    await eventually(`${n.name} healthy again`, async () => {
       const h = await agents.health(n.name);
       return h.status === 200 && (h.body as { degraded?: string }).degraded === undefined;
     }, 15_000);

@@ -8,7 +8,8 @@ import { resolveAssets } from '../../ts/kube/binaries.js';
 import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
 import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
-import { labKubeAfterAlways, labKubeBefore, labKubeTest, waitFor } from './support.js';
+import { labKubeAfterAlways, labKubeBefore, labKubeTest } from './support.js';
+import { eventually } from '../helpers/wait.js';
 
 let lab: Lab | undefined;
 let kube: KubeLab | undefined;
@@ -62,7 +63,7 @@ labKubeTest('the agent posts each problem once as an Event on its Service, and c
 
   let events: Event[] = [];
   const of = (name: string) => events.filter((e) => e.regarding.kind === 'Service' && e.regarding.name === name);
-  await waitFor('Events on thief and signalling', async () => {
+  await eventually('Events on thief and signalling', async () => {
     events = await bpfproxyEvents();
     return of('thief').length > 0 && of('signalling').length > 0;
   }, 60_000);
@@ -88,7 +89,7 @@ labKubeTest('the agent posts each problem once as an Event on its Service, and c
   await k().kubectl(['patch', 'service', 'thief', '--type=merge', '-p', JSON.stringify({ spec: { externalIPs: null } })]);
   await new Promise((r) => setTimeout(r, 2500));
   await k().kubectl(['patch', 'service', 'thief', '--type=merge', '-p', JSON.stringify({ spec: { externalIPs: [victimIP] } })]);
-  await waitFor('the series count raised', async () => {
+  await eventually('the series count raised', async () => {
     events = await bpfproxyEvents();
     return of('thief')[0]?.series?.count === 2;
   }, 30_000);

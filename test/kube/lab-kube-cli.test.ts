@@ -14,7 +14,8 @@ import { runId } from '../../ts/lab/net/netns.js';
 import { labNetns } from '../../ts/lab/teardown.js';
 import { Lab } from '../../ts/lab/topology.js';
 import { tally } from '../../ts/lab/net/traffic.js';
-import { labKubeTest, waitFor } from './support.js';
+import { labKubeTest } from './support.js';
+import { eventually } from '../helpers/wait.js';
 
 const bin = new URL('../../bin/bpfproxy.js', import.meta.url).pathname;
 const bpfproxy = async (...args: string[]) => (await promisify(execFile)(process.execPath, [bin, ...args], { timeout: 5 * 60_000 })).stdout;
@@ -40,8 +41,8 @@ labKubeTest('lab up --api kube, lab kubectl, traffic, lab down: nothing left beh
   // Polls go straight to kubectl and the lab (each CLI run costs seconds on a busy machine).
   const kubectl = async (...args: string[]) => (await promisify(execFile)(kube.kubectl, ['--kubeconfig', kube.kubeconfig, ...args])).stdout;
   let ip = '';
-  await waitFor('an ingress IP', async () => (ip = (await kubectl('get', 'service', 'hostnames', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}')).trim()) !== '', 30_000);
-  await waitFor('both pods answer on the LoadBalancer IP', async () => {
+  await eventually('an ingress IP', async () => (ip = (await kubectl('get', 'service', 'hostnames', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}')).trim()) !== '', 30_000);
+  await eventually('both pods answer on the LoadBalancer IP', async () => {
     const r = tally(await Lab.open(name).request('client-1', { address: ip, port: 80, count: 30 }));
     return Object.keys(r.byAnswer).length === 2 && Object.keys(r.byError).length === 0;
   }, 60_000);

@@ -9,7 +9,8 @@ import { resolveAssets } from '../../ts/kube/binaries.js';
 import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
 import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
-import { labKubeAfterAlways, labKubeBefore, labKubeTest, waitFor } from './support.js';
+import { labKubeAfterAlways, labKubeBefore, labKubeTest } from './support.js';
+import { eventually } from '../helpers/wait.js';
 
 let lab: Lab | undefined;
 let kube: KubeLab | undefined;
@@ -52,7 +53,7 @@ const slicesOf = async (svc: string, ns = 'default') =>
 
 async function waitForPods(t: ExecutionContext, selector: string, n: number, ns = 'default'): Promise<Pod[]> {
   let pods: Pod[] = [];
-  await waitFor(`${n} ready pods ${selector}`, async () => (pods = await readyPods(selector, ns)).length === n, 60_000);
+  await eventually(`${n} ready pods ${selector}`, async () => (pods = await readyPods(selector, ns)).length === n, 60_000);
   t.log(pods.map((p) => `${p.metadata.name} ${p.spec.nodeName} ${p.status.podIP}`).join('\n'));
   return pods;
 }
@@ -87,7 +88,7 @@ labKubeTest('a Deployment made with kubectl runs: pods bound and spread, Running
     const [answer] = await lab!.request(other.name, { address: p.status.podIP!, port: 9376, http: '/hostname' });
     t.deepEqual(answer && answer.ok ? answer.answer : answer, k().labPodName('default', p.metadata.name));
   }
-  await waitFor('3 ready endpoints', async () => (await slicesOf('hostnames')).flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions.ready).length === 3);
+  await eventually('3 ready endpoints', async () => (await slicesOf('hostnames')).flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions.ready).length === 3);
   const endpoints = (await slicesOf('hostnames')).flatMap((s) => s.endpoints ?? []);
   t.deepEqual(endpoints.map((e) => e.addresses[0]).sort(), pods.map((p) => p.status.podIP).sort());
   t.deepEqual(endpoints.map((e) => e.nodeName).sort(), pods.map((p) => p.spec.nodeName).sort());
@@ -97,7 +98,7 @@ labKubeTest('spec.nodeName is respected, and a pod declaring no port serves on 9
   await k().kubectl(['apply', '-f', '-'], {
     input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pinned', namespace: 'default' }, spec: { nodeName: 'node-2', containers: [{ name: 'c', image: 'x' }] } }),
   });
-  await waitFor('pinned running', async () => (await json<Pod>(['get', 'pod', 'pinned'])).status.phase === 'Running', 30_000);
+  await eventually('pinned running', async () => (await json<Pod>(['get', 'pod', 'pinned'])).status.phase === 'Running', 30_000);
   const pod = await json<Pod>(['get', 'pod', 'pinned']);
   t.is(pod.spec.nodeName, 'node-2');
   const [answer] = await lab!.request('node-1', { address: pod.status.podIP!, port: 9376 });
@@ -115,14 +116,14 @@ labKubeTest('a deleted pod stays terminating (and serving) through its preStop s
   await k().kubectl(['create', 'service', 'clusterip', 'slow', '--tcp=80:9376']);
   await k().kubectl(['set', 'selector', 'service', 'slow', 'app=slow']);
   await waitForPods(t, 'app=slow', 1);
-  await waitFor('a ready endpoint', async () => (await slicesOf('slow')).some((s) => s.endpoints?.some((e) => e.conditions.ready)));
+  await eventually('a ready endpoint', async () => (await slicesOf('slow')).some((s) => s.endpoints?.some((e) => e.conditions.ready)));
   const deletedAt = Date.now();
   await k().kubectl(['delete', 'pod', 'slow-stop', '--wait=false']);
-  await waitFor('a terminating, serving endpoint', async () =>
+  await eventually('a terminating, serving endpoint', async () =>
     (await slicesOf('slow')).some((s) => s.endpoints?.some((e) => e.conditions.terminating === true && e.conditions.serving === true && e.conditions.ready === false)),
   );
   t.true(lab!.pods.some((p) => p.name === 'slow-stop'), 'its namespace is still there');
-  await waitFor('the pod object gone', async () => !(await k().kubectl(['get', 'pods', '-o', 'name'])).includes('pod/slow-stop'), 20_000);
+  await eventually('the pod object gone', async () => !(await k().kubectl(['get', 'pods', '-o', 'name'])).includes('pod/slow-stop'), 20_000);
   const took = Date.now() - deletedAt;
   t.true(took >= 3500, `terminating for ${took} ms, at least the 4 s preStop sleep`);
   t.false(lab!.pods.some((p) => p.name === 'slow-stop'), 'its namespace is gone');
@@ -134,14 +135,14 @@ labKubeTest('LoadBalancer Services get an ingress IP from 198.19.255.0/24; a typ
   await k().kubectl(['create', 'service', 'loadbalancer', 'lb2', '--tcp=80:9376']);
   const ingress = async (svc: string) =>
     (await json<{ status: { loadBalancer: { ingress?: Array<{ ip: string }> } } }>(['get', 'service', svc])).status.loadBalancer.ingress?.map((i) => i.ip) ?? [];
-  await waitFor('ingress IPs', async () => (await ingress('lb1')).length === 1 && (await ingress('lb2')).length === 1, 15_000);
+  await eventually('ingress IPs', async () => (await ingress('lb1')).length === 1 && (await ingress('lb2')).length === 1, 15_000);
   const [a] = await ingress('lb1');
   const [b] = await ingress('lb2');
   t.regex(a!, /^198\.19\.255\.\d+$/);
   t.regex(b!, /^198\.19\.255\.\d+$/);
   t.not(a, b);
   await k().kubectl(['patch', 'service', 'lb1', '-p', JSON.stringify({ spec: { type: 'ClusterIP' } })]);
-  await waitFor('ingress removed', async () => (await ingress('lb1')).length === 0, 15_000);
+  await eventually('ingress removed', async () => (await ingress('lb1')).length === 0, 15_000);
   t.deepEqual(await ingress('lb2'), [b!], 'the other keeps its IP');
 });
 

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 
 import type { ControlPlane } from '../../ts/kube/control-plane.js';
 import { KubeSource } from '../../ts/sources/kube-source.js';
-import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, recorder, startPlane, waitFor } from './support.js';
+import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, recorder, startPlane } from './support.js';
+import { eventually } from '../helpers/wait.js';
 
 const RBAC = new URL('../../deploy/base/rbac.yaml', import.meta.url);
 let cp: ControlPlane | undefined;
@@ -43,7 +44,7 @@ kubeTest('the bpfproxy ServiceAccount syncs a KubeSource and may record events, 
   const src = new KubeSource({ kubeConfig: c.kubeConfig(tok, 'bpfproxy'), nodeName: 'node-1', log: (m) => t.log(m) });
   t.teardown(() => src.stop());
   await src.start(r.events);
-  await waitFor('synced as the ServiceAccount', () => r.synced);
+  await eventually('synced as the ServiceAccount', () => r.synced);
   t.true(r.services.has('default/kubernetes'));
   t.true(r.nodes.has('/node-1'));
   t.true(r.serviceCIDRs.has('/kubernetes'), 'the API server\'s default ServiceCIDR');
@@ -58,10 +59,10 @@ kubeTest('the bpfproxy ServiceAccount syncs a KubeSource and may record events, 
   t.teardown(() => rec.stop());
   const problem = { kind: 'Service', namespace: 'default', name: 'kubernetes', reason: 'rbac test problem' } as const;
   rec.observe([problem]);
-  await waitFor('an Event created', () => results.includes('created'));
+  await eventually('an Event created', () => results.includes('created'));
   rec.observe([]);
   rec.observe([problem]);
-  await waitFor('its count raised', () => results.includes('patched'));
+  await eventually('its count raised', () => results.includes('patched'));
   t.deepEqual(results, ['created', 'patched']);
 
   for (const [verb, resource] of [
@@ -100,7 +101,7 @@ kubeTest('each read rule is needed: without it the source is refused, says so, a
     const src = new KubeSource({ kubeConfig: c.kubeConfig(await token(name), name), nodeName: 'node-1', fatalRetryMs: 500 });
     t.teardown(() => src.stop());
     await src.start(r.events);
-    await waitFor(`a refusal without rule ${i}`, () => !r.healthy, 15_000);
+    await eventually(`a refusal without rule ${i}`, () => !r.healthy, 15_000);
     t.regex(r.health[r.health.length - 1]!.reason ?? '', /HTTP 403.*RBAC/, `rule ${i}`);
     t.false(r.synced, `never synced without rule ${i}`);
   });
@@ -114,7 +115,7 @@ kubeTest('a 403 is reported, retried slowly, and heals once RBAC is fixed', asyn
   const src = new KubeSource({ kubeConfig: c.kubeConfig(await token('bpfproxy-late'), 'late'), nodeName: 'node-1', fatalRetryMs: 1000 });
   t.teardown(() => src.stop());
   await src.start(r.events);
-  await waitFor('a refusal', () => !r.healthy);
+  await eventually('a refusal', () => !r.healthy);
   t.regex(r.health[r.health.length - 1]!.reason ?? '', /forbidden.*HTTP 403/s);
   t.false(r.synced);
 
@@ -123,6 +124,6 @@ kubeTest('a 403 is reported, retried slowly, and heals once RBAC is fixed', asyn
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'bpfproxy' },
     subjects: [{ kind: 'ServiceAccount', name: 'bpfproxy-late', namespace: 'kube-system' }],
   });
-  await waitFor('synced after the binding', () => r.synced && r.healthy, 20_000);
+  await eventually('synced after the binding', () => r.synced && r.healthy, 20_000);
   t.true(r.services.has('default/kubernetes'));
 });

@@ -5,7 +5,6 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { findAssets, resolveAssets } from '../../ts/kube/binaries.js';
 import { ControlPlane, type ControlPlaneOptions } from '../../ts/kube/control-plane.js';
@@ -37,14 +36,6 @@ export async function startPlane(t: ExecutionContext, opts: ControlPlaneOptions 
   }
   t.timeout(3 * 60_000, 'starting etcd and kube-apiserver');
   return ControlPlane.start(opts);
-}
-
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 interface Obj {

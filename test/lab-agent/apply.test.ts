@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
 import { isProcessRunning } from '../lab/fixture.js';
-import { eventually } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import type { LabStatus } from '../../ts/cli/lab.js';
 import { isBpffsMountPoint } from '../../ts/dataplane/bpffs.js';
@@ -72,7 +72,7 @@ privilegedSerial('lab up starts healthy agents; apply runs pods and a Service; s
   t.is(added.code, 0, added.stderr);
 
   const lab = Lab.open(name);
-  const three = await eventually(() => lab.request('client', { address: '198.19.1.1', port: 80, count: 30, timeoutMs: 2000 }), (a) => Object.keys(tally(a).byAnswer).length === 3);
+  const three = await eventually('answers from all three pods', () => lab.request('client', { address: '198.19.1.1', port: 80, count: 30, timeoutMs: 2000 }), (a) => Object.keys(tally(a).byAnswer).length === 3);
   t.deepEqual(tally(three).byError, {});
   t.deepEqual(Object.keys(tally(three).byAnswer).sort(), ['hostnames-1', 'hostnames-2', 'hostnames-3'], 'a pod on node-2 reaches pods on both nodes');
 
@@ -80,7 +80,7 @@ privilegedSerial('lab up starts healthy agents; apply runs pods and a Service; s
   t.is(scaled.code, 0, scaled.stderr);
   t.regex(scaled.stdout, /pod\/hostnames-2, pod\/hostnames-3 terminating/);
   t.regex(scaled.stdout, /pod\/hostnames-2, pod\/hostnames-3 deleted/);
-  const one = await eventually(() => lab.request('client', { address: '198.19.1.1', port: 80, count: 30, timeoutMs: 2000 }), (a) => tally(a).byAnswer['hostnames-1'] === 30);
+  const one = await eventually('answers from hostnames-1 alone', () => lab.request('client', { address: '198.19.1.1', port: 80, count: 30, timeoutMs: 2000 }), (a) => tally(a).byAnswer['hostnames-1'] === 30);
   t.deepEqual(tally(one), { byAnswer: { 'hostnames-1': 30 }, byError: {} }, 'only the remaining pod answers');
 
   // A conflicting Service is refused with the API server's words, and nothing changes.
@@ -96,7 +96,7 @@ privilegedSerial('lab up starts healthy agents; apply runs pods and a Service; s
   const deleted = await bpfproxy(['lab', 'delete', '--name', name, '-f', '-'], manifests(1));
   t.is(deleted.code, 0, deleted.stderr);
   t.regex(deleted.stdout, /service "hostnames" deleted/);
-  const gone = await eventually(() => lab.request('client', { address: '198.19.1.1', port: 80, count: 3, timeoutMs: 500 }), (a) => a.every((x) => !x.ok));
+  const gone = await eventually('the ClusterIP to stop answering', () => lab.request('client', { address: '198.19.1.1', port: 80, count: 3, timeoutMs: 500 }), (a) => a.every((x) => !x.ok));
   t.true(gone.every((a) => !a.ok), 'the ClusterIP no longer answers');
   t.deepEqual(Lab.open(name).pods.map((p) => p.name), ['client']);
 

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { applyManifests } from '../../ts/lab/file-api/apply.js';
 import { clusterDirOf } from '../../ts/lab/file-api/file-cluster.js';
@@ -41,7 +42,7 @@ privilegedSerial('malformed objects and an alias bomb beside a good Service: eve
   };
   const targets = lab.nodes.map((n) => n.address);
   const ask = () => Promise.all(targets.map((address) => lab.request('client-1', { address, port: nodePort, count: 10, concurrency: 2, timeoutMs: 2000 }))).then((r) => r.flat());
-  const first = tally(await eventually(ask, (a) => a.every((x) => x.ok)));
+  const first = tally(await eventually('the good Service to answer', ask, (a) => a.every((x) => x.ok)));
   t.deepEqual(first.byError, {}, 'the good Service answers before anything bad arrives');
 
   // Connections all along.
@@ -57,7 +58,7 @@ privilegedSerial('malformed objects and an alias bomb beside a good Service: eve
   // The good Service's change beside the malformed objects, and new malformations meanwhile.
   await applyManifests(lab, [hostnamesDeployment(3)]);
   write('zz-bad.yaml', `${badService('[null]')}---\n${badSlice('[{ addresses: [198.18.128.250], conditions: { ready: "false" } }]')}`);
-  const scaled = await eventually(ask, (a) => new Set(a.filter((x) => x.ok).map((x) => (x as { answer: string }).answer)).size === 3, 30_000);
+  const scaled = await eventually('the third replica to answer', ask, (a) => new Set(a.filter((x) => x.ok).map((x) => (x as { answer: string }).answer)).size === 3, 30_000);
   t.is(new Set(scaled.filter((x) => x.ok).map((x) => (x as { answer: string }).answer)).size, 3, 'the third replica is served');
   await sleep(2000);
   stop = true;

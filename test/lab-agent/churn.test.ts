@@ -8,7 +8,8 @@
 import type { ExecutionContext } from 'ava';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, eventually, liveService } from './fixture.js';
+import { agentLabFor, liveService } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { ctStateName, CtDir, CtFlags, DROP_REASON_SLOTS, IPPROTO, dropReasonName } from '../../ts/abi/index.js';
 import { monotonicNs } from '../../ts/abi/clock.js';
@@ -113,7 +114,7 @@ privilegedSerial('churn: short TCP connections from outside through a NodePort w
   const nodePort = svc.spec!.ports!.find((p) => p.protocol === 'TCP')!.nodePort!;
   const node1 = lab.node('node-1').address;
   const pinDir = agents.pinDir('node-1');
-  const ready = await eventually(() => lab.request('client-1', { address: node1, port: nodePort, count: 5, timeoutMs: 2000 }), (a) => a.every((x) => x.ok));
+  const ready = await eventually('the NodePort to answer', () => lab.request('client-1', { address: node1, port: nodePort, count: 5, timeoutMs: 2000 }), (a) => a.every((x) => x.ok));
   t.true(ready.every((a) => a.ok), 'the NodePort answers before the churn');
 
   const lines: string[] = [];

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { httpGet } from '../../ts/lab/agents.js';
 import { applyManifests } from '../../ts/lab/file-api/apply.js';
@@ -33,8 +34,8 @@ privilegedSerial("a hostile Service on the node address's health port and the vi
     tally((await Promise.all(nodes.map((address) => lab.request('client-1', { address, port: nodePort, count: 10, concurrency: 2, timeoutMs: 2000 })))).flat());
   const agentAnswers = (hs: Awaited<ReturnType<typeof healthz>>) => hs.every((h) => h.status === 200 && typeof h.body === 'object' && h.body !== null && 'lastUpdated' in h.body);
 
-  t.true(agentAnswers(await eventually(healthz, agentAnswers)), 'the agents answer /healthz on the node addresses before');
-  const before = await eventually(victimAnswers, (a) => Object.keys(a.byError).length === 0);
+  t.true(agentAnswers(await eventually('the agents to answer /healthz', healthz, agentAnswers)), 'the agents answer /healthz on the node addresses before');
+  const before = await eventually('the victim NodePort to answer', victimAnswers, (a) => Object.keys(a.byError).length === 0);
   t.deepEqual(before.byError, {});
 
   const hostileDeployment: V1Deployment = {
@@ -67,6 +68,7 @@ privilegedSerial("a hostile Service on the node address's health port and the vi
 
   // The hostile Service is programmed (its valid frontend answers) ...
   const other = await eventually(
+    'the hostile Service\'s own externalIP port to answer',
     () => lab.request('client-1', { address: nodes[0]!, port: 8081, count: 3, timeoutMs: 2000 }),
     (a) => a.every((x) => x.ok && x.answer.startsWith('hostile')),
     30_000,

@@ -19,16 +19,6 @@ export async function agentLabFor(t: ExecutionContext, opts: Omit<LabOptions, 'n
   return { lab, agents };
 }
 
-/** Repeats `probe` until `done` holds (a change reaching the agents takes about their 1 s minimum sync period). */
-export async function eventually<T>(probe: () => Promise<T>, done: (t: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await probe();
-    if (done(r) || Date.now() > deadline) return r;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-}
-
 export function hostnamesDeployment(replicas: number): Manifest {
   const object: V1Deployment = {
     apiVersion: 'apps/v1',

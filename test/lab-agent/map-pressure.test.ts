@@ -10,7 +10,8 @@ import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { eventually, hostnamesService, liveService } from './fixture.js';
+import { hostnamesService, liveService } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { MAP_SIZE_FLOORS } from '../../ts/agent/config-shape.js';
 import { mapSpecs } from '../../ts/abi/index.js';
@@ -138,7 +139,7 @@ privilegedSerial('conntrack at 100 %: established connections carry on, new ones
       pinned.close();
     }
   };
-  const ready = await eventually(() => lab!.request('client-1', { address: node1.address, port: nodePort, count: 3, timeoutMs: 2000 }), (a) => a.every((x) => x.ok));
+  const ready = await eventually('the NodePort to answer', () => lab!.request('client-1', { address: node1.address, port: nodePort, count: 3, timeoutMs: 2000 }), (a) => a.every((x) => x.ok));
   t.true(ready.every((a) => a.ok), 'the NodePort answers');
 
   // Fill: more long connections than the table holds.
@@ -149,7 +150,7 @@ privilegedSerial('conntrack at 100 %: established connections carry on, new ones
   t.true(opened.failed >= HELD - CAPACITY / 2, 'the rest did not connect');
 
   // Full, and counted exactly: the metric is the map's own count.
-  const full = await eventually(async () => ({ text: await metrics(), count: ctCount() }), (m) => series(m.text, `bpfproxy_map_entries{map="${CT}"}`) === m.count && m.count === CAPACITY, 10_000);
+  const full = await eventually('conntrack full and counted', async () => ({ text: await metrics(), count: ctCount() }), (m) => series(m.text, `bpfproxy_map_entries{map="${CT}"}`) === m.count && m.count === CAPACITY, 10_000);
   t.is(full.count, CAPACITY, 'ct4_v4 is full');
   t.is(series(full.text, `bpfproxy_map_entries{map="${CT}"}`), full.count, 'occupancy metric = the map\'s count');
   t.is(series(full.text, `bpfproxy_map_capacity{map="${CT}"}`), CAPACITY);
@@ -174,7 +175,7 @@ privilegedSerial('conntrack at 100 %: established connections carry on, new ones
 
   // The warning: once, naming the map, its count and the field to raise.
   const log = () => readFileSync(agents.agent('node-1').log, 'utf8');
-  const warned = await eventually(async () => log(), (l) => l.includes(`map ${CT} is full (${CAPACITY}/${CAPACITY} entries)`), 10_000);
+  const warned = await eventually('the full-map warning', async () => log(), (l) => l.includes(`map ${CT} is full (${CAPACITY}/${CAPACITY} entries)`), 10_000);
   const warning = warned.split('\n').find((l) => l.includes(`map ${CT} is full`))!;
   t.regex(warning, /raise mapSizes\.conntrack/);
   t.regex(warning, /"level":"warn"|"level":40/);
@@ -186,10 +187,10 @@ privilegedSerial('conntrack at 100 %: established connections carry on, new ones
   t.log(`closed: ${closed.closed}/${closed.held} cleanly, ${closed.reset} reset`);
   t.is(closed.reset, 0);
   const started = Date.now();
-  const again = await eventually(() => lab!.request('client-1', { address: node1.address, port: nodePort, count: 20, timeoutMs: 1500, concurrency: 20 }), (a) => a.every((x) => x.ok), 20_000);
+  const again = await eventually('new connections to succeed again', () => lab!.request('client-1', { address: node1.address, port: nodePort, count: 20, timeoutMs: 1500, concurrency: 20 }), (a) => a.every((x) => x.ok), 20_000);
   t.log(`after close: new connections answered again within ${((Date.now() - started) / 1000).toFixed(1)} s: ${again.filter((a) => a.ok).length}/20`);
   t.true(again.every((a) => a.ok), 'new connections succeed again');
-  t.regex(await eventually(async () => log(), (l) => l.includes(`map ${CT} is back under`), 10_000), new RegExp(`map ${CT} is back under`));
+  t.regex(await eventually('the back-under log line', async () => log(), (l) => l.includes(`map ${CT} is back under`), 10_000), new RegExp(`map ${CT} is back under`));
   console.log(`MAP PRESSURE SUMMARY: ct4 ${CAPACITY} entries; long connections ${HELD} tried, ${opened.ok} held, ${ping.reset} reset while full; ` +
     `new connections while full 20 tried, ${20 - freshOk} dropped (CT_FULL +${ctFull - dropsBefore} packets); after close 20/20 answered`);
 });

@@ -6,7 +6,8 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { applyManifests } from '../../ts/lab/file-api/apply.js';
 import { tally, type Answer } from '../../ts/lab/net/traffic.js';
@@ -23,7 +24,7 @@ privilegedSerial('pins removed under a running agent are pinned again and report
     { from: 'client-1', address: node2.address, port: svc.spec!.ports![0]!.nodePort! },
   ];
   for (const p of paths) {
-    const ready = await eventually(() => lab.request(p.from, { ...p, count: 30, timeoutMs: 2000 }), (a) => Object.keys(tally(a).byAnswer).length === 3 && a.every((x) => x.ok));
+    const ready = await eventually(`${p.from} → ${p.address}:${p.port} answered by all three pods`, () => lab.request(p.from, { ...p, count: 30, timeoutMs: 2000 }), (a) => Object.keys(tally(a).byAnswer).length === 3 && a.every((x) => x.ok));
     t.deepEqual(Object.keys(tally(ready).byAnswer).sort(), ['hostnames-1', 'hostnames-2', 'hostnames-3'], `${p.from} → ${p.address}:${p.port}`);
   }
   const streams = [...paths, ...paths].map((p) => lab.stream(p.from, { ...p, intervalMs: 20 }));
@@ -48,7 +49,7 @@ privilegedSerial('pins removed under a running agent are pinned again and report
   t.true(removed.length >= 6, removed.join(', '));
   for (const pin of removed) rmSync(join(pinDir, pin));
   const log = agents.agent('node-2').log;
-  const reported = await eventually(async () => readFileSync(log, 'utf8'), (text) => text.includes('pins were removed under the running agent'), 30_000);
+  const reported = await eventually('the watchdog to report the removal', async () => readFileSync(log, 'utf8'), (text) => text.includes('pins were removed under the running agent'), 30_000);
   t.true(reported.includes('pins were removed under the running agent'), 'the watchdog reported the removal');
   for (const pin of removed) t.true(existsSync(join(pinDir, pin)), `${pin} pinned again`);
 

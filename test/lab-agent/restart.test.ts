@@ -6,7 +6,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { native } from '../../ts/addon/index.js';
 import { applyManifests } from '../../ts/lab/file-api/apply.js';
@@ -58,7 +59,7 @@ privilegedSerial('SIGKILL and restart of an agent: no reset, no failed connect, 
     { from: 'client-1', address: node2.address, port: nodePort },
   ];
   for (const p of paths) {
-    const ready = await eventually(() => lab.request(p.from, { ...p, count: 30, timeoutMs: 2000 }), (a) => Object.keys(tally(a).byAnswer).length === 3 && a.every((x) => x.ok));
+    const ready = await eventually(`${p.from} → ${p.address}:${p.port} answered by all three pods`, () => lab.request(p.from, { ...p, count: 30, timeoutMs: 2000 }), (a) => Object.keys(tally(a).byAnswer).length === 3 && a.every((x) => x.ok));
     t.deepEqual(Object.keys(tally(ready).byAnswer).sort(), ['hostnames-1', 'hostnames-2', 'hostnames-3'], `${p.from} → ${p.address}:${p.port} before`);
   }
   t.true(client.address.startsWith('198.18.130.'));

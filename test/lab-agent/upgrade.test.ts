@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, eventually, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { eventually } from '../helpers/wait.js';
 import { previousRelease } from './previous-release.js';
 
 import type { AgentRelease } from '../../ts/lab/agents.js';
@@ -31,7 +32,7 @@ privilegedSerial('the previous release → this one → the previous → this on
     { from: 'client-1', address: node2.address, port: svc.spec!.ports![0]!.nodePort! },
   ];
   for (const p of paths) {
-    const ready = await eventually(() => lab.request(p.from, { ...p, count: 30, timeoutMs: 2000 }), (a) => Object.keys(tally(a).byAnswer).length === 3 && a.every((x) => x.ok), 60_000);
+    const ready = await eventually(`${p.from} → ${p.address}:${p.port} answered by all three pods`, () => lab.request(p.from, { ...p, count: 30, timeoutMs: 2000 }), (a) => Object.keys(tally(a).byAnswer).length === 3 && a.every((x) => x.ok), 60_000);
     t.deepEqual(Object.keys(tally(ready).byAnswer).sort(), ['hostnames-1', 'hostnames-2', 'hostnames-3'], `${p.from} → ${p.address}:${p.port} under the previous release`);
   }
 

@@ -13,7 +13,8 @@
 import type { ExecutionContext } from 'ava';
 import type { V1Service } from '@kubernetes/client-node';
 
-import { agentLabFor, eventually, hostnamesService, liveService } from '../lab-agent/fixture.js';
+import { agentLabFor, hostnamesService, liveService } from '../lab-agent/fixture.js';
+import { eventually } from '../helpers/wait.js';
 
 import { applyManifests } from '../../ts/lab/file-api/apply.js';
 import type { Manifest } from '../../ts/lab/file-api/manifests.js';
@@ -274,14 +275,17 @@ export async function runLabCells(t: ExecutionContext, variant: Variant, config:
     ? TWO_UPLINK_CELLS
     : SOURCES.flatMap((source) => FRONTENDS.filter((f) => !(source === 'client' && f.includes('ClusterIP'))).map((f): [Source, Frontend] => [source, f]));
   // The agents program what `applyManifests` wrote within a sync or two: wait until every cell that
-  // must work answers once (bounded), so that no cell measures the agents' start-up instead.
+  // must work answers once (bounded), so that no cell measures the agents' start-up instead. One that
+  // never does is not failed here: its cell below measures and reports it.
   for (const [source, frontend] of cells) {
     if (expect(config, source, frontend).outcome !== 'works') continue;
     const target = targets(frontend);
     await eventually(
+      `${source} → ${frontend} to answer once`,
       () => lab.request(sourceNamespace(source), { address: target.address, port: target.port, payload: 'whoami\n', timeoutMs: 1000 }),
       ([r]) => r!.ok,
-    );
+      { timeoutMs: 15_000, intervalMs: 200 },
+    ).catch(() => undefined);
   }
   const out: CellResult[] = [];
   for (const [source, frontend] of cells) {

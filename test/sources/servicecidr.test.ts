@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { FileSource } from '../../ts/sources/file-source.js';
 import { KubeSource } from '../../ts/sources/kube-source.js';
 import type { ClusterEvents, ServiceCIDR } from '../../ts/sources/source.js';
+import { eventually } from '../helpers/wait.js';
 
 async function fakeApi(serviceCIDRs: ServiceCIDR[] | undefined): Promise<{ server: Server; url: string; asked: string[] }> {
   const asked: string[] = [];
@@ -56,11 +57,6 @@ function recorder() {
   return { events, cidrs, isSynced: () => synced };
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-}
-
 test('ServiceCIDR objects are listed and reported before synced', async (t) => {
   const api = await fakeApi([{ metadata: { name: 'kubernetes', resourceVersion: '1' }, spec: { cidrs: ['198.19.0.0/17'] } }]);
   t.teardown(() => api.server.close());
@@ -68,7 +64,7 @@ test('ServiceCIDR objects are listed and reported before synced', async (t) => {
   const r = recorder();
   t.teardown(() => src.stop());
   await src.start(r.events);
-  await until(r.isSynced);
+  await eventually('synced', r.isSynced);
   t.true(r.isSynced());
   t.deepEqual(r.cidrs, [['198.19.0.0/17']]);
 });
@@ -80,7 +76,7 @@ test('an API server without ServiceCIDR (404) still syncs, with none', async (t)
   const r = recorder();
   t.teardown(() => src.stop());
   await src.start(r.events);
-  await until(r.isSynced);
+  await eventually('synced', r.isSynced);
   t.true(r.isSynced(), 'synced although ServiceCIDR is not served');
   t.deepEqual(r.cidrs, []);
   t.true(api.asked.includes('/apis/networking.k8s.io/v1/servicecidrs'));
@@ -94,7 +90,7 @@ test('without a serviceCIDR handler, ServiceCIDRs are not asked for (the RBAC ru
   let synced = false;
   t.teardown(() => src.stop());
   await src.start({ ...events, synced: () => (synced = true) });
-  await until(() => synced);
+  await eventually('synced', () => synced);
   t.true(synced);
   t.false(api.asked.includes('/apis/networking.k8s.io/v1/servicecidrs'));
 });
@@ -107,6 +103,6 @@ test('the file source reports ServiceCIDR objects of its YAML', async (t) => {
   const r = recorder();
   t.teardown(() => src.stop());
   await src.start(r.events);
-  await until(r.isSynced);
+  await eventually('synced', r.isSynced);
   t.deepEqual(r.cidrs, [['198.19.0.0/17']]);
 });
