@@ -15,8 +15,21 @@ export interface RunnerOptions {
 
 export type SyncReason = 'requested' | 'periodic' | 'retry';
 
+/** The runner's sense of time: the real one, or a test's fake (kube-proxy's runner tests inject one too). */
+export interface RunnerClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realClock: RunnerClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 export class BoundedFrequencyRunner {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private running = false;
   private stopped = true;
   private lastRun = 0;
@@ -28,7 +41,7 @@ export class BoundedFrequencyRunner {
   constructor(
     private readonly fn: (reason: SyncReason) => Promise<void>,
     private readonly opts: RunnerOptions,
-    private readonly now: () => number = () => Date.now(),
+    private readonly clock: RunnerClock = realClock,
   ) {}
 
   start(): void {
@@ -47,20 +60,20 @@ export class BoundedFrequencyRunner {
   /** Stops scheduling and waits for a run in progress. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     await this.idle;
   }
 
   private schedule(): void {
     if (this.stopped || this.running) return;
-    const since = this.now() - this.lastRun;
+    const since = this.clock.now() - this.lastRun;
     let delay: number;
     if (this.requested) delay = Math.max(0, this.opts.minIntervalMs - since);
     else if (this.retrying) delay = Math.max(0, Math.min(this.retryDelay(), this.opts.maxIntervalMs) - since);
     else delay = Math.max(0, this.opts.maxIntervalMs - since);
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), delay);
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = this.clock.setTimeout(() => void this.tick(), delay);
   }
 
   private retryDelay(): number {
@@ -74,7 +87,7 @@ export class BoundedFrequencyRunner {
     const reason: SyncReason = this.requested ? 'requested' : this.retrying ? 'retry' : 'periodic';
     this.requested = false;
     this.running = true;
-    this.lastRun = this.now();
+    this.lastRun = this.clock.now();
     let done!: () => void;
     this.idle = new Promise((r) => (done = r));
     try {
