@@ -1,8 +1,6 @@
 // Control-plane golden tests: Service and EndpointSlice YAML in, the sorted dump of the real maps
 // out, through the same path the agent takes (model → entries → reconciler → kernel maps).
 import type { ExecutionContext } from 'ava';
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 
 import { privilegedSerial } from '../helpers/env.js';
 import { scope } from '../helpers/scope.js';
@@ -12,18 +10,11 @@ import { dumpServiceMaps } from '../../ts/dataplane/dump.js';
 import { loadDatapath, type Datapath } from '../../ts/dataplane/loader.js';
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { computeDesiredState, resolveProxyConfig, type IdState } from '../../ts/model/index.js';
+import { objectsOf, program } from '../helpers/program.js';
 
 const M = 251;
 const config = resolveProxyConfig({ clusterCIDR: '198.18.128.0/17', maglevTableSize: M });
 const node = { name: 'node-1', addresses: ['198.18.0.11'], podCIDRs: ['198.18.129.0/24'] };
-
-function objects(yaml: string): { services: V1Service[]; endpointSlices: V1EndpointSlice[] } {
-  const docs = parseAllDocuments(yaml).map((d) => d.toJS() as { kind: string });
-  return {
-    services: docs.filter((d) => d.kind === 'Service') as V1Service[],
-    endpointSlices: docs.filter((d) => d.kind === 'EndpointSlice') as V1EndpointSlice[],
-  };
-}
 
 function service(type: string, extra = ''): string {
   return `kind: Service
@@ -55,9 +46,8 @@ class Harness {
   ) {}
 
   apply(yaml: string) {
-    const state = computeDesiredState({ ...objects(yaml), node, config, ...(this.ids ? { previousIds: this.ids } : {}) });
+    const { state, result } = program(this.reconciler, yaml, { node, config, ...(this.ids ? { previousIds: this.ids } : {}) });
     this.ids = state.ids;
-    const result = this.reconciler.apply(computeEntries(state, M));
     return { result, dump: dumpServiceMaps(this.dp) };
   }
 }
@@ -142,7 +132,7 @@ privilegedSerial('a restarted agent adopts the pinned maps and rewrites nothing'
 
   const again = new Reconciler(h.dp);
   again.adopt();
-  const state = computeDesiredState({ ...objects(yaml), node, config });
+  const state = computeDesiredState({ ...objectsOf(yaml), node, config });
   const result = again.apply(computeEntries(state, M));
   t.deepEqual(result, { written: 0, deleted: 0, failures: [] });
   t.deepEqual(dumpServiceMaps(h.dp), before);

@@ -1,17 +1,15 @@
 // `bpfproxy services` and `bpfproxy explain` as commands, against a node's pins filled by the
 // reconciler from a known state (no agent running).
 import type { ExecutionContext } from 'ava';
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
 
-import { computeEntries } from '../../ts/dataplane/entries.js';
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
-import { computeDesiredState, resolveProxyConfig } from '../../ts/model/index.js';
+import { resolveProxyConfig } from '../../ts/model/index.js';
 import { NET, rootTest, setup, type Env } from '../datapath/_harness.js';
 import { tcp } from '../datapath/_packets.js';
+import { program } from '../helpers/program.js';
 
 const M = 251;
 const run = promisify(execFile);
@@ -41,16 +39,10 @@ endpoints:
 
 async function filled(t: ExecutionContext): Promise<Env> {
   const env = await setup(t, { maglevM: M });
-  const docs = parseAllDocuments(YAML).map((d) => d.toJS() as { kind: string });
-  const state = computeDesiredState({
-    services: docs.filter((d) => d.kind === 'Service') as V1Service[],
-    endpointSlices: docs.filter((d) => d.kind === 'EndpointSlice') as V1EndpointSlice[],
-    node: { name: 'node-1', addresses: [NET.node1], podCIDRs: [] },
-    config: resolveProxyConfig({ clusterCIDR: NET.podCidr, maglevTableSize: M }),
-  });
   const r = new Reconciler(env.dp);
   r.adopt();
-  t.deepEqual(r.apply(computeEntries(state, M)).failures, []);
+  const node = { name: 'node-1', addresses: [NET.node1], podCIDRs: [] };
+  t.deepEqual(program(r, YAML, { node, config: resolveProxyConfig({ clusterCIDR: NET.podCidr, maglevTableSize: M }) }).result.failures, []);
   return env;
 }
 

@@ -7,22 +7,19 @@
 import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { basename } from 'node:path';
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import fc from 'fast-check';
-import { parseAllDocuments } from 'yaml';
 
 import { resolveAgentConfig } from '../../ts/agent/config.js';
 import { datapathConfigFor } from '../../ts/agent/datapath-config.js';
 import type { DatapathProgramKey } from '../../ts/dataplane/loader.js';
-import { computeEntries } from '../../ts/dataplane/entries.js';
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { explainPacket, type ExplainInput, type Explanation, type Translation } from '../../ts/explain/explain.js';
 import { mapReader } from '../../ts/explain/map-reader.js';
-import { computeDesiredState } from '../../ts/model/index.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
-import { NET, TC, rootTest, setup, type Env } from '../datapath/_harness.js';
+import { NET, TC, rootTest, setup } from '../datapath/_harness.js';
 import { wireNode1 } from '../datapath/_node1.js';
 import { fromPeer, tcp, udp } from '../datapath/_packets.js';
+import { program } from '../helpers/program.js';
 
 const M = 251;
 const POD_OF_NO_CIDR = '198.18.1.5'; // a source on a pod veth in no cluster CIDR
@@ -84,16 +81,9 @@ async function node1(t: ExecutionContext, file: Record<string, unknown>) {
   ip('route', 'add', 'default', 'via', NET.node2); // a real node routes everything somewhere
   for (const pod of [NET.pod1a, NET.pod1b]) ip('neigh', 'add', pod, 'lladdr', '02:00:00:00:01:99', 'dev', 'pods0', 'nud', 'permanent');
   env.dp.maps.nodeaddr4.set(NET.node1, { flags: 0 });
-  const docs = parseAllDocuments(YAML).map((d) => d.toJS() as { kind: string });
-  const state = computeDesiredState({
-    services: docs.filter((d) => d.kind === 'Service') as V1Service[],
-    endpointSlices: docs.filter((d) => d.kind === 'EndpointSlice') as V1EndpointSlice[],
-    node,
-    config: agent.proxy,
-  });
   const reconciler = new Reconciler(env.dp);
   reconciler.adopt();
-  t.deepEqual(reconciler.apply(computeEntries(state, M)).failures, []);
+  t.deepEqual(program(reconciler, YAML, { node, config: agent.proxy }).result.failures, []);
   return { env, settings: { nodeIp: dp.nodeIp!, hairpinIp: dp.hairpinIp! } };
 }
 

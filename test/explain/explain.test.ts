@@ -2,18 +2,16 @@
 // against the datapath itself: the same packet is run through the real program
 // (BPF_PROG_TEST_RUN) and must do what the explanation says.
 import type { ExecutionContext } from 'ava';
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 
 import { DropReason, maglevIndex } from '../../ts/abi/index.js';
-import { computeEntries } from '../../ts/dataplane/entries.js';
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { explainPacket, type ExplainInput, type Explanation } from '../../ts/explain/explain.js';
 import { mapReader, type NodeSettings } from '../../ts/explain/map-reader.js';
-import { computeDesiredState, resolveProxyConfig } from '../../ts/model/index.js';
+import { resolveProxyConfig } from '../../ts/model/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
 import { drops, HAIRPIN, NET, rootTest, setup, TC, type Env } from '../datapath/_harness.js';
 import { fromPeer, tcp, udp } from '../datapath/_packets.js';
+import { program } from '../helpers/program.js';
 
 const M = 251;
 const proxy = resolveProxyConfig({ clusterCIDR: NET.podCidr, maglevTableSize: M });
@@ -65,16 +63,9 @@ endpoints:
 
 async function filled(t: ExecutionContext): Promise<Env> {
   const env = await setup(t, { maglevM: M });
-  const docs = parseAllDocuments(YAML).map((d) => d.toJS() as { kind: string });
-  const state = computeDesiredState({
-    services: docs.filter((d) => d.kind === 'Service') as V1Service[],
-    endpointSlices: docs.filter((d) => d.kind === 'EndpointSlice') as V1EndpointSlice[],
-    node,
-    config: proxy,
-  });
   const reconciler = new Reconciler(env.dp);
   reconciler.adopt();
-  t.deepEqual(reconciler.apply(computeEntries(state, M)).failures, []);
+  t.deepEqual(program(reconciler, YAML, { node, config: proxy }).result.failures, []);
   return env;
 }
 
@@ -228,11 +219,9 @@ rootTest('hostNetwork endpoints of this node: explain tells the lo and local pat
   ip('link', 'set', 'up0', 'up');
   ip('addr', 'add', `${NET.node1}/24`, 'dev', 'up0');
   execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']); // a Kubernetes node forwards
-  const docs = parseAllDocuments(HOST_YAML).map((d) => d.toJS() as { kind: string });
-  const state = computeDesiredState({ services: docs.filter((d) => d.kind === 'Service') as V1Service[], endpointSlices: docs.filter((d) => d.kind === 'EndpointSlice') as V1EndpointSlice[], node, config: proxy });
   const reconciler = new Reconciler(env.dp);
   reconciler.adopt();
-  t.deepEqual(reconciler.apply(computeEntries(state, M)).failures, []);
+  t.deepEqual(program(reconciler, HOST_YAML, { node, config: proxy }).result.failures, []);
   const lo = { src: '00:00:00:00:00:00', dst: '00:00:00:00:00:00' };
 
   // The node → kubernetes.default, whose API server is this node: masqueraded (no hairpin), in through lo.

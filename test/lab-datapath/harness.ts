@@ -19,18 +19,18 @@ import { scope } from '../helpers/scope.js';
 
 import type { DropReason } from '../../ts/abi/drop-reason.js';
 import { attachDatapath, type AttachedDatapath, type UplinkXdpMode } from '../../ts/dataplane/attach.js';
-import { computeEntries } from '../../ts/dataplane/entries.js';
 import { loadDatapath, type Datapath } from '../../ts/dataplane/loader.js';
 import { Reconciler, type WriteFailure } from '../../ts/dataplane/reconciler.js';
 import { sumPerCpu } from '../../ts/dataplane/typed-map.js';
 import { Lab, type PodSpec } from '../../ts/lab/topology.js';
 import type { LbRoute, NodeState, PodState } from '../../ts/lab/lab-state.js';
-import { computeDesiredState, type IdState, type ProxyConfig } from '../../ts/model/index.js';
+import { type IdState, type ProxyConfig } from '../../ts/model/index.js';
 import { resolveAgentConfig, type AgentConfig, type ConfigFile } from '../../ts/agent/config.js';
 import { datapathConfigFor } from '../../ts/agent/datapath-config.js';
 import { ACCEPT_LOCAL_SYSCTL, desiredServiceRoutes, ensureServiceDevice, syncServiceRoutes } from '../../ts/agent/service-device.js';
 import { agentConfig } from '../../ts/lab/agents.js';
 import type { DatapathConfig } from '../../ts/abi/config.js';
+import { program } from '../helpers/program.js';
 
 export const M = 251;
 export const CLUSTER_CIDR = '198.18.128.0/17';
@@ -127,15 +127,13 @@ export class DatapathLab {
   apply(services: V1Service[], endpointSlices: V1EndpointSlice[]): WriteFailure[] {
     const failures: WriteFailure[] = [];
     for (const n of this.nodes) {
-      const state = computeDesiredState({
-        services,
-        endpointSlices,
+      const { state, result } = program(n.reconciler, { services, endpointSlices }, {
         node: { name: n.node.name, addresses: [n.node.address], podCIDRs: [n.node.podCidr] },
         config: this.proxyConfig,
         ...(n.ids ? { previousIds: n.ids } : {}),
       });
       n.ids = state.ids;
-      failures.push(...n.reconciler.apply(computeEntries(state, M)).failures);
+      failures.push(...result.failures);
     }
     return failures;
   }
