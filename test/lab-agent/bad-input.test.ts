@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { applyManifests } from '../../ts/lab/file-api/apply.js';
@@ -33,7 +33,7 @@ const aliasBomb = ['kind: Service', 'metadata: { name: bomb }', 'x0: &a0 [lol, l
 privilegedSerial('malformed objects and an alias bomb beside a good Service: every connection answered, its scale-up served, no agent exits', async (t) => {
   t.timeout(300_000);
   const { lab, agents } = await agentLabFor(t, { nodes: 2, clients: 1 });
-  await applyManifests(lab, [hostnamesDeployment(2), hostnamesService({ type: 'NodePort' })]);
+  await applyManifests(lab, [hostnamesManifest(2), hostnamesService({ type: 'NodePort' })]);
   const nodePort = liveService(lab).spec!.ports![0]!.nodePort!;
   const dir = clusterDirOf(lab);
   const write = (name: string, text: string) => {
@@ -56,7 +56,7 @@ privilegedSerial('malformed objects and an alias bomb beside a good Service: eve
   write('zz-bomb.yaml', `${aliasBomb}\n`);
   await sleep(2000);
   // The good Service's change beside the malformed objects, and new malformations meanwhile.
-  await applyManifests(lab, [hostnamesDeployment(3)]);
+  await applyManifests(lab, [hostnamesManifest(3)]);
   write('zz-bad.yaml', `${badService('[null]')}---\n${badSlice('[{ addresses: [198.18.128.250], conditions: { ready: "false" } }]')}`);
   const scaled = await eventually('the third replica to answer', ask, (a) => new Set(a.filter((x) => x.ok).map((x) => (x as { answer: string }).answer)).size === 3, 30_000);
   t.is(new Set(scaled.filter((x) => x.ok).map((x) => (x as { answer: string }).answer)).size, 3, 'the third replica is served');

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { httpGet } from '../../ts/lab/agents.js';
@@ -22,7 +22,7 @@ privilegedSerial("a hostile Service on the node address's health port and the vi
   // One node: another node's address as an externalIP gets a route to this node's service device,
   // which cuts this node off from that node (a separate, known gap: docs/operations.md).
   const { lab, agents } = await agentLabFor(t, { nodes: 1, clients: 1 });
-  await applyManifests(lab, [hostnamesDeployment(2), hostnamesService({ type: 'NodePort' })]);
+  await applyManifests(lab, [hostnamesManifest(2), hostnamesService({ type: 'NodePort' })]);
   const victim = liveService(lab);
   const nodePort = victim.spec!.ports![0]!.nodePort!;
   const clusterIP = victim.spec!.clusterIP!;

@@ -1,6 +1,6 @@
 /** A lab with one agent per node in file mode, taken down after the test whether it passed or not. */
 import type { ExecutionContext } from 'ava';
-import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
 
 import type { NodeAgents, NodeAgentsOptions } from '../../ts/lab/agents.js';
 import { clusterStoreOf } from '../../ts/lab/file-api/apply.js';
@@ -8,6 +8,7 @@ import { startFileCluster } from '../../ts/lab/file-api/file-cluster.js';
 import type { Manifest } from '../../ts/lab/file-api/manifests.js';
 import { runId } from '../../ts/lab/net/netns.js';
 import { Lab, type LabOptions } from '../../ts/lab/topology.js';
+import { hostnamesDeployment } from '../helpers/hostnames.js';
 
 export async function agentLabFor(t: ExecutionContext, opts: Omit<LabOptions, 'name'> = {}, agentOpts: NodeAgentsOptions = {}): Promise<{ lab: Lab; agents: NodeAgents }> {
   let lab: Lab | undefined;
@@ -19,18 +20,9 @@ export async function agentLabFor(t: ExecutionContext, opts: Omit<LabOptions, 'n
   return { lab, agents };
 }
 
-export function hostnamesDeployment(replicas: number): Manifest {
-  const object: V1Deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'hostnames', namespace: 'default' },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: 'hostnames' } },
-      template: { metadata: { labels: { app: 'hostnames' } }, spec: { containers: [{ name: 'hostnames', image: 'registry.k8s.io/serve_hostname', ports: [{ containerPort: 9376 }] }] } },
-    },
-  };
-  return { kind: 'Deployment', object };
+/** test/helpers/hostnames.ts's Deployment, as `lab apply` takes it. */
+export function hostnamesManifest(replicas: number, opts?: Parameters<typeof hostnamesDeployment>[1]): Manifest {
+  return { kind: 'Deployment', object: hostnamesDeployment(replicas, opts) };
 }
 
 export function hostnamesService(spec: NonNullable<V1Service['spec']> = {}): Manifest {

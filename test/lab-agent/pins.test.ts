@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { applyManifests } from '../../ts/lab/file-api/apply.js';
@@ -15,7 +15,7 @@ import { tally, type Answer } from '../../ts/lab/net/traffic.js';
 privilegedSerial('pins removed under a running agent are pinned again and reported; the restart after loses no connection', async (t) => {
   t.timeout(300_000);
   const { lab, agents } = await agentLabFor(t, { nodes: 2, clients: 1 });
-  await applyManifests(lab, [hostnamesDeployment(3), hostnamesService({ type: 'NodePort' })]);
+  await applyManifests(lab, [hostnamesManifest(3), hostnamesService({ type: 'NodePort' })]);
   await lab.addPod({ name: 'client', node: 'node-2', ports: [{ port: 8080, protocol: 'TCP' }] });
   const svc = liveService(lab);
   const node2 = lab.node('node-2');

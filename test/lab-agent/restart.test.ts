@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { native } from '../../ts/addon/index.js';
@@ -46,7 +46,7 @@ function pinnedIds(dir: string): Record<string, number> {
 privilegedSerial('SIGKILL and restart of an agent: no reset, no failed connect, no map flush', async (t) => {
   t.timeout(300_000);
   const { lab, agents } = await agentLabFor(t, { nodes: 2, clients: 1 });
-  await applyManifests(lab, [hostnamesDeployment(3), hostnamesService({ type: 'NodePort' })]);
+  await applyManifests(lab, [hostnamesManifest(3), hostnamesService({ type: 'NodePort' })]);
   const client = await lab.addPod({ name: 'client', node: 'node-2', ports: [{ port: 8080, protocol: 'TCP' }] });
   const svc = liveService(lab);
   const clusterIP = svc.spec!.clusterIP!;

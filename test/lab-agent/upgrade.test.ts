@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesDeployment, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
 import { eventually } from '../helpers/wait.js';
 import { previousRelease } from './previous-release.js';
 
@@ -21,7 +21,7 @@ privilegedSerial('the previous release → this one → the previous → this on
   t.timeout(900_000);
   const previous = await previousRelease();
   const { lab, agents } = await agentLabFor(t, { nodes: 2, clients: 1 }, { release: previous });
-  await applyManifests(lab, [hostnamesDeployment(3), hostnamesService({ type: 'NodePort' })]);
+  await applyManifests(lab, [hostnamesManifest(3), hostnamesService({ type: 'NodePort' })]);
   await lab.addPod({ name: 'client', node: 'node-2', ports: [{ port: 8080, protocol: 'TCP' }] });
   const svc = liveService(lab);
   const node2 = lab.node('node-2');

@@ -13,7 +13,7 @@
 import type { ExecutionContext } from 'ava';
 import type { V1Service } from '@kubernetes/client-node';
 
-import { agentLabFor, hostnamesService, liveService } from '../lab-agent/fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from '../lab-agent/fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { applyManifests } from '../../ts/lab/file-api/apply.js';
@@ -345,25 +345,7 @@ function namedService(name: string, spec: NonNullable<V1Service['spec']>): Manif
 
 /** Deployment hostnames: one pod, on node-1, answering TCP and UDP on 9376. */
 function backendOnNode1(): Manifest {
-  return {
-    kind: 'Deployment',
-    object: {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'hostnames', namespace: 'default' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'hostnames' } },
-        template: {
-          metadata: { labels: { app: 'hostnames' } },
-          spec: {
-            nodeSelector: { 'kubernetes.io/hostname': 'node-1' },
-            containers: [{ name: 'hostnames', image: 'registry.k8s.io/serve_hostname', ports: [{ containerPort: 9376 }] }],
-          },
-        },
-      },
-    },
-  };
+  return hostnamesManifest(1, { nodeSelector: { 'kubernetes.io/hostname': 'node-1' } });
 }
 
 /** The matrix as a table, one line a cell, for the test output. */

@@ -1,29 +1,16 @@
 // Deployments → lab pods: parsing, placement across nodes, scaling up and down, re-creation.
 import test from 'ava';
-import type { V1Deployment } from '@kubernetes/client-node';
 
 import { ownerOf, parseDeployment, planDeletion, planDeployment, type ExistingPod } from '../../ts/lab/file-api/deployments.js';
 import { parseManifests } from '../../ts/lab/file-api/manifests.js';
-
-function deployment(replicas: number, ports = [{ containerPort: 9376 }]): V1Deployment {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'hostnames', namespace: 'default' },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: 'hostnames' } },
-      template: { metadata: { labels: { app: 'hostnames' } }, spec: { containers: [{ name: 'hostnames', image: 'registry.k8s.io/serve_hostname', ports }] } },
-    },
-  };
-}
+import { hostnamesDeployment } from '../helpers/hostnames.js';
 
 function existing(names: string[], extra: Partial<ExistingPod> = {}): ExistingPod[] {
   return names.map((name) => ({ name, owner: 'Deployment/default/hostnames', ports: [{ port: 9376, protocol: 'TCP' as const }], labels: { app: 'hostnames' }, ...extra }));
 }
 
 test('a Deployment parses into pods with its container ports, labels and a short grace period', (t) => {
-  const d = parseDeployment(deployment(2, [{ containerPort: 9376 }, { containerPort: 53, protocol: 'UDP', name: 'dns' } as never]));
+  const d = parseDeployment(hostnamesDeployment(2, { ports: [{ containerPort: 9376 }, { containerPort: 53, protocol: 'UDP', name: 'dns' } as never] }));
   t.deepEqual(d, {
     name: 'hostnames',
     namespace: 'default',
@@ -38,7 +25,7 @@ test('a Deployment parses into pods with its container ports, labels and a short
 });
 
 test('a hostNetwork Deployment makes hostNetwork pods; switching it re-creates them', (t) => {
-  const dep = deployment(2);
+  const dep = hostnamesDeployment(2);
   dep.spec!.template.spec!.hostNetwork = true;
   const d = parseDeployment(dep);
   t.true(d.hostNetwork);
@@ -48,16 +35,16 @@ test('a hostNetwork Deployment makes hostNetwork pods; switching it re-creates t
 });
 
 test('bad Deployments are refused with the field named', (t) => {
-  const noPorts = deployment(1, []);
+  const noPorts = hostnamesDeployment(1, { ports: [] });
   t.throws(() => parseDeployment(noPorts), { message: /declare at least one/ });
-  const mismatch = deployment(1);
+  const mismatch = hostnamesDeployment(1);
   mismatch.spec!.template.metadata!.labels = { app: 'other' };
   t.throws(() => parseDeployment(mismatch), { message: /selector` does not match template `labels`/ });
-  t.throws(() => parseDeployment(deployment(-1)), { message: /spec\.replicas/ });
+  t.throws(() => parseDeployment(hostnamesDeployment(-1)), { message: /spec\.replicas/ });
 });
 
 test('replicas spread round-robin over the nodes; scaling adds and terminates the highest indices', (t) => {
-  const d3 = parseDeployment(deployment(3));
+  const d3 = parseDeployment(hostnamesDeployment(3));
   t.deepEqual(planDeployment(d3, [], 2), {
     terminate: [],
     relabel: [],
@@ -69,7 +56,7 @@ test('replicas spread round-robin over the nodes; scaling adds and terminates th
   });
   // Up from 1 to 3 adds 2 and 3; down from 3 to 1 terminates 2 and 3.
   t.deepEqual(planDeployment(d3, existing(['hostnames-1']), 2).add.map((p) => p.name), ['hostnames-2', 'hostnames-3']);
-  const down = planDeployment(parseDeployment(deployment(1)), existing(['hostnames-3', 'hostnames-1', 'hostnames-2']), 2);
+  const down = planDeployment(parseDeployment(hostnamesDeployment(1)), existing(['hostnames-3', 'hostnames-1', 'hostnames-2']), 2);
   t.deepEqual(down, { terminate: ['hostnames-2', 'hostnames-3'], add: [], relabel: [] });
   // Same replicas: nothing to do.
   t.deepEqual(planDeployment(d3, existing(['hostnames-1', 'hostnames-2', 'hostnames-3']), 2), { terminate: [], add: [], relabel: [] });
@@ -77,13 +64,13 @@ test('replicas spread round-robin over the nodes; scaling adds and terminates th
 });
 
 test('new container ports re-create the pods; new labels change them in place; foreign pods are not taken over', (t) => {
-  const moved = planDeployment(parseDeployment(deployment(1, [{ containerPort: 8080 }])), existing(['hostnames-1']), 2);
+  const moved = planDeployment(parseDeployment(hostnamesDeployment(1, { ports: [{ containerPort: 8080 }] })), existing(['hostnames-1']), 2);
   t.deepEqual(moved.terminate, ['hostnames-1']);
   t.deepEqual(moved.add.map((p) => [p.name, p.ports]), [['hostnames-1', [{ port: 8080, protocol: 'TCP' }]]]);
-  const relabelled = deployment(1);
+  const relabelled = hostnamesDeployment(1);
   relabelled.spec!.template.metadata!.labels = { app: 'hostnames', tier: 'web' };
   t.deepEqual(planDeployment(parseDeployment(relabelled), existing(['hostnames-1']), 2), { terminate: [], add: [], relabel: [{ name: 'hostnames-1', labels: { app: 'hostnames', tier: 'web' } }] });
-  t.throws(() => planDeployment(parseDeployment(deployment(1)), existing(['hostnames-1'], { owner: undefined }), 2), { message: /does not own/ });
+  t.throws(() => planDeployment(parseDeployment(hostnamesDeployment(1)), existing(['hostnames-1'], { owner: undefined }), 2), { message: /does not own/ });
 });
 
 test('manifests: several documents and Lists; unknown kinds and versions refused', (t) => {
