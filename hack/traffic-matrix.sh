@@ -3,7 +3,7 @@
 # uplinks) × agent configuration × XDP mode × source ×
 # frontend on agent-run labs, 16 MiB both ways and UDP in each cell. CI runs a pairwise subset;
 # this runs the whole product and writes its table (default: bench/results/traffic-matrix.txt).
-# As root, like the lab. Exits non-zero when a cell does not do what matrix.ts declares.
+# As root, like the lab. Exits non-zero when a cell does not do what test/lab-traffic/_matrix.ts declares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/results/traffic-matrix.txt}

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { AgentNode, HEALTHZ_PORT, METRICS_PORT, NODE_IP, serviceYaml, sliceYaml } from './harness.js';
+import { AgentNode, HEALTHZ_PORT, METRICS_PORT, NODE_IP, serviceYaml, sliceYaml } from './_fixture.js';
 
 const web = (type = 'NodePort') =>
   serviceYaml(

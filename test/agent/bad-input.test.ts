@@ -1,11 +1,11 @@
-// Bad input next to good through the agent as operators run it (harness.ts: the real command in a
+// Bad input next to good through the agent as operators run it (_fixture.ts: the real command in a
 // namespace, a YAML directory, real maps): malformed objects and a YAML alias bomb present at start
 // do not stop the agent becoming ready; they are reported by name and field (log, metric); and a
 // good Service's change arriving next to a malformed object's change is programmed.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { AgentNode, HEALTHZ_PORT, serviceYaml, sliceYaml } from './harness.js';
+import { AgentNode, HEALTHZ_PORT, serviceYaml, sliceYaml } from './_fixture.js';
 
 const web = serviceYaml('web', 'clusterIP: 198.19.0.10\nports: [{ name: http, port: 80, targetPort: 8080, protocol: TCP }]');
 const webSlice = (ips: string[]) => sliceYaml('web', { name: 'http', port: 8080 }, ips.map((ip) => ({ ip, node: 'node-2' })));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { AgentNode, HEALTHZ_PORT, serviceYaml, sliceYaml } from './harness.js';
+import { AgentNode, HEALTHZ_PORT, serviceYaml, sliceYaml } from './_fixture.js';
 
 import { run } from '../../ts/util/exec.js';
 

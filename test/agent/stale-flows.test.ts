@@ -9,7 +9,7 @@ import { Syncer } from '../../ts/agent/syncer.js';
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { resolveProxyConfig } from '../../ts/model/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { NET, rootTest, setup } from '../datapath/_harness.js';
+import { NET, rootTest, setup } from '../datapath/_fixture.js';
 import { tcp, udp } from '../datapath/_packets.js';
 
 const proxy = resolveProxyConfig({ clusterCIDR: NET.podCidr, maglevTableSize: 251 });

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { AgentNode } from './harness.js';
+import { AgentNode } from './_fixture.js';
 
 import { native } from '../../ts/addon/index.js';
 

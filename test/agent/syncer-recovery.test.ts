@@ -11,7 +11,7 @@ import { canonicalServiceDump, dumpServiceMaps } from '../../ts/dataplane/dump.j
 import { loadDatapath } from '../../ts/dataplane/loader.js';
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { IncrementalModel, resolveProxyConfig } from '../../ts/model/index.js';
-import { GOOD_ENDPOINTS, GOOD_ENDPOINTS_AFTER, GOOD_SERVICE, goodSlice } from '../sources/bad-input.fixtures.js';
+import { GOOD_ENDPOINTS, GOOD_ENDPOINTS_AFTER, GOOD_SERVICE, goodSlice } from '../sources/_bad-input-cases.js';
 
 const M = 251;
 const proxy = resolveProxyConfig({ clusterCIDR: '198.18.128.0/17', maglevTableSize: M, minSyncPeriod: 0 });

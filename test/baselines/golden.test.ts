@@ -1,4 +1,4 @@
-// Golden files for the seed-style examples (cases.ts), plus the lines each one must contain
+// Golden files for the seed-style examples (_cases.ts), plus the lines each one must contain
 // according to kube-proxy's layout (pkg/proxy/{iptables,nftables}/proxier.go; shared reference
 // kube-proxy-behaviour.md). The explicit lines are the review: a golden that drifted from
 // kube-proxy fails here even if someone regenerates it.
@@ -7,7 +7,7 @@ import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 import { iptablesChains, iptablesRestoreInput, nftablesScript } from '../../ts/baselines/index.js';
-import { CASES, CLUSTER_IP, LB_IP } from './cases.js';
+import { CASES, CLUSTER_IP, LB_IP } from './_cases.js';
 
 const golden = (file: string) => new URL(`./golden/${file}`, import.meta.url);
 

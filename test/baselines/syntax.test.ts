@@ -17,7 +17,7 @@ import {
   systemTool,
 } from '../../ts/baselines/index.js';
 import { run } from '../../ts/util/exec.js';
-import { CASES } from './cases.js';
+import { CASES } from './_cases.js';
 
 const inputs = { ...CASES, 'synthetic-200x3': generateScale(200, 3) };
 

@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { serviceYaml, sliceYaml } from '../agent/harness.js';
+import { serviceYaml, sliceYaml } from '../agent/_fixture.js';
 import {
   SERVICE_ROUTE,
   cleanupCli,
@@ -19,7 +19,7 @@ import {
   pinnedLinks,
   tcFilters,
   xdpProgram,
-} from './fixture.js';
+} from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { native } from '../../ts/addon/index.js';

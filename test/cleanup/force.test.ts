@@ -15,7 +15,7 @@ import {
   nodeWithServiceDevice,
   pinnedLinks,
   xdpProgram,
-} from './fixture.js';
+} from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { PROBE_COUNTERS_MAP, Probe } from '../fixtures/probe.js';

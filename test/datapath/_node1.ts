@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { basename } from 'node:path';
 
 import type { PacketSpec } from '../../ts/packet/index.js';
-import { NET, type Env } from './_harness.js';
+import { NET, type Env } from './_fixture.js';
 
 export const UPLINK_MAC = '02:00:00:00:00:0b';
 export const NODE2_MAC = '02:00:00:00:00:12';

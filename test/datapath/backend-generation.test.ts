@@ -7,7 +7,7 @@
  */
 import { CtDir, DropReason, IPPROTO, type Ct4Key } from '../../ts/abi/index.js';
 import { backendGeneration, bumpBackendGeneration } from '../../ts/dataplane/backend-generation.js';
-import { NET, TC, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_fixture.js';
 import { rewrite, tcp, udp } from './_packets.js';
 
 const fwdKey = (sport: number, dport: number, proto: number = IPPROTO.TCP): Ct4Key =>

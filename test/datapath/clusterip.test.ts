@@ -3,7 +3,7 @@
  * tc_pod egress, several ports, UDP, and packets that are nobody's service.
  */
 import { CtDir, IPPROTO } from '../../ts/abi/index.js';
-import { NET, TC, expectPacket, rootTest, setup, svcStats, writeBackend, writeService } from './_harness.js';
+import { NET, TC, expectPacket, rootTest, setup, svcStats, writeBackend, writeService } from './_fixture.js';
 import { rewrite, tcp, udp } from './_packets.js';
 
 rootTest('ClusterIP TCP: DNAT to the backend, conntrack both ways, reply reverse-NATed', async (t) => {

@@ -7,7 +7,7 @@
  */
 import { CtDir, DropReason, IPPROTO, SvcFlags, type Ct4Key, type Ct4Value } from '../../ts/abi/index.js';
 import { monotonicNs } from '../../ts/abi/clock.js';
-import { NET, TC, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_fixture.js';
 import { rewrite, tcp } from './_packets.js';
 import { wireNode1 } from './_node1.js';
 

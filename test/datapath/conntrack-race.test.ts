@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { CtDir, DROP_REASON_SLOTS, SvcKind, dropReasonName } from '../../ts/abi/index.js';
 import { buildPacket } from '../../ts/packet/index.js';
 import { sumPerCpu } from '../../ts/dataplane/typed-map.js';
-import { NET, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, rootTest, setup, writeBackend, writeService, type Env } from './_fixture.js';
 import { fromPeer, tcp } from './_packets.js';
 
 const FLOWS = 1500;

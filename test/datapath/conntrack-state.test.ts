@@ -9,7 +9,7 @@ import type { ExecutionContext } from 'ava';
 
 import { CtDir, CtState, DropReason, IPPROTO, SvcFlags, SvcKind, ctStateName, type Ct4Key } from '../../ts/abi/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { NET, TC, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_fixture.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 
 /** netfilter's lifetimes, as bpf/lib/config.h defaults them (kube-proxy's for established/CLOSE_WAIT). */

@@ -10,7 +10,7 @@ import { buildPacket, checksumProblems, parsePacket, type PacketSpec } from '../
 import {
   HAIRPIN,
   NET, TC, XDP, drops, expectPacket, fragStat, rootTest, setup, svcStats, writeBackend, writeService, type Env,
-} from './_harness.js';
+} from './_fixture.js';
 import { HOST_MAC, POD_MAC, fragments, fromPeer, reassemble, rewrite, tcp, udp } from './_packets.js';
 
 const toPod = { src: HOST_MAC, dst: POD_MAC };

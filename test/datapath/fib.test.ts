@@ -8,7 +8,7 @@
  */
 import { SvcKind } from '../../ts/abi/index.js';
 import { parsePacket, type PacketSpec } from '../../ts/packet/index.js';
-import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
+import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService } from './_fixture.js';
 import { CLIENT_MAC, NODE2_MAC, UPLINK_MAC, forwarded, wireNode1 } from './_node1.js';
 import { fromPeer, rewrite, tcp } from './_packets.js';
 

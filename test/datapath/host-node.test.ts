@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 
 import { BackendFlags, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_fixture.js';
 import { NODE2_MAC, UPLINK_MAC, wireNode1 as wireNode1Uplink } from './_node1.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 

@@ -7,7 +7,7 @@
  */
 import { IPPROTO, SvcFlags } from '../../ts/abi/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
+import { NET, TC, expectPacket, rootTest, setup, writeBackend, writeService } from './_fixture.js';
 import { NODE2_MAC, UPLINK_MAC, wireNode1 } from './_node1.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 

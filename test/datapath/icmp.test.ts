@@ -7,7 +7,7 @@
  */
 import { IPPROTO, SvcKind } from '../../ts/abi/index.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
-import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService } from './_harness.js';
+import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService } from './_fixture.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 
 const DEST_UNREACH = 3;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { mapSpecs } from '../../ts/abi/index.js';
 import { datapathObjects, loadDatapath } from '../../ts/dataplane/loader.js';
-import { NET, defaultConfig, rootTest, setup, writeBackend } from './_harness.js';
+import { NET, defaultConfig, rootTest, setup, writeBackend } from './_fixture.js';
 
 rootTest('the datapath objects load and share one set of maps, pinned by name', async (t) => {
   const { dp } = await setup(t);

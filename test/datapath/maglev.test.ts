@@ -5,7 +5,7 @@
  */
 import { SvcFlags, SvcKind, maglevIndex, IPPROTO } from '../../ts/abi/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { NET, TC, XDP, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, XDP, rootTest, setup, writeBackend, writeService, type Env } from './_fixture.js';
 import { fromPeer, tcp } from './_packets.js';
 
 const M = 251;

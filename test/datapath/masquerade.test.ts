@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 
 import { DropReason, IPPROTO, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { buildPacket, checksumProblems, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
-import { NET, TC, XDP, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, XDP, drops, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_fixture.js';
 import { CLIENT_MAC, NODE2_MAC, OVERLAY_MAC, OVERLAY_MTU, OVERLAY_POD, UPLINK_MAC, VTEP4_MAC, forwarded, wireNode1, wireOverlay } from './_node1.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 

@@ -5,7 +5,7 @@
  */
 import { CtDir, CtFlags, DropReason, IPPROTO, SvcFlags, SvcKind } from '../../ts/abi/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { NET, TC, XDP, drops, expectPacket, rootTest, setup, spread, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, XDP, drops, expectPacket, rootTest, setup, spread, writeBackend, writeService, type Env } from './_fixture.js';
 import { fromPeer, rewrite, tcp, udp } from './_packets.js';
 
 const uplinks = [

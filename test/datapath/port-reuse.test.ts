@@ -9,7 +9,7 @@
 import type { ExecutionContext } from 'ava';
 
 import { CtDir, CtFlags, CtState, IPPROTO, SvcKind, ctClosing } from '../../ts/abi/index.js';
-import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_harness.js';
+import { NET, TC, XDP, expectPacket, rootTest, setup, writeBackend, writeService, type Env } from './_fixture.js';
 import { fromPeer, rewrite, tcp } from './_packets.js';
 
 const ctKey = (saddr: string, sport: number, daddr: string, dport: number, dir: number) =>

@@ -6,7 +6,7 @@
 import { DropReason, IPPROTO, SvcFlags } from '../../ts/abi/index.js';
 import { bumpBackendGeneration } from '../../ts/dataplane/backend-generation.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { NET, TC, drops, expectPacket, rootTest, setup, spread, writeBackend, writeService } from './_harness.js';
+import { NET, TC, drops, expectPacket, rootTest, setup, spread, writeBackend, writeService } from './_fixture.js';
 import { rewrite, tcp, udp } from './_packets.js';
 
 const pods = [NET.pod1a, NET.pod1b, NET.pod2a, NET.pod2b];

@@ -4,7 +4,7 @@ import test from 'ava';
 import { begenValue } from '../../ts/abi/index.js';
 import { backendGeneration, bumpBackendGeneration } from '../../ts/dataplane/backend-generation.js';
 import type { DatapathMaps } from '../../ts/dataplane/typed-map.js';
-import { rootTest, setup } from '../datapath/_harness.js';
+import { rootTest, setup } from '../datapath/_fixture.js';
 
 /** A begen map in memory: what TypedMap does with one ARRAY element. */
 function fakeDp(start?: number) {

@@ -7,7 +7,7 @@ import { CtDir, CtFlags, IPPROTO, SvcKind, ct4Key, ct4Value, type Ct4Key, type C
 import type { BpfMapNative } from '../../ts/addon/index.js';
 import { monotonicNs } from '../../ts/abi/clock.js';
 import { collectConntrack, partnerKey } from '../../ts/dataplane/conntrack-gc.js';
-import { NET, rootTest, setup, writeBackend, writeService } from '../datapath/_harness.js';
+import { NET, rootTest, setup, writeBackend, writeService } from '../datapath/_fixture.js';
 import { fromPeer, tcp, udp } from '../datapath/_packets.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

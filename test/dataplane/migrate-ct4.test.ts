@@ -10,7 +10,7 @@ import { native } from '../../ts/addon/index.js';
 import { bumpBackendGeneration } from '../../ts/dataplane/backend-generation.js';
 import { monotonicNs } from '../../ts/abi/clock.js';
 import { loadDatapath, migrateLegacyMaps, type Datapath } from '../../ts/dataplane/loader.js';
-import { NET, TC, defaultConfig, expectPacket, rootTest, setup, writeBackend, writeService } from '../datapath/_harness.js';
+import { NET, TC, defaultConfig, expectPacket, rootTest, setup, writeBackend, writeService } from '../datapath/_fixture.js';
 import { rewrite, tcp } from '../datapath/_packets.js';
 import { scope } from '../helpers/scope.js';
 import { buildPacket } from '../../ts/packet/index.js';

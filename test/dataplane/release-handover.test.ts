@@ -9,7 +9,7 @@ import { CtDir, CtFlags, CtState, IPPROTO, ct4Key, ct4Value, ct4ValueV2Size, typ
 import { native } from '../../ts/addon/index.js';
 import { monotonicNs } from '../../ts/abi/clock.js';
 import { writeDowngradeSnapshot } from '../../ts/dataplane/release-handover.js';
-import { NET, rootTest, setup } from '../datapath/_harness.js';
+import { NET, rootTest, setup } from '../datapath/_fixture.js';
 
 const key = (sport: number, dir: number): Ct4Key => ({ saddr: NET.pod1a, daddr: NET.clusterIp, sport, dport: 80, proto: IPPROTO.TCP, dir, pad: 0 });
 

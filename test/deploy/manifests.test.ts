@@ -19,8 +19,8 @@ import { registerAgentCommand } from '../../ts/cli/agent.js';
 import { EVENTS_API } from '../../ts/sources/kube-events.js';
 import { KUBE_SOURCE_APIS } from '../../ts/sources/kube-source.js';
 import type { ControlPlane } from '../../ts/kube/control-plane.js';
-import { kubeAfterAlways, kubeBefore, kubeTest, startPlane } from '../kube/support.js';
-import { DEPLOY, deployLayout, REPO } from './layout.js';
+import { kubeAfterAlways, kubeBefore, kubeTest, startPlane } from '../kube/_fixture.js';
+import { DEPLOY, deployLayout, REPO } from './_layout.js';
 
 interface Obj {
   apiVersion: string;

@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 
 import { isCI } from '../helpers/env.js';
-import { REPO } from './layout.js';
+import { REPO } from './_layout.js';
 
 const exec = promisify(execFile);
 /** Not ours, or not sources: vendored code, dependencies, build output. */

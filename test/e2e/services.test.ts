@@ -10,8 +10,8 @@
  */
 import type { ExecutionContext } from 'ava';
 
-import type { ClusterDriver, From, Place, RequestSpec } from './driver.js';
-import { allFrom, e2eAfterAlways, e2eBefore, e2eTest, failures, noneAnswered, startDriver, tally } from './setup.js';
+import type { ClusterDriver, From, Place, RequestSpec } from './_driver.js';
+import { allFrom, e2eAfterAlways, e2eBefore, e2eTest, failures, noneAnswered, startDriver, tally } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 const PORT = 9376;

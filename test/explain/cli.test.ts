@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { resolveProxyConfig } from '../../ts/model/index.js';
-import { NET, rootTest, setup, type Env } from '../datapath/_harness.js';
+import { NET, rootTest, setup, type Env } from '../datapath/_fixture.js';
 import { tcp } from '../datapath/_packets.js';
 import { program } from '../helpers/program.js';
 

@@ -16,7 +16,7 @@ import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { explainPacket, type ExplainInput, type Explanation, type Translation } from '../../ts/explain/explain.js';
 import { mapReader } from '../../ts/explain/map-reader.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../../ts/packet/index.js';
-import { NET, TC, rootTest, setup } from '../datapath/_harness.js';
+import { NET, TC, rootTest, setup } from '../datapath/_fixture.js';
 import { wireNode1 } from '../datapath/_node1.js';
 import { fromPeer, tcp, udp } from '../datapath/_packets.js';
 import { program } from '../helpers/program.js';

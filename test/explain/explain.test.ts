@@ -9,7 +9,7 @@ import { explainPacket, type ExplainInput, type Explanation } from '../../ts/exp
 import { mapReader, type NodeSettings } from '../../ts/explain/map-reader.js';
 import { resolveProxyConfig } from '../../ts/model/index.js';
 import { parsePacket } from '../../ts/packet/index.js';
-import { drops, HAIRPIN, NET, rootTest, setup, TC, type Env } from '../datapath/_harness.js';
+import { drops, HAIRPIN, NET, rootTest, setup, TC, type Env } from '../datapath/_fixture.js';
 import { fromPeer, tcp, udp } from '../datapath/_packets.js';
 import { program } from '../helpers/program.js';
 

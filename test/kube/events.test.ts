@@ -11,7 +11,7 @@ import type { Problem } from '../../ts/model/index.js';
 import type { ControlPlane } from '../../ts/kube/control-plane.js';
 import type { KubeEventRecorderOptions } from '../../ts/sources/kube-events.js';
 import { KubeSource } from '../../ts/sources/kube-source.js';
-import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, startPlane } from './support.js';
+import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, startPlane } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 let cp: ControlPlane | undefined;

@@ -22,7 +22,7 @@ import {
   service,
   slice,
   startPlane,
-} from './support.js';
+} from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 let cp: ControlPlane | undefined;

@@ -19,7 +19,7 @@ import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
 import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
 import { tally, type Answer } from '../../ts/lab/net/traffic.js';
-import { labKubeAfterAlways, labKubeBefore, labKubeTest } from './support.js';
+import { labKubeAfterAlways, labKubeBefore, labKubeTest } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 const OUTAGE_MS = 60_000;

@@ -8,7 +8,7 @@ import { resolveAssets } from '../../ts/kube/binaries.js';
 import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
 import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
-import { labKubeAfterAlways, labKubeBefore, labKubeTest } from './support.js';
+import { labKubeAfterAlways, labKubeBefore, labKubeTest } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 let lab: Lab | undefined;

@@ -14,7 +14,7 @@ import { runId } from '../../ts/lab/net/netns.js';
 import { labNetns } from '../../ts/lab/teardown.js';
 import { Lab } from '../../ts/lab/topology.js';
 import { tally } from '../../ts/lab/net/traffic.js';
-import { labKubeTest } from './support.js';
+import { labKubeTest } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 const bin = new URL('../../bin/bpfproxy.js', import.meta.url).pathname;

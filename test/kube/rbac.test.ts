@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 
 import type { ControlPlane } from '../../ts/kube/control-plane.js';
 import { KubeSource } from '../../ts/sources/kube-source.js';
-import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, recorder, startPlane } from './support.js';
+import { apply, kubeAfterAlways, kubeBefore, kubeTest, node, recorder, startPlane } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 const RBAC = new URL('../../deploy/base/rbac.yaml', import.meta.url);

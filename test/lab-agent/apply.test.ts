@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { isProcessRunning } from '../lab/fixture.js';
+import { isProcessRunning } from '../lab/_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import type { LabStatus } from '../../ts/cli/lab.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { applyManifests } from '../../ts/lab/file-api/apply.js';

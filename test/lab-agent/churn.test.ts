@@ -8,7 +8,7 @@
 import type { ExecutionContext } from 'ava';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, liveService } from './fixture.js';
+import { agentLabFor, liveService } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { ctStateName, CtDir, CtFlags, DROP_REASON_SLOTS, IPPROTO, dropReasonName } from '../../ts/abi/index.js';

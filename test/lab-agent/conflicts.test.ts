@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { httpGet } from '../../ts/lab/agents.js';

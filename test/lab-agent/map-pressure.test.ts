@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { hostnamesService, liveService } from './fixture.js';
+import { hostnamesService, liveService } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { MAP_SIZE_FLOORS } from '../../ts/agent/config-shape.js';

@@ -14,8 +14,8 @@ import type { ExecutionContext } from 'ava';
 import type { V1Service } from '@kubernetes/client-node';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { labAgentSettings } from '../lab-datapath/harness.js';
-import { agentLabFor, liveService } from './fixture.js';
+import { labAgentSettings } from '../lab-datapath/_fixture.js';
+import { agentLabFor, liveService } from './_fixture.js';
 
 import { readConfigFile, resolveAgentConfig } from '../../ts/agent/config.js';
 import { datapathConfigFor } from '../../ts/agent/datapath-config.js';

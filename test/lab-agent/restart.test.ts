@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { native } from '../../ts/addon/index.js';

@@ -9,9 +9,9 @@
 import { readFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from './_fixture.js';
 import { eventually } from '../helpers/wait.js';
-import { previousRelease } from './previous-release.js';
+import { previousRelease } from './_previous-release.js';
 
 import type { AgentRelease } from '../../ts/lab/agents.js';
 import { applyManifests } from '../../ts/lab/file-api/apply.js';

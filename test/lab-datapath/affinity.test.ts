@@ -4,7 +4,7 @@
 import { privilegedSerial } from '../helpers/env.js';
 
 import { tally } from '../../ts/lab/net/traffic.js';
-import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, service, sleep } from './harness.js';
+import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, service, sleep } from './_fixture.js';
 
 privilegedSerial('session affinity: a client sticks to one backend, until it is quiet for longer than the timeout', async (t) => {
   const l = await DatapathLab.up(t);

@@ -1,9 +1,9 @@
-// ClusterIP with real sockets through the lab (harness.ts): a pod on one node reaches a backend on
+// ClusterIP with real sockets through the lab (_fixture.ts): a pod on one node reaches a backend on
 // the other; a Service with no endpoints refuses at once.
 import { privilegedSerial } from '../helpers/env.js';
 
 import { tally } from '../../ts/lab/net/traffic.js';
-import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, checkWhoami, hostnamesSlice, service } from './harness.js';
+import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, checkWhoami, hostnamesSlice, service } from './_fixture.js';
 
 privilegedSerial('ClusterIP: a pod on node-2 reaches a backend on node-1 over TCP and UDP', async (t) => {
   const l = await DatapathLab.up(t);

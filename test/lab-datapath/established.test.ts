@@ -7,7 +7,7 @@ import { privilegedSerial } from '../helpers/env.js';
 
 import type { PodState } from '../../ts/lab/lab-state.js';
 import { tally } from '../../ts/lab/net/traffic.js';
-import { CLUSTER_IP, DatapathLab, SERVICE_PORT, TERMINATING, backendPort, hostnamesSlice, service, sleep } from './harness.js';
+import { CLUSTER_IP, DatapathLab, SERVICE_PORT, TERMINATING, backendPort, hostnamesSlice, service, sleep } from './_fixture.js';
 
 /** hostnames-1 and -2 on node-1, hostnames-3 on node-2, and a client pod on node-2. */
 async function threeBackendsAndAClient(l: DatapathLab): Promise<PodState[]> {

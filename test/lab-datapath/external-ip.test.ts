@@ -3,7 +3,7 @@
 import { privilegedSerial } from '../helpers/env.js';
 
 import { tally } from '../../ts/lab/net/traffic.js';
-import { DatapathLab, EXTERNAL_IP, SERVICE_PORT, backendPort, hostnamesSlice, service } from './harness.js';
+import { DatapathLab, EXTERNAL_IP, SERVICE_PORT, backendPort, hostnamesSlice, service } from './_fixture.js';
 
 privilegedSerial('externalIP: an outside client reaches the service over TCP and UDP', async (t) => {
   const l = await DatapathLab.up(t);

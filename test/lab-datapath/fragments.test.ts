@@ -11,7 +11,7 @@ import { privilegedSerial } from '../helpers/env.js';
 import { DropReason } from '../../ts/abi/drop-reason.js';
 import { FragStat } from '../../ts/abi/constants.js';
 import type { Answer } from '../../ts/lab/net/traffic.js';
-import { CLUSTER_IP, DatapathLab, NODE_PORT, SERVICE_PORT, backendPort, hostnamesSlice, service } from './harness.js';
+import { CLUSTER_IP, DatapathLab, NODE_PORT, SERVICE_PORT, backendPort, hostnamesSlice, service } from './_fixture.js';
 
 /** 4000 bytes in all: "echo " and a text the server sends back, different per request. */
 const bigEcho = (i: number) => {

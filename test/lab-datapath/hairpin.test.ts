@@ -4,7 +4,7 @@
 import { privilegedSerial } from '../helpers/env.js';
 
 import { tally } from '../../ts/lab/net/traffic.js';
-import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, checkWhoami, labAgentSettings, service } from './harness.js';
+import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, checkWhoami, labAgentSettings, service } from './_fixture.js';
 
 privilegedSerial('hairpin: a pod reaches itself through its ClusterIP, TCP and UDP', async (t) => {
   const l = await DatapathLab.up(t);

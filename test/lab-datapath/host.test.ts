@@ -4,7 +4,7 @@
 import { privilegedSerial } from '../helpers/env.js';
 
 import { tally } from '../../ts/lab/net/traffic.js';
-import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, service } from './harness.js';
+import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, hostnamesSlice, service } from './_fixture.js';
 
 privilegedSerial('the node itself reaches a ClusterIP, TCP and UDP; with no endpoints it is refused at once', async (t) => {
   const l = await DatapathLab.up(t);

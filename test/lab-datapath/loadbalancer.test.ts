@@ -5,7 +5,7 @@ import { privilegedSerial } from '../helpers/env.js';
 
 import { DropReason } from '../../ts/abi/drop-reason.js';
 import { tally } from '../../ts/lab/net/traffic.js';
-import { DatapathLab, LB_IP, NODE_PORT, SERVICE_PORT, backendPort, hostnamesSlice, service } from './harness.js';
+import { DatapathLab, LB_IP, NODE_PORT, SERVICE_PORT, backendPort, hostnamesSlice, service } from './_fixture.js';
 
 privilegedSerial('LoadBalancer IP: a listed source reaches it (TCP, UDP); an unlisted one is dropped and counted', async (t) => {
   const l = await DatapathLab.up(t, { clients: 2 });

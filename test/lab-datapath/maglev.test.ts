@@ -4,7 +4,7 @@
 // then, after its route is moved to node-2, sends the very same flows again.
 import { privilegedSerial } from '../helpers/env.js';
 
-import { DatapathLab, EXTERNAL_IP, SERVICE_PORT, backendPort, hostnamesSlice, parseWhoami, service } from './harness.js';
+import { DatapathLab, EXTERNAL_IP, SERVICE_PORT, backendPort, hostnamesSlice, parseWhoami, service } from './_fixture.js';
 
 privilegedSerial('Maglev: a flow reaches the same backend through node-1 and through node-2 (TCP and UDP)', async (t) => {
   const l = await DatapathLab.up(t, { lbRoute: { mode: 'node', node: 1 } });

@@ -8,7 +8,7 @@ import type { ExecutionContext } from 'ava';
 import { privilegedSerial } from '../helpers/env.js';
 
 import type { UplinkXdpMode } from '../../ts/dataplane/attach.js';
-import { DatapathLab, NODE_PORT, backendPort, hostnamesSlice, checkWhoami, service } from './harness.js';
+import { DatapathLab, NODE_PORT, backendPort, hostnamesSlice, checkWhoami, service } from './_fixture.js';
 
 async function nodePortOnEveryNode(t: ExecutionContext, xdpMode: UplinkXdpMode): Promise<void> {
   const l = await DatapathLab.up(t, { xdpMode });

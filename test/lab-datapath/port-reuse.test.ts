@@ -5,7 +5,7 @@
 // TIME_WAIT socket on either side stands in the way of the reuse: only the datapath can.
 import { privilegedSerial } from '../helpers/env.js';
 
-import { CLUSTER_IP, DatapathLab, SERVICE_PORT, TARGET_PORT, backendPort, hostnamesSlice, parseWhoami, service } from './harness.js';
+import { CLUSTER_IP, DatapathLab, SERVICE_PORT, TARGET_PORT, backendPort, hostnamesSlice, parseWhoami, service } from './_fixture.js';
 
 privilegedSerial('port reuse: a direct connection from the source port of a closed ClusterIP connection completes at once', async (t) => {
   const l = await DatapathLab.up(t);

@@ -6,7 +6,7 @@ import type { ExecutionContext } from 'ava';
 import { privilegedSerial } from '../helpers/env.js';
 
 import { tally } from '../../ts/lab/net/traffic.js';
-import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, chiSquareUniform, hostnamesSlice, service } from './harness.js';
+import { CLUSTER_IP, DatapathLab, SERVICE_PORT, backendPort, chiSquareUniform, hostnamesSlice, service } from './_fixture.js';
 
 // χ² quantiles at 0.1% for 1 and 2 degrees of freedom.
 const CHI2_999 = { 1: 10.83, 2: 13.82 } as Record<number, number>;

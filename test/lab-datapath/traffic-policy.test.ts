@@ -6,7 +6,7 @@ import { privilegedSerial } from '../helpers/env.js';
 
 import { DropReason } from '../../ts/abi/drop-reason.js';
 import { tally } from '../../ts/lab/net/traffic.js';
-import { CLUSTER_IP, DatapathLab, NODE_PORT, SERVICE_PORT, backendPort, hostnamesSlice, checkWhoami, service } from './harness.js';
+import { CLUSTER_IP, DatapathLab, NODE_PORT, SERVICE_PORT, backendPort, hostnamesSlice, checkWhoami, service } from './_fixture.js';
 
 privilegedSerial('ETP Local: each node uses only its own endpoints and keeps the client address; a node with none drops', async (t) => {
   const l = await DatapathLab.up(t);

@@ -1,7 +1,7 @@
 /**
  * The traffic matrix in CI: a pairwise-covering subset of (agent configuration × XDP mode) on the
  * routed lab, one combination each on the VXLAN overlay and with a node with two uplinks, every
- * cell of that lab shape in each (matrix.ts says what each cell must give). The full product (every
+ * cell of that lab shape in each (_matrix.ts says what each cell must give). The full product (every
  * shape × configuration × XDP mode): hack/traffic-matrix.sh (BPFPROXY_MATRIX=full), its result in
  * bench/results/traffic-matrix.txt.
  */
@@ -9,7 +9,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 
 import { privilegedSerial } from '../helpers/env.js';
-import { CONFIGS, VARIANTS, cellAsExpected, formatMatrix, runLabCells, type CellResult, type ConfigName, type Variant, type XdpMode } from './matrix.js';
+import { CONFIGS, VARIANTS, cellAsExpected, formatMatrix, runLabCells, type CellResult, type ConfigName, type Variant, type XdpMode } from './_matrix.js';
 
 const full = process.env.BPFPROXY_MATRIX === 'full';
 const combos: [Variant, ConfigName, XdpMode][] = full

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import { privileged } from '../helpers/env.js';
-import { mountsOf } from './fixture.js';
+import { mountsOf } from './_fixture.js';
 
 import { runId } from '../../ts/lab/net/netns.js';
 import type { LabState } from '../../ts/lab/lab-state.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { privileged } from '../helpers/env.js';
-import { isProcessRunning, labFor, mountsOf } from './fixture.js';
+import { isProcessRunning, labFor, mountsOf } from './_fixture.js';
 
 import { runId } from '../../ts/lab/net/netns.js';
 import { labNetns } from '../../ts/lab/teardown.js';

@@ -1,7 +1,7 @@
 // The node network: clients and nodes share the fabric bridge; clients see node IPs and the
 // LoadBalancer range, never pod IPs; nodes route each other's pod CIDRs and the Service range.
 import { privileged } from '../helpers/env.js';
-import { labFor } from './fixture.js';
+import { labFor } from './_fixture.js';
 
 interface Route {
   dst: string;

@@ -1,6 +1,6 @@
 // Pods reach pods on other nodes by pod IP through the GKE-like routes, over real TCP and UDP sockets.
 import { privileged } from '../helpers/env.js';
-import { labFor } from './fixture.js';
+import { labFor } from './_fixture.js';
 
 import { tally } from '../../ts/lab/net/traffic.js';
 

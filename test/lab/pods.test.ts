@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 
 import { privileged } from '../helpers/env.js';
-import { isProcessRunning, labFor } from './fixture.js';
+import { isProcessRunning, labFor } from './_fixture.js';
 
 import { Lab } from '../../ts/lab/topology.js';
 

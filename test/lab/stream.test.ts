@@ -1,7 +1,7 @@
 // Long-lived streaming connections: the helper later tests use to show that connections survive
 // changes. Here: it survives changes elsewhere, and it reports the loss of its own server.
 import { privileged } from '../helpers/env.js';
-import { labFor } from './fixture.js';
+import { labFor } from './_fixture.js';
 
 privileged('a streaming connection keeps echoing while other pods come and go', async (t) => {
   const lab = await labFor(t);

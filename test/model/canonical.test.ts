@@ -2,7 +2,7 @@ import test from 'ava';
 
 import { backendKey, maglevTableFor } from '../../ts/model/index.js';
 import { buildMaglevTable, resolveSlots } from '../../ts/maglev/index.js';
-import { model } from './helpers.js';
+import { model } from './_fixture.js';
 
 // One small cluster, the whole desired state spelled out: the form the dataplane diff consumes.
 const CLUSTER = `

@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { frontend, model, routing, service, slice } from './helpers.js';
+import { frontend, model, routing, service, slice } from './_fixture.js';
 
 const CIP = 'ClusterIP 198.19.0.10:80/TCP';
 

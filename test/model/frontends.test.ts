@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { frontend, frontendKeys, model, service, slice } from './helpers.js';
+import { frontend, frontendKeys, model, service, slice } from './_fixture.js';
 
 const ENDPOINT = slice('web', 'web-1', [{ ip: '198.18.130.5', node: 'node-b' }]);
 

@@ -7,8 +7,8 @@ import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 
 import { computeEntries } from '../../ts/dataplane/entries.js';
 import { computeDesiredState, IncrementalModel } from '../../ts/model/index.js';
-import { BAD_BASE_SERVICE, BAD_BASE_SLICE, BAD_INPUTS, GOOD_ENDPOINTS, GOOD_ENDPOINTS_AFTER, GOOD_SERVICE, goodSlice } from '../sources/bad-input.fixtures.js';
-import { entriesMissing, NODE, PROXY } from '../sources/pipeline.js';
+import { BAD_BASE_SERVICE, BAD_BASE_SLICE, BAD_INPUTS, GOOD_ENDPOINTS, GOOD_ENDPOINTS_AFTER, GOOD_SERVICE, goodSlice } from '../sources/_bad-input-cases.js';
+import { entriesMissing, NODE, PROXY } from '../sources/_pipeline.js';
 
 const M = PROXY.maglevTableSize;
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 
 import { IdAllocator } from '../../ts/model/index.js';
-import { model, service, slice } from './helpers.js';
+import { model, service, slice } from './_fixture.js';
 
 test('new keys get ids in key order, starting at 1 (0 means "none" in map values)', (t) => {
   const ids = IdAllocator.empty();

@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 
 import { computeDesiredState, IncrementalModel, type DesiredState, type ModelDelta, type ObjectChange } from '../../ts/model/index.js';
-import { arbService, arbSlice, config, node, toService, toSlice } from './arbitrary-cluster.js';
+import { arbService, arbSlice, config, node, toService, toSlice } from './_arbitrary-cluster.js';
 
 const serviceKey = (s: V1Service): string => `${s.metadata?.namespace}/${s.metadata?.name}`;
 const sliceKey = (s: V1EndpointSlice): string => `${s.metadata?.namespace}/${s.metadata?.name}`;

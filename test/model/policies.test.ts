@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { frontend, model, routing, service, slice } from './helpers.js';
+import { frontend, model, routing, service, slice } from './_fixture.js';
 
 const lb = (extra: string): string => `
 apiVersion: v1

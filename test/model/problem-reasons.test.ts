@@ -5,7 +5,7 @@ import test from 'ava';
 
 import { admitService } from '../../ts/sources/admit.js';
 import { problemReason, type Problem } from '../../ts/model/index.js';
-import { model, service, slice } from './helpers.js';
+import { model, service, slice } from './_fixture.js';
 
 const reasons = (problems: readonly Problem[]) => [...new Set(problems.map(problemReason))].sort();
 

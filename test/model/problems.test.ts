@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { frontendKeys, model, service, slice } from './helpers.js';
+import { frontendKeys, model, service, slice } from './_fixture.js';
 
 // Malformed input never throws: the Service (or only the port) is left out and reported.
 

@@ -1,9 +1,9 @@
-// Invariants of the model over random small clusters (arbitrary-cluster.ts).
+// Invariants of the model over random small clusters (_arbitrary-cluster.ts).
 import test from 'ava';
 import fc from 'fast-check';
 
 import { computeDesiredState } from '../../ts/model/index.js';
-import { arbCluster, config, node } from './arbitrary-cluster.js';
+import { arbCluster, config, node } from './_arbitrary-cluster.js';
 
 test('the output does not depend on input order, and never throws', (t) => {
   fc.assert(

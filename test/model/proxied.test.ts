@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { frontendKeys, model, service, slice } from './helpers.js';
+import { frontendKeys, model, service, slice } from './_fixture.js';
 
 const endpoints = (svc: string): string => slice(svc, `${svc}-1`, [{ ip: '198.18.130.5', node: 'node-b' }]);
 

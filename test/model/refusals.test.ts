@@ -5,7 +5,7 @@
 import test from 'ava';
 
 import type { AgentPort } from '../../ts/model/index.js';
-import { frontendKeys, model, slice } from './helpers.js';
+import { frontendKeys, model, slice } from './_fixture.js';
 
 const HEALTHZ: AgentPort = { address: '0.0.0.0', port: 10256, what: 'healthz' };
 // NODE (helpers.ts) has 198.18.0.10 and 198.18.1.10.

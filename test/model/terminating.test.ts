@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { frontend, model, routing, service, slice, type EndpointSpec } from './helpers.js';
+import { frontend, model, routing, service, slice, type EndpointSpec } from './_fixture.js';
 
 // kube-proxy: use ready endpoints; when none is ready, use those that are serving && terminating,
 // decided separately for the cluster-wide and the node-local sets (CategorizeEndpoints).

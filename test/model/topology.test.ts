@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { frontend, model, service, slice, type EndpointSpec } from './helpers.js';
+import { frontend, model, service, slice, type EndpointSpec } from './_fixture.js';
 
 // kube-proxy topologyModeFromHints: node hints (PreferSameNode) win when every ready endpoint has
 // one and one names this node; then zone hints (PreferSameZone / PreferClose) likewise; else all.

@@ -6,9 +6,9 @@
 // client-1. Each case's connections must reach the endpoints, and show the client or a node address,
 // exactly as explain's answer for the case says (packet-flow.test.ts compares that answer with
 // upstream's); the comparison with upstream is printed too.
-import { agentLabFor, liveService } from '../lab-agent/fixture.js';
+import { agentLabFor, liveService } from '../lab-agent/_fixture.js';
 import { privilegedSerial } from '../helpers/env.js';
-import { setup } from '../datapath/_harness.js';
+import { setup } from '../datapath/_fixture.js';
 import {
   cachingReader, expectedOutcome, formatOutcome, ingressOf, labAddress, loadRecorded, prepare, runCase, sameOutcome, sourcesOf, sync, untranslatable,
   type Case, type Outcome, type Scenario,

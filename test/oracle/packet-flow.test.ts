@@ -8,7 +8,7 @@
 import { Reconciler } from '../../ts/dataplane/reconciler.js';
 import { mapReader, type MapReader } from '../../ts/explain/map-reader.js';
 import { maskOf, parseCidr4, parseIPv4 } from '../../ts/model/index.js';
-import { rootTest, setup } from '../datapath/_harness.js';
+import { rootTest, setup } from '../datapath/_fixture.js';
 import {
   cachingReader, expectedOutcome, formatOutcome, frontendOf, ingressOf, localEndpoints, loadRecorded, prepare, runCase, sameOutcome, sourcesOf, sync,
   untranslatable, Untranslatable, type Case, type Outcome, type Prepared, type Scenario, type Source,

@@ -9,8 +9,8 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 
-import { BAD_BASE_SERVICE, BAD_BASE_SLICE, DELETE, GOOD_ENDPOINTS, GOOD_ENDPOINTS_AFTER, GOOD_SERVICE, goodSlice, mutate } from './bad-input.fixtures.js';
-import { entriesMissing, runFull, runIncremental, type Batch } from './pipeline.js';
+import { BAD_BASE_SERVICE, BAD_BASE_SLICE, DELETE, GOOD_ENDPOINTS, GOOD_ENDPOINTS_AFTER, GOOD_SERVICE, goodSlice, mutate } from './_bad-input-cases.js';
+import { entriesMissing, runFull, runIncremental, type Batch } from './_pipeline.js';
 
 const RUNS = Number(process.env.BPFPROXY_FUZZ_RUNS ?? 300);
 const SEED = process.env.BPFPROXY_FUZZ_SEED === undefined ? undefined : Number(process.env.BPFPROXY_FUZZ_SEED);

@@ -1,4 +1,4 @@
-// The bad-input corpus (bad-input.fixtures.ts) through the agent's sync path (source slim copy →
+// The bad-input corpus (_bad-input-cases.ts) through the agent's sync path (source slim copy →
 // the agent's admitting change trackers → incremental model → map entries): every bad input gets a
 // message naming the object and the field, never throws, and never changes how a good Service in
 // the same batch is programmed — neither when everything arrives at once (a first sync) nor when
@@ -6,8 +6,8 @@
 // where a throw used to lose the good change after the trackers were drained).
 import test from 'ava';
 
-import { BAD_BASE_SERVICE, BAD_BASE_SLICE, BAD_INPUTS, GOOD_ENDPOINTS, GOOD_ENDPOINTS_AFTER, GOOD_SERVICE, goodSlice, type BadInput } from './bad-input.fixtures.js';
-import { entriesMissing, entryCount, runFull, runIncremental, type Batch } from './pipeline.js';
+import { BAD_BASE_SERVICE, BAD_BASE_SLICE, BAD_INPUTS, GOOD_ENDPOINTS, GOOD_ENDPOINTS_AFTER, GOOD_SERVICE, goodSlice, type BadInput } from './_bad-input-cases.js';
+import { entriesMissing, entryCount, runFull, runIncremental, type Batch } from './_pipeline.js';
 
 interface Verdict {
   crashed: string | undefined;

@@ -13,8 +13,8 @@ import { sourceTrackers } from '../../ts/agent/syncer.js';
 import { FileSource } from '../../ts/sources/file-source.js';
 import type { ClusterEvents } from '../../ts/sources/source.js';
 import { MAX_YAML_DOCUMENT_CHARS } from '../../ts/sources/yaml-documents.js';
-import { GOOD_ENDPOINTS, GOOD_SERVICE, goodSlice } from './bad-input.fixtures.js';
-import { entriesMissing, entryCount, runFull, runTrackers } from './pipeline.js';
+import { GOOD_ENDPOINTS, GOOD_SERVICE, goodSlice } from './_bad-input-cases.js';
+import { entriesMissing, entryCount, runFull, runTrackers } from './_pipeline.js';
 
 const ALSO_GOOD = {
   apiVersion: 'v1',

@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { nodeDeletionReason, nodeInfoFrom } from '../../ts/agent/node-info.js';
 import { computeDesiredState, resolveProxyConfig } from '../../ts/model/index.js';
 import { slim, slimEndpointSlice, slimNode, slimService } from '../../ts/sources/slim.js';
-import { arbCluster } from '../model/arbitrary-cluster.js';
+import { arbCluster } from '../model/_arbitrary-cluster.js';
 
 const config = resolveProxyConfig({ clusterCIDR: '198.18.128.0/17' });
 const node = { name: 'node-1', addresses: ['198.18.0.11'], podCIDRs: ['198.18.129.0/24'], zone: 'zone-a' };

@@ -1,6 +1,6 @@
 /**
  * Synthetic ClusterIP Services written straight into a datapath's maps, for per-packet cost
- * measurements (bench scenario 3 and test/datapath/perf.ts): no model, no reconciler, so that the
+ * measurements (bench scenario 3 and test/datapath/_perf.ts): no model, no reconciler, so that the
  * map contents are exactly what the measured packets need and nothing else.
  */
 import { IPPROTO, SvcKind, SvcScope, backend4, svc4Key, svc4Value, u32 } from '../abi/index.js';

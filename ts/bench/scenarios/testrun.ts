@@ -3,7 +3,7 @@
  * a new flow, an established flow and a packet of no service, with 1 and 10,000 Services loaded,
  * against programs that return at once (bench/empty.bpf.c) given the same packets.
  *
- * The method is test/datapath/perf.ts's "repeat" mode (see its header): a repeated run keeps the
+ * The method is test/datapath/_perf.ts's "repeat" mode (see its header): a repeated run keeps the
  * packet it rewrote, so the measured Service's backend is its own frontend (the translation is an
  * identity and every run takes the full path: lookups, pick, conntrack); "new flow" runs with a SYN
  * conntrack lifetime of 0, so that each run finds the previous entry expired and creates it again.

@@ -13,7 +13,7 @@
 import type { ExecutionContext } from 'ava';
 import type { V1Service } from '@kubernetes/client-node';
 
-import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from '../lab-agent/fixture.js';
+import { agentLabFor, hostnamesManifest, hostnamesService, liveService } from '../lab-agent/_fixture.js';
 import { eventually } from '../helpers/wait.js';
 
 import { applyManifests } from '../../ts/lab/file-api/apply.js';

@@ -1,5 +1,5 @@
 /**
- * For the cleanup tests: an agent node (test/agent/harness.ts: its own namespace, private bpffs,
+ * For the cleanup tests: an agent node (test/agent/_fixture.ts: its own namespace, private bpffs,
  * the real `bpfproxy agent` process) with pods and a service device routed to; `bpfproxy cleanup`
  * run as the real command inside the node's namespace; and the kernel's view of what is attached,
  * read with the tools an operator would use (ip, tc, bpftool) — never through cleanup's own code.
@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { AgentNode } from '../agent/harness.js';
+import { AgentNode } from '../agent/_fixture.js';
 
 import { native } from '../../ts/addon/index.js';
 import type { CleanupReport } from '../../ts/cleanup/remove.js';

@@ -19,7 +19,7 @@
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Answer, ClusterDriver, From, Place, RequestSpec } from './driver.js';
+import type { Answer, ClusterDriver, From, Place, RequestSpec } from './_driver.js';
 
 const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
 

@@ -3,7 +3,7 @@
  * runs): a new flow, an established flow and a packet of no service, with 1 and 10,000 services
  * loaded. Prints figures; asserts nothing about time. Needs root.
  *
- *   npx tsx test/datapath/perf.ts [repeat=200000]
+ *   npx tsx test/datapath/_perf.ts [repeat=200000]
  *
  * Two ways, because a repeated test run keeps the packet it rewrote (run 2 would see the already
  * translated packet, i.e. no service at all):

@@ -3,7 +3,7 @@ import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import fc from 'fast-check';
 
 import { resolveProxyConfig } from '../../ts/model/index.js';
-import { NODE } from './helpers.js';
+import { NODE } from './_fixture.js';
 
 const ip = (prefix: string) => fc.integer({ min: 1, max: 6 }).map((n) => `${prefix}.${n}`);
 export const arbService = fc.record({

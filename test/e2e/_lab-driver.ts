@@ -10,7 +10,7 @@ import { resolveAssets } from '../../ts/kube/binaries.js';
 import { KubeLab } from '../../ts/lab/kube-api/kube-mode.js';
 import { runId } from '../../ts/lab/net/netns.js';
 import { Lab } from '../../ts/lab/topology.js';
-import type { Answer, ClusterDriver, From, Place, RequestSpec } from './driver.js';
+import type { Answer, ClusterDriver, From, Place, RequestSpec } from './_driver.js';
 
 /** Any image runs the lab's hostname server; this is the one a real cluster would run. */
 export const LAB_HOSTNAME_IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.53';

@@ -8,9 +8,9 @@ import test, { type ExecutionContext } from 'ava';
 
 import { findAssets } from '../../ts/kube/binaries.js';
 import { isCI, isRoot } from '../helpers/env.js';
-import type { Answer, ClusterDriver } from './driver.js';
-import { KubeconfigDriver } from './kubeconfig-driver.js';
-import { LabDriver } from './lab-driver.js';
+import type { Answer, ClusterDriver } from './_driver.js';
+import { KubeconfigDriver } from './_kubeconfig-driver.js';
+import { LabDriver } from './_lab-driver.js';
 
 const kubeconfig = process.env.BPFPROXY_E2E_KUBECONFIG;
 const runnable = kubeconfig !== undefined || isCI || (isRoot && findAssets() !== undefined);

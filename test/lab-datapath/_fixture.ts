@@ -40,7 +40,7 @@ export const TARGET_PORT = 9376;
 export const NODE_PORT = 30080;
 export const LB_IP = '198.19.255.10';
 export const EXTERNAL_IP = '198.19.255.20';
-const FIXED_PORT_CLIENT = fileURLToPath(new URL('./fixed-port-client.mjs', import.meta.url));
+const FIXED_PORT_CLIENT = fileURLToPath(new URL('./_fixed-port-client.mjs', import.meta.url));
 
 /** What the agent of an agent-run lab node would run with, plus `extra` config file fields. */
 export function labAgentSettings(node: NodeState, pinDir: string, extra: Record<string, unknown> = {}): { agent: AgentConfig; datapath: DatapathConfig } {
